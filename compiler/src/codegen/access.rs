@@ -1,0 +1,267 @@
+//! The generated prelude of every kernel, in one place: arena bindings, per-operand accessors,
+//! baked-in constants, and the dispatch (workgroup size, total, 2-D split of the workgroup count).
+//!
+//! What a template may use:
+//! - `ld_<name>(n, c, h, w) -> f32` and `st_<name>(n, c, h, w, v)`: the element at rank-4
+//!   coordinates of the operand's padded shape (`ir::shape4`). The coordinate of a size-1 dim is
+//!   ignored, which is how a broadcast operand (and a rank-1 bias, `[1, 1, 1, O]`) is read.
+//! - the constants added with [`KernelBuilder::u32`] / [`KernelBuilder::f32`], plus `WG` (the
+//!   1-D workgroup size) and `TOTAL` (invocations, or workgroups for a workgroup-per-item kernel);
+//! - `flat_index(id, nwg, WG)` (thread kernels, `id` = global_invocation_id) or
+//!   `flat_index(id, nwg, 1u)` (workgroup kernels, `id` = workgroup_id): the linear index over a
+//!   dispatch split into x and y; `unflat(i, dims)`: (n, c, h, w) of a linear index.
+
+use crate::{Piece, Target, ValuePlan};
+use std::fmt::Write;
+
+/// How many invocations a kernel runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dispatch {
+    /// One invocation per item: `total` invocations in workgroups of `wg`.
+    Threads { total: u64, wg: u32 },
+    /// One workgroup of `wg` invocations per item: `count` workgroups.
+    Groups { count: u64, wg: u32 },
+}
+
+struct Operand {
+    name: String,
+    store: bool,
+    shape: [usize; 4],
+    /// Empty for an absent optional operand: its load reads 0.
+    pieces: Vec<Piece>,
+}
+
+/// The generated WGSL, with the arenas it binds (binding order) and its workgroup count.
+pub(crate) struct Generated {
+    pub wgsl: String,
+    pub arenas: Vec<usize>,
+    pub workgroups: [u32; 3],
+}
+
+#[derive(Default)]
+pub(crate) struct KernelBuilder {
+    operands: Vec<Operand>,
+    consts: String,
+    code: String,
+}
+
+impl KernelBuilder {
+    /// A value read through `ld_<name>`.
+    pub fn load(&mut self, name: &str, value: &ValuePlan) -> Result<(), String> {
+        self.operand(name, value, false)
+    }
+
+    /// A value written through `st_<name>`.
+    pub fn store(&mut self, name: &str, value: &ValuePlan) -> Result<(), String> {
+        self.operand(name, value, true)
+    }
+
+    /// An absent optional operand (a conv without bias): `ld_<name>` returns 0.
+    pub fn zero(&mut self, name: &str) {
+        let op = Operand {
+            name: name.into(),
+            store: false,
+            shape: [1; 4],
+            pieces: vec![],
+        };
+        self.operands.push(op);
+    }
+
+    pub fn u32(&mut self, name: &str, v: u64) -> Result<(), String> {
+        let v =
+            u32::try_from(v).map_err(|_| format!("constant {name} = {v} does not fit in u32"))?;
+        let _ = writeln!(self.consts, "const {name}: u32 = {v}u;");
+        Ok(())
+    }
+
+    /// `<P>_N`, `<P>_C`, `<P>_H`, `<P>_W`: the rank-4 padded shape of an operand.
+    pub fn dims(&mut self, prefix: &str, shape: &[usize]) -> Result<(), String> {
+        for (d, v) in ["N", "C", "H", "W"].iter().zip(ir::shape4(shape)) {
+            self.u32(&format!("{prefix}_{d}"), v as u64)?;
+        }
+        Ok(())
+    }
+
+    pub fn f32(&mut self, name: &str, v: f64) {
+        let _ = writeln!(self.consts, "const {name}: f32 = {};", ir::ops::wgsl_f32(v));
+    }
+
+    /// Extra generated WGSL (an elementwise body, a table), placed after the accessors.
+    pub fn code(&mut self, src: &str) {
+        self.code.push_str(src);
+        self.code.push('\n');
+    }
+
+    fn operand(&mut self, name: &str, value: &ValuePlan, store: bool) -> Result<(), String> {
+        let shape = ir::shape4(&value.shape);
+        check_pieces(value, shape[1])?;
+        let pieces = value.pieces.clone();
+        self.operands.push(Operand {
+            name: name.into(),
+            store,
+            shape,
+            pieces,
+        });
+        Ok(())
+    }
+
+    /// Prelude + template, with the bindings and the dispatch size.
+    pub fn finish(
+        self,
+        template: &str,
+        dispatch: Dispatch,
+        target: &Target,
+    ) -> Result<Generated, String> {
+        let mut arenas: Vec<usize> = self
+            .operands
+            .iter()
+            .flat_map(|o| o.pieces.iter().map(|p| p.arena))
+            .collect();
+        arenas.sort_unstable();
+        arenas.dedup();
+        if arenas.len() > target.max_storage_buffers_per_stage as usize {
+            return Err(format!(
+                "binds {} arenas, more than the device's {} storage buffers per stage",
+                arenas.len(),
+                target.max_storage_buffers_per_stage
+            ));
+        }
+        let (wg, items, groups) = match dispatch {
+            Dispatch::Threads { total, wg } => (wg, total, total.div_ceil(wg as u64)),
+            Dispatch::Groups { count, wg } => (wg, count, count),
+        };
+        let workgroups = split_workgroups(groups, target.max_workgroups_per_dim)
+            .ok_or_else(|| format!("{groups} workgroups do not fit a 2-D dispatch"))?;
+        let invocations = workgroups[0] as u64 * workgroups[1] as u64 * wg as u64;
+        if invocations > u32::MAX as u64 {
+            return Err(format!("{invocations} invocations overflow a u32 index"));
+        }
+
+        let mut s = String::new();
+        for (b, arena) in arenas.iter().enumerate() {
+            let _ = writeln!(s, "// binding {b} = arena {arena}");
+            let _ = writeln!(
+                s,
+                "@group(0) @binding({b}) var<storage, read_write> a{b}: array<f32>;"
+            );
+        }
+        let _ = writeln!(s, "\nconst WG: u32 = {wg}u;");
+        let _ = writeln!(s, "const TOTAL: u32 = {};", u32_lit(items)?);
+        s.push_str(&self.consts);
+        s.push_str(HELPERS);
+        for op in &self.operands {
+            accessor(&mut s, op, &arenas)?;
+        }
+        s.push_str(&self.code);
+        s.push('\n');
+        s.push_str(template);
+        Ok(Generated {
+            wgsl: s,
+            arenas,
+            workgroups,
+        })
+    }
+}
+
+const HELPERS: &str = "
+fn flat_index(id: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 {
+    return id.x + id.y * (nwg.x * wg);
+}
+
+fn unflat(i: u32, d: vec4<u32>) -> vec4<u32> {
+    return vec4<u32>(i / (d.w * d.z * d.y), (i / (d.w * d.z)) % d.y, (i / d.w) % d.z, i % d.w);
+}
+";
+
+/// `ld_x` / `st_x`: pick the piece by channel (an if-chain), then index with its offset and strides.
+fn accessor(s: &mut String, op: &Operand, arenas: &[usize]) -> Result<(), String> {
+    let name = &op.name;
+    if op.store {
+        let _ = writeln!(
+            s,
+            "\nfn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\nfn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32 {{"
+        );
+    }
+    if op.pieces.is_empty() {
+        let _ = writeln!(s, "    return 0.0;\n}}");
+        return Ok(());
+    }
+    let last = op.pieces.len() - 1;
+    for (k, p) in op.pieces.iter().enumerate() {
+        let binding = arenas
+            .iter()
+            .position(|&a| a == p.arena)
+            .expect("arena collected above");
+        let index = index_expr(op.shape, p)?;
+        let access = if op.store {
+            format!("a{binding}[{index}] = v; return;")
+        } else {
+            format!("return a{binding}[{index}];")
+        };
+        if k == last {
+            let _ = writeln!(s, "    {access}");
+        } else {
+            let _ = writeln!(s, "    if (c < {}u) {{ {access} }}", p.c1);
+        }
+    }
+    s.push_str("}\n");
+    Ok(())
+}
+
+/// `offset + n * sn + (c - c0) * sc + h * sh + w * sw`, leaving out the terms of size-1 dims.
+fn index_expr(shape: [usize; 4], p: &Piece) -> Result<String, String> {
+    let mut e = u32_lit(p.offset)?;
+    let c = if p.c0 == 0 {
+        "c".to_string()
+    } else {
+        format!("(c - {}u)", p.c0)
+    };
+    let coords = ["n".to_string(), c, "h".to_string(), "w".to_string()];
+    for d in 0..4 {
+        if shape[d] > 1 {
+            let _ = write!(e, " + {} * {}", coords[d], u32_lit(p.strides[d])?);
+        }
+    }
+    Ok(e)
+}
+
+/// The pieces cover channels 0..channels in order, without gaps.
+fn check_pieces(value: &ValuePlan, channels: usize) -> Result<(), String> {
+    let mut next = 0;
+    for p in &value.pieces {
+        if p.c0 != next || p.c1 <= p.c0 {
+            break;
+        }
+        next = p.c1;
+    }
+    if next != channels || value.pieces.is_empty() {
+        let got: Vec<_> = value.pieces.iter().map(|p| p.c0..p.c1).collect();
+        return Err(format!(
+            "value `{}`: pieces {got:?} do not cover channels 0..{channels}",
+            value.name
+        ));
+    }
+    Ok(())
+}
+
+/// Split `groups` workgroups into x and y, each at most `max`.
+pub(crate) fn split_workgroups(groups: u64, max: u32) -> Option<[u32; 3]> {
+    let (groups, max) = (groups.max(1), max.max(1) as u64);
+    let y = groups.div_ceil(max);
+    if y > max {
+        return None;
+    }
+    let x = groups.div_ceil(y);
+    Some([x as u32, y as u32, 1])
+}
+
+fn u32_lit(v: u64) -> Result<String, String> {
+    u32::try_from(v)
+        .map(|v| format!("{v}u"))
+        .map_err(|_| format!("{v} does not fit in a u32 index"))
+}

@@ -1,0 +1,81 @@
+//! Kernels that reduce with a workgroup (one workgroup per output item, a tree sum in shared
+//! memory): instance normalisation and Sum/Mean reductions.
+
+use super::{Ctx, Dispatch, KernelBuilder};
+use crate::Kernel;
+use ir::ops::{InstanceNorm, Reduce, ReduceKind};
+
+const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
+const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+/// Invocations per workgroup; the templates' tree sums need a power of two.
+const WG: u32 = 256;
+
+/// One workgroup per (n, c): mean, then variance about it (two passes, for accuracy), then
+/// normalise.
+pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, String> {
+    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
+    let mut b = KernelBuilder::default();
+    b.load("x", x)?;
+    b.store("y", y)?;
+    b.dims("X", &x.shape)?;
+    b.f32("EPS", o.eps);
+    let [n, c, _, _] = ir::shape4(&x.shape);
+    let count = (n * c) as u64;
+    ctx.kernel(
+        "instance_norm",
+        INSTANCE_NORM,
+        b,
+        Dispatch::Groups { count, wg: WG },
+    )
+}
+
+/// One workgroup per output element. Axes are those of the input's own shape (empty: all);
+/// the kernel works on the rank-4 padded shape, where a reduced dim has extent 1 in `Y` and its
+/// full extent in `R`.
+pub(super) fn reduce(ctx: &Ctx, o: &Reduce) -> Result<Kernel, String> {
+    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
+    let rank = x.shape.len();
+    if rank > 4 {
+        return Err(format!(
+            "{}: expected an input of rank 1 to 4, found {:?}",
+            o.name(),
+            x.shape
+        ));
+    }
+    let xs = ir::shape4(&x.shape);
+    let mut extent = [1usize; 4];
+    for d in 0..rank {
+        if o.axes.is_empty() || o.axes.contains(&d) {
+            extent[d + 4 - rank] = xs[d + 4 - rank];
+        }
+    }
+    if let Some(a) = o.axes.iter().find(|&&a| a >= rank) {
+        return Err(format!(
+            "{}: axis {a} is out of range for an input of rank {rank}",
+            o.name()
+        ));
+    }
+    let ys = ir::shape4(&y.shape);
+    if (0..4).any(|d| ys[d] * extent[d] != xs[d]) {
+        return Err(format!(
+            "{}: output shape {:?} does not keep the reduced axes of {:?}",
+            o.name(),
+            y.shape,
+            x.shape
+        ));
+    }
+    let reduced: usize = extent.iter().product();
+    let mut b = KernelBuilder::default();
+    b.load("x", x)?;
+    b.store("y", y)?;
+    b.dims("Y", &y.shape)?;
+    b.dims("R", &extent)?;
+    b.u32("R_TOTAL", reduced as u64)?;
+    let scale = match o.kind {
+        ReduceKind::Sum => 1.0,
+        ReduceKind::Mean => 1.0 / reduced.max(1) as f64,
+    };
+    b.f32("SCALE", scale);
+    let count = ir::numel(&y.shape) as u64;
+    ctx.kernel("reduce", REDUCE, b, Dispatch::Groups { count, wg: WG })
+}

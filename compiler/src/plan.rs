@@ -1,0 +1,111 @@
+//! The `Plan`: what the compiler hands the runtime, and what `irdc plan` shows a person. It is
+//! plain data: kernels in order with the IR nodes each carries out, and where every value lives.
+
+use ir::{NodeId, ValueKind};
+use serde::Serialize;
+
+/// What the planner needs to know of the device. `Target::default()` is lavapipe's limits, so
+/// `irdc plan` works on a machine with no GPU; the runtime builds one from the adapter's limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// Largest storage-buffer binding in bytes (wgpu `max_storage_buffer_binding_size`).
+    pub max_binding_bytes: u64,
+    /// Storage-buffer offset alignment in bytes (wgpu `min_storage_buffer_offset_alignment`).
+    pub storage_alignment: u64,
+    /// wgpu `max_compute_workgroups_per_dimension`.
+    pub max_workgroups_per_dim: u32,
+    /// wgpu `max_storage_buffers_per_shader_stage`.
+    pub max_storage_buffers_per_stage: u32,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            max_binding_bytes: 128 << 20,
+            storage_alignment: 256,
+            max_workgroups_per_dim: 65535,
+            max_storage_buffers_per_stage: 8,
+        }
+    }
+}
+
+/// A contiguous piece of a value: channels `c0..c1` of its rank-4 padded shape, stored in arena
+/// `arena` at element `offset`, addressed with `strides` (elements, for n, c, h, w). A value that
+/// fits one binding has one piece; a larger one is split by channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Piece {
+    pub arena: usize,
+    pub c0: usize,
+    pub c1: usize,
+    pub offset: u64,
+    pub strides: [u64; 4],
+}
+
+/// Where one value lives, and for how long.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValuePlan {
+    pub node: NodeId,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub kind: ValueKind,
+    pub pieces: Vec<Piece>,
+    /// Step (kernel index) of its first write and of its last read; sources live from step 0, and
+    /// graph outputs to the end.
+    pub live: (usize, usize),
+    /// The concat region this value is a slice of: (region value, first channel), if any.
+    pub slice_of: Option<(NodeId, usize)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Kernel {
+    /// e.g. `conv2d:head.conv`
+    pub name: String,
+    /// The shader template it was generated from (`conv2d`, `elementwise`, ...).
+    pub template: String,
+    /// The IR nodes this kernel carries out (node paths).
+    pub nodes: Vec<String>,
+    /// Values it reads and writes (for the plan checker and the memory report).
+    pub reads: Vec<NodeId>,
+    pub writes: Vec<NodeId>,
+    /// Arenas it binds, in binding order (binding i of group 0 is arena `arenas[i]`).
+    pub arenas: Vec<usize>,
+    pub workgroups: [u32; 3],
+    pub wgsl: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Arena {
+    pub bytes: u64,
+}
+
+/// A dense-concatenation region: one value whose channel slices other values are written into.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConcatRegion {
+    pub value: NodeId,
+    pub name: String,
+    pub channels: usize,
+    /// (value, first channel, channel count), in channel order.
+    pub slices: Vec<(NodeId, usize, usize)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryPlan {
+    pub arenas: Vec<Arena>,
+    /// Sum of the arenas: the bytes the plan really allocates.
+    pub peak_bytes: u64,
+    /// What the same graph needs with one buffer per value.
+    pub naive_bytes: u64,
+    pub regions: Vec<ConcatRegion>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub graph: String,
+    pub target: Target,
+    /// One entry per graph node, indexed by NodeId.
+    pub values: Vec<ValuePlan>,
+    pub kernels: Vec<Kernel>,
+    pub memory: MemoryPlan,
+    /// Graph outputs by name.
+    pub outputs: Vec<(String, NodeId)>,
+}

@@ -1,0 +1,474 @@
+//! WGSL generation: every op's kernel parses and validates with naga, over values placed in one
+//! piece or split by channels across arenas, and large shapes split their dispatch in 2-D.
+
+use compiler::codegen::{generate, validate_wgsl};
+use compiler::{CompileError, Kernel, Piece, Target, ValuePlan};
+use ir::ops::*;
+use ir::{Graph, Node, NodeId, Op};
+
+fn source(g: &mut Graph, name: &str, op: Op, shape: &[usize]) -> NodeId {
+    g.nodes.push(Node {
+        name: name.into(),
+        op,
+        inputs: vec![],
+        shape: shape.to_vec(),
+    });
+    g.nodes.len() - 1
+}
+
+fn input(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
+    source(g, name, Op::Input { name: name.into() }, shape)
+}
+
+fn param(g: &mut Graph, name: &str, shape: &[usize]) -> NodeId {
+    source(g, name, Op::Param { init: Init::Zeros }, shape)
+}
+
+fn push(g: &mut Graph, name: &str, op: Op, inputs: &[NodeId]) -> NodeId {
+    g.push(name, op, inputs.to_vec()).unwrap()
+}
+
+/// A trivial placement: value k in arena k % 3, values one after another. With `split`, a value
+/// of 2 or more channels is cut into two pieces by channels, the second in the next arena.
+fn place(g: &Graph, split: bool) -> Vec<ValuePlan> {
+    let mut next = [0u64; 3];
+    let mut plans = Vec::new();
+    for (id, node) in g.nodes.iter().enumerate() {
+        let [n, c, h, w] = ir::shape4(&node.shape);
+        let cuts = if split && c >= 2 {
+            vec![(0, c / 2), (c / 2, c)]
+        } else {
+            vec![(0, c)]
+        };
+        let mut pieces = Vec::new();
+        for (k, (c0, c1)) in cuts.into_iter().enumerate() {
+            let arena = (id + k) % 3;
+            let cc = c1 - c0;
+            let strides = [(cc * h * w) as u64, (h * w) as u64, w as u64, 1];
+            pieces.push(Piece {
+                arena,
+                c0,
+                c1,
+                offset: next[arena],
+                strides,
+            });
+            next[arena] += (n * cc * h * w) as u64;
+        }
+        let (name, shape, kind) = (node.name.clone(), node.shape.clone(), g.kind(id));
+        plans.push(ValuePlan {
+            node: id,
+            name,
+            shape,
+            kind,
+            pieces,
+            live: (0, 0),
+            slice_of: None,
+        });
+    }
+    plans
+}
+
+/// Every computed node, in order.
+fn steps(g: &Graph) -> Vec<NodeId> {
+    (0..g.nodes.len())
+        .filter(|&i| g.kind(i) == ir::ValueKind::Computed)
+        .collect()
+}
+
+fn const_u32(k: &Kernel, name: &str) -> u64 {
+    let pat = format!("const {name}: u32 = ");
+    let at = k
+        .wgsl
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{}: no {name}", k.name))
+        + pat.len();
+    k.wgsl[at..].split('u').next().unwrap().parse().unwrap()
+}
+
+/// Generate, then check what every kernel must satisfy: valid WGSL, arenas sorted and distinct
+/// with one binding each, a dispatch within the limits that covers every item.
+fn check(g: &Graph, values: &[ValuePlan], target: &Target) -> Vec<Kernel> {
+    let kernels = generate(g, &steps(g), values, target).unwrap();
+    for k in &kernels {
+        if let Err(e) = validate_wgsl(&k.wgsl) {
+            panic!("{} does not validate:\n{e}\n{}", k.name, k.wgsl);
+        }
+        assert!(
+            k.arenas.windows(2).all(|w| w[0] < w[1]),
+            "{}: arenas {:?}",
+            k.name,
+            k.arenas
+        );
+        for (b, a) in k.arenas.iter().enumerate() {
+            let decl =
+                format!("@group(0) @binding({b}) var<storage, read_write> a{b}: array<f32>;");
+            assert!(
+                k.wgsl.contains(&decl),
+                "{}: binding {b} of arena {a}",
+                k.name
+            );
+        }
+        let [x, y, z] = k.workgroups;
+        let max = target.max_workgroups_per_dim;
+        assert!(
+            x <= max && y <= max && z == 1 && x >= 1,
+            "{}: {:?}",
+            k.name,
+            k.workgroups
+        );
+        let groups_are_items = k.template == "instance_norm" || k.template == "reduce";
+        let per_group = if groups_are_items {
+            1
+        } else {
+            const_u32(k, "WG")
+        };
+        let covered = x as u64 * y as u64 * per_group;
+        assert!(
+            covered >= const_u32(k, "TOTAL"),
+            "{}: {:?}",
+            k.name,
+            k.workgroups
+        );
+        assert_eq!(k.writes.len(), 1);
+        assert_eq!(k.nodes.len(), 1);
+    }
+    kernels
+}
+
+/// One graph that uses every op that gets a kernel.
+fn every_op() -> Graph {
+    let mut g = Graph {
+        name: "all".into(),
+        ..Default::default()
+    };
+    let x = input(&mut g, "x", &[2, 6, 10, 12]);
+    let w = param(&mut g, "conv.weight", &[8, 6, 3, 3]);
+    let b = param(&mut g, "conv.bias", &[8]);
+    let c = push(
+        &mut g,
+        "conv",
+        Op::Conv2d(Conv2d {
+            stride: 1,
+            pad: 1,
+            bias: true,
+        }),
+        &[x, w, b],
+    );
+    let w2 = param(&mut g, "down.weight", &[5, 8, 4, 4]);
+    let d = push(
+        &mut g,
+        "down",
+        Op::Conv2d(Conv2d {
+            stride: 2,
+            pad: 2,
+            bias: false,
+        }),
+        &[c, w2],
+    );
+    let wt = param(&mut g, "up.weight", &[5, 3, 3, 3]);
+    let bt = param(&mut g, "up.bias", &[3]);
+    let t = ConvTranspose2d {
+        stride: 2,
+        pad: 1,
+        out_pad: 1,
+        bias: true,
+    };
+    let up = push(&mut g, "up", Op::ConvTranspose2d(t), &[d, wt, bt]);
+    let p = push(
+        &mut g,
+        "pad",
+        Op::ReflectPad(ReflectPad { pads: [3, 2, 1, 3] }),
+        &[up],
+    );
+    let n = push(
+        &mut g,
+        "norm",
+        Op::InstanceNorm(InstanceNorm { eps: 1e-5 }),
+        &[p],
+    );
+    let mut last = n;
+    let unaries = [
+        Unary::Relu,
+        Unary::LeakyRelu { slope: 0.2 },
+        Unary::Tanh,
+        Unary::Clamp {
+            min: -1.0,
+            max: 1.0,
+        },
+        Unary::Abs,
+        Unary::Neg,
+        Unary::Sqrt,
+        Unary::Square,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Affine {
+            scale: 0.5,
+            shift: -0.5,
+        },
+    ];
+    for (k, u) in unaries.into_iter().enumerate() {
+        last = push(&mut g, &format!("u{k}"), Op::Unary(u), &[last]);
+    }
+    let per_channel = input(&mut g, "pc", &[1, 3, 1, 1]);
+    let width = ir::shape4(&g.nodes[last].shape)[3];
+    let row = input(&mut g, "row", &[width]);
+    let binaries = [
+        Binary::Add,
+        Binary::Sub,
+        Binary::Mul,
+        Binary::Div,
+        Binary::Max,
+        Binary::Min,
+    ];
+    for (k, op) in binaries.into_iter().enumerate() {
+        let other = [per_channel, row, n][k % 3];
+        last = push(&mut g, &format!("b{k}"), Op::Binary(op), &[last, other]);
+    }
+    let aff = ChannelAffine {
+        scale: vec![1.0, 2.0, 0.5],
+        shift: vec![-0.25, 0.0, 3.0],
+    };
+    let a = push(&mut g, "affine", Op::ChannelAffine(aff), &[last]);
+    let mp = push(
+        &mut g,
+        "pool",
+        Op::MaxPool2d(MaxPool2d {
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+        }),
+        &[a],
+    );
+    let dr = push(&mut g, "drop", Op::Dropout(Dropout { p: 0.2 }), &[mp]);
+    let cat = push(&mut g, "cat", Op::Concat(Concat {}), &[dr, a, p]);
+    push(
+        &mut g,
+        "sum_all",
+        Op::Reduce(Reduce {
+            kind: ReduceKind::Sum,
+            axes: vec![],
+        }),
+        &[cat],
+    );
+    push(
+        &mut g,
+        "mean_hw",
+        Op::Reduce(Reduce {
+            kind: ReduceKind::Mean,
+            axes: vec![2, 3],
+        }),
+        &[cat],
+    );
+    let v = input(&mut g, "v", &[5, 7]);
+    push(
+        &mut g,
+        "sum_rows",
+        Op::Reduce(Reduce {
+            kind: ReduceKind::Sum,
+            axes: vec![0],
+        }),
+        &[v],
+    );
+    g
+}
+
+#[test]
+fn every_op_validates_in_one_piece_and_split() {
+    let g = every_op();
+    for split in [false, true] {
+        let kernels = check(&g, &place(&g, split), &Target::default());
+        // One kernel per computed node, and a copy for each of the concat's three inputs.
+        assert_eq!(kernels.len(), steps(&g).len() + 2);
+        if split {
+            // x (6 channels) is split at channel 3: its loads pick the piece with an if-chain.
+            let conv = &kernels[0];
+            let chain = "fn ld_x(n: u32, c: u32, h: u32, w: u32) -> f32 {\n    if (c < 3u) {";
+            assert!(conv.wgsl.contains(chain), "{}", conv.wgsl);
+            assert!(conv.wgsl.contains("(c - 3u)"));
+        }
+    }
+}
+
+#[test]
+fn kernel_fields_name_the_node_and_its_operands() {
+    let g = every_op();
+    let kernels = check(&g, &place(&g, false), &Target::default());
+    let conv = &kernels[0];
+    assert_eq!(conv.name, "conv2d:conv");
+    assert_eq!(conv.template, "conv2d");
+    assert_eq!(conv.nodes, vec!["conv".to_string()]);
+    let id = |name| g.find(name).unwrap();
+    assert_eq!(
+        conv.reads,
+        vec![id("x"), id("conv.weight"), id("conv.bias")]
+    );
+    assert_eq!(conv.writes, vec![id("conv")]);
+    // x, weight, bias, conv are nodes 0, 1, 2, 3: arenas 0, 1, 2, 0.
+    assert_eq!(conv.arenas, vec![0, 1, 2]);
+    // 2 samples x 2 blocks of 4 output channels x 10 x 12 pixels, in workgroups of 64.
+    assert_eq!(const_u32(conv, "TOTAL"), 480);
+    assert_eq!(conv.workgroups, [8, 1, 1]);
+    let relu = kernels.iter().find(|k| k.name == "relu:u0").unwrap();
+    assert_eq!(relu.template, "elementwise");
+    assert!(relu.wgsl.contains("return max(x, 0.0);"));
+    let norm = kernels
+        .iter()
+        .find(|k| k.name == "instance_norm:norm")
+        .unwrap();
+    // One workgroup per (n, c).
+    assert_eq!(norm.workgroups, [6, 1, 1]);
+    let cat: Vec<&str> = kernels
+        .iter()
+        .filter(|k| k.nodes[0] == "cat")
+        .map(|k| k.name.as_str())
+        .collect();
+    assert_eq!(cat, ["concat:cat[0]", "concat:cat[1]", "concat:cat[2]"]);
+}
+
+#[test]
+fn large_shapes_split_the_dispatch_in_two_dimensions() {
+    let mut g = Graph {
+        name: "big".into(),
+        ..Default::default()
+    };
+    let x = input(&mut g, "x", &[1, 64, 720, 1280]);
+    let w = param(&mut g, "w", &[64, 64, 3, 3]);
+    push(
+        &mut g,
+        "conv",
+        Op::Conv2d(Conv2d {
+            stride: 1,
+            pad: 1,
+            bias: false,
+        }),
+        &[x, w],
+    );
+    push(&mut g, "relu", Op::Unary(Unary::Relu), &[x]);
+    let kernels = check(&g, &place(&g, true), &Target::default());
+    // conv: 16 channel blocks x 921600 pixels / 64 = 230400 workgroups; relu: 58982400 / 256 too.
+    assert_eq!(kernels[0].workgroups, [57600, 4, 1]);
+    assert_eq!(kernels[1].workgroups, [57600, 4, 1]);
+    let small = Target {
+        max_workgroups_per_dim: 1000,
+        ..Target::default()
+    };
+    let kernels = check(&g, &place(&g, false), &small);
+    assert_eq!(kernels[1].workgroups, [998, 231, 1]);
+    let tiny = Target {
+        max_workgroups_per_dim: 100,
+        ..Target::default()
+    };
+    let err = generate(&g, &steps(&g), &place(&g, false), &tiny).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "code generation for `conv`: 230400 workgroups do not fit a 2-D dispatch"
+    );
+}
+
+/// A concat of `a2` (channels 0..2), `b3` (2..5) and `c` (5..6); `in_place` says which of them
+/// the placement writes straight into their slice.
+fn concat_graph(in_place: [bool; 3]) -> (Graph, Vec<ValuePlan>) {
+    let mut g = Graph {
+        name: "cat".into(),
+        ..Default::default()
+    };
+    let x = input(&mut g, "x", &[1, 1, 4, 4]);
+    let a = push(&mut g, "a", Op::Unary(Unary::Relu), &[x]);
+    let a = push(&mut g, "a2", Op::Concat(Concat {}), &[a, a]);
+    let b = push(&mut g, "b", Op::Unary(Unary::Neg), &[x]);
+    let b = push(&mut g, "b3", Op::Concat(Concat {}), &[b, b, b]);
+    let c = push(&mut g, "c", Op::Unary(Unary::Abs), &[x]);
+    let cat = push(&mut g, "cat", Op::Concat(Concat {}), &[a, b, c]);
+    let mut values = place(&g, false);
+    for ((v, first), yes) in [(a, 0), (b, 2), (c, 5)].into_iter().zip(in_place) {
+        if yes {
+            values[v].slice_of = Some((cat, first));
+        }
+    }
+    (g, values)
+}
+
+#[test]
+fn concat_copies_only_the_inputs_not_written_in_place() {
+    let (g, values) = concat_graph([true, false, true]);
+    let cat = [g.find("cat").unwrap()];
+    let kernels = generate(&g, &cat, &values, &Target::default()).unwrap();
+    assert_eq!(kernels.len(), 1);
+    let k = &kernels[0];
+    assert_eq!(k.name, "concat:cat[1]");
+    assert_eq!(k.reads, vec![g.find("b3").unwrap()]);
+    assert_eq!(k.writes, vec![cat[0]]);
+    assert_eq!(const_u32(k, "Y_C_OFF"), 2);
+    assert_eq!(const_u32(k, "TOTAL"), 48);
+    validate_wgsl(&k.wgsl).unwrap();
+
+    let (g, values) = concat_graph([true, true, true]);
+    assert!(generate(&g, &cat, &values, &Target::default())
+        .unwrap()
+        .is_empty());
+
+    let (g, mut values) = concat_graph([true, true, true]);
+    values[g.find("b3").unwrap()].slice_of = Some((cat[0], 3));
+    let err = generate(&g, &cat, &values, &Target::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "code generation for `cat`: input `b3` is planned at channel 3 of the concat, expected 2"
+    );
+}
+
+#[test]
+fn sources_get_no_kernel() {
+    let g = every_op();
+    let sources: Vec<NodeId> = (0..g.nodes.len())
+        .filter(|&i| g.kind(i) != ir::ValueKind::Computed)
+        .collect();
+    assert!(!sources.is_empty());
+    assert!(
+        generate(&g, &sources, &place(&g, false), &Target::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn bad_plans_are_errors_that_name_the_node() {
+    let g = every_op();
+    let conv = [g.find("conv").unwrap()];
+    let message = |r: Result<Vec<Kernel>, CompileError>| r.unwrap_err().to_string();
+
+    let mut values = place(&g, true);
+    values[0].pieces.pop();
+    assert_eq!(
+        message(generate(&g, &conv, &values, &Target::default())),
+        "code generation for `conv`: value `x`: pieces [0..3] do not cover channels 0..6"
+    );
+
+    let few = Target {
+        max_storage_buffers_per_stage: 2,
+        ..Target::default()
+    };
+    assert_eq!(
+        message(generate(&g, &conv, &place(&g, false), &few)),
+        "code generation for `conv`: binds 3 arenas, more than the device's 2 storage buffers per stage"
+    );
+
+    let mut values = place(&g, false);
+    values[0].shape = vec![2, 6, 10, 13];
+    assert_eq!(
+        message(generate(&g, &conv, &values, &Target::default())),
+        "code generation for `conv`: value `x` is planned as [2, 6, 10, 13], but has shape [2, 6, 10, 12]"
+    );
+
+    assert_eq!(
+        message(generate(&g, &[999], &place(&g, false), &Target::default())),
+        "code generation for `#999`: step 999 is not a node of graph `all`"
+    );
+}
+
+#[test]
+fn validate_wgsl_reports_naga_errors() {
+    assert!(validate_wgsl("fn f() -> f32 { return 1.0; }").is_ok());
+    let err = validate_wgsl("fn f() -> f32 { return 1u; }").unwrap_err();
+    assert!(err.contains("return"), "{err}");
+    assert!(validate_wgsl("fn f( {").is_err());
+}

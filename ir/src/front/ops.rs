@@ -1,0 +1,238 @@
+//! The op table of the model language: how each struct name (`Conv`, `Relu`, `Add`, ..) reads its
+//! fields and becomes an `ir::Op` with its inputs. The shape rules live with the ops in `ops/`;
+//! this file only translates names and defaults. Convolutions also declare their parameters.
+
+use super::call::Call;
+use super::error::R;
+use crate::ops::*;
+use crate::{NodeId, Op, Shape};
+
+/// Every op name the language knows, in the order messages list them.
+pub const OP_NAMES: &[&str] = &[
+    "Conv",
+    "ConvT",
+    "ReflectPad",
+    "InstanceNorm",
+    "Relu",
+    "LeakyRelu",
+    "Tanh",
+    "Clamp",
+    "Abs",
+    "Neg",
+    "Sqrt",
+    "Square",
+    "Exp",
+    "Log",
+    "Affine",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Max",
+    "Min",
+    "ChannelAffine",
+    "Concat",
+    "MaxPool",
+    "Dropout",
+    "Sum",
+    "Mean",
+    "Const",
+];
+
+/// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
+/// named `<node path>.<suffix>`).
+pub struct Built {
+    pub op: Op,
+    pub inputs: Vec<NodeId>,
+    pub params: Vec<(&'static str, Shape, Init)>,
+}
+
+fn plain(op: Op, inputs: Vec<NodeId>) -> Built {
+    Built {
+        op,
+        inputs,
+        params: Vec::new(),
+    }
+}
+
+/// Build op `name` from the call's fields; `None` if `name` is not an op.
+pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
+    let unary =
+        |c: &mut Call, u: Unary| -> R<Built> { Ok(plain(Op::Unary(u), vec![c.value("in")?])) };
+    let binary = |c: &mut Call, b: Binary| -> R<Built> {
+        let a = c.value("a")?;
+        Ok(plain(Op::Binary(b), vec![a, c.value("b")?]))
+    };
+    let built = match name {
+        "Conv" | "ConvT" => conv(c, name == "ConvT")?,
+        "ReflectPad" => {
+            let x = c.value("in")?;
+            plain(
+                Op::ReflectPad(ReflectPad {
+                    pads: c.pads("pad")?,
+                }),
+                vec![x],
+            )
+        }
+        "InstanceNorm" => {
+            let x = c.value("in")?;
+            plain(
+                Op::InstanceNorm(InstanceNorm {
+                    eps: c.num_or("eps", 1e-5)?,
+                }),
+                vec![x],
+            )
+        }
+        "Relu" => unary(c, Unary::Relu)?,
+        "LeakyRelu" => {
+            let x = c.value("in")?;
+            plain(
+                Op::Unary(Unary::LeakyRelu {
+                    slope: c.num("slope")?,
+                }),
+                vec![x],
+            )
+        }
+        "Tanh" => unary(c, Unary::Tanh)?,
+        "Clamp" => {
+            let x = c.value("in")?;
+            let min = c.num("min")?;
+            plain(
+                Op::Unary(Unary::Clamp {
+                    min,
+                    max: c.num("max")?,
+                }),
+                vec![x],
+            )
+        }
+        "Abs" => unary(c, Unary::Abs)?,
+        "Neg" => unary(c, Unary::Neg)?,
+        "Sqrt" => unary(c, Unary::Sqrt)?,
+        "Square" => unary(c, Unary::Square)?,
+        "Exp" => unary(c, Unary::Exp)?,
+        "Log" => unary(c, Unary::Log)?,
+        "Affine" => {
+            let x = c.value("in")?;
+            let scale = c.num("scale")?;
+            plain(
+                Op::Unary(Unary::Affine {
+                    scale,
+                    shift: c.num("shift")?,
+                }),
+                vec![x],
+            )
+        }
+        "Add" => binary(c, Binary::Add)?,
+        "Sub" => binary(c, Binary::Sub)?,
+        "Mul" => binary(c, Binary::Mul)?,
+        "Div" => binary(c, Binary::Div)?,
+        "Max" => binary(c, Binary::Max)?,
+        "Min" => binary(c, Binary::Min)?,
+        "ChannelAffine" => {
+            let x = c.value("in")?;
+            let scale = c.nums("scale")?;
+            plain(
+                Op::ChannelAffine(ChannelAffine {
+                    scale,
+                    shift: c.nums("shift")?,
+                }),
+                vec![x],
+            )
+        }
+        "Concat" => plain(Op::Concat(Concat {}), c.values("in")?),
+        "MaxPool" => {
+            let x = c.value("in")?;
+            let kernel = c.size("kernel")?;
+            let stride = c.size_or("stride", kernel)?;
+            plain(
+                Op::MaxPool2d(MaxPool2d {
+                    kernel,
+                    stride,
+                    pad: c.count_or("pad", 0)?,
+                }),
+                vec![x],
+            )
+        }
+        "Dropout" => {
+            let x = c.value("in")?;
+            plain(Op::Dropout(Dropout { p: c.num("p")? }), vec![x])
+        }
+        "Sum" | "Mean" => {
+            let x = c.value("in")?;
+            let kind = if name == "Sum" {
+                ReduceKind::Sum
+            } else {
+                ReduceKind::Mean
+            };
+            plain(
+                Op::Reduce(Reduce {
+                    kind,
+                    axes: c.counts_or("axes", Vec::new())?,
+                }),
+                vec![x],
+            )
+        }
+        "Const" => {
+            let shape = c.sizes("shape")?;
+            let mut values = c.nums("values")?;
+            let n = crate::numel(&shape);
+            if values.len() == 1 {
+                values = vec![values[0]; n];
+            } else if values.len() != n {
+                return Err(c.err(format!(
+                    "expected 1 or {n} values for shape {shape:?}, found {}",
+                    values.len()
+                )));
+            }
+            plain(Op::Const(Const { shape, values }), Vec::new())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(built))
+}
+
+/// `Conv(in, out, kernel, stride = 1, pad = kernel / 2, bias = true)` and
+/// `ConvT(in, out, kernel, stride, pad, out_pad, bias = true)`; input channels come from the input.
+fn conv(c: &mut Call, transposed: bool) -> R<Built> {
+    let x = c.value("in")?;
+    let out = c.size("out")?;
+    let k = c.size("kernel")?;
+    let (stride, pad) = if transposed {
+        (c.size("stride")?, c.count("pad")?)
+    } else {
+        (c.size_or("stride", 1)?, c.count_or("pad", k / 2)?)
+    };
+    let out_pad = if transposed { c.count("out_pad")? } else { 0 };
+    let bias = c.bool_or("bias", true)?;
+    let op_name = if transposed { "ConvT" } else { "Conv" };
+    let &[_, cin, _, _] = c.shape(x) else {
+        return Err(c.err(format!(
+            "{op_name}: expected an input of rank 4 [N, C, H, W], found {:?}",
+            c.shape(x)
+        )));
+    };
+    let weight = if transposed {
+        vec![cin, out, k, k]
+    } else {
+        vec![out, cin, k, k]
+    };
+    let mut params = vec![("weight", weight, Init::Normal { std: c.init_std })];
+    if bias {
+        params.push(("bias", vec![out], Init::Zeros));
+    }
+    let op = if transposed {
+        Op::ConvTranspose2d(ConvTranspose2d {
+            stride,
+            pad,
+            out_pad,
+            bias,
+        })
+    } else {
+        Op::Conv2d(Conv2d { stride, pad, bias })
+    };
+    Ok(Built {
+        op,
+        inputs: vec![x],
+        params,
+    })
+}

@@ -1,0 +1,533 @@
+//! Elementwise ops. Each unary and binary op is one line of a table macro that gives its name,
+//! its meaning on the CPU and its WGSL expression, so the generated kernels and the reference
+//! read the same definition.
+
+use super::check;
+use crate::{shape4, Shape, Tensor};
+use num_traits::Float;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unary {
+    Relu,
+    LeakyRelu {
+        slope: f64,
+    },
+    Tanh,
+    Clamp {
+        min: f64,
+        max: f64,
+    },
+    Abs,
+    Neg,
+    Sqrt,
+    Square,
+    Exp,
+    Log,
+    /// x * scale + shift
+    Affine {
+        scale: f64,
+        shift: f64,
+    },
+}
+
+/// Binary ops broadcast NumPy-style over the rank-4 padded shapes (a dimension of 1 stretches).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+}
+
+/// inputs: x [N,C,H,W]; y = x * scale[c] + shift[c].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelAffine {
+    pub scale: Vec<f64>,
+    pub shift: Vec<f64>,
+}
+
+/// An f64 attribute as a WGSL f32 literal: `0.2`, `1e-5`, `1.0`, `(-0.25)` (parenthesised so that
+/// it can follow any operator; `x--1.0` would not parse). Shape rules reject attributes that are
+/// not finite in f32, so the saturation below only keeps this total.
+pub fn wgsl_f32(v: f64) -> String {
+    let f = (v as f32).clamp(f32::MIN, f32::MAX);
+    let f = if f.is_nan() { 0.0 } else { f };
+    // Rust's Debug form of an f32 is its shortest round-trip text and always has a `.` or an
+    // exponent, which WGSL reads as a float; `1` alone would be an integer.
+    if f.is_sign_negative() && f != 0.0 {
+        format!("({f:?})")
+    } else {
+        format!("{:?}", f.abs())
+    }
+}
+
+/// The argument of an op, parenthesised unless it is a plain name or number, so that an op
+/// applied to `a - b` keeps its meaning.
+fn atom(x: &str) -> String {
+    if !x.is_empty()
+        && x.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        x.to_string()
+    } else {
+        format!("({x})")
+    }
+}
+
+/// An attribute converted to the evaluation type.
+fn t<T: Float>(v: f64) -> T {
+    T::from(v).unwrap_or_else(T::nan)
+}
+
+/// One line per unary op: `Variant { f64 attributes } => "name", |x| CPU meaning of x: T,
+/// |x| WGSL of the atom string x;`. The attributes are in scope, as f64, in both expressions.
+macro_rules! unary_ops {
+    ($($v:ident $({ $($f:ident),* })? => $name:literal, |$x:ident| $cpu:expr, |$xs:ident| $wgsl:expr;)*) => {
+        impl Unary {
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Unary::$v $({ $($f: _),* })? => $name,)*
+                }
+            }
+            /// The op on one value (the CPU meaning).
+            pub fn apply<T: Float>(&self, x: T) -> T {
+                match *self {
+                    $(Unary::$v $({ $($f),* })? => { let $x = x; $cpu })*
+                }
+            }
+            /// The op as a WGSL f32 expression of the expression `x`.
+            pub fn wgsl(&self, x: &str) -> String {
+                let x = atom(x);
+                match *self {
+                    $(Unary::$v $({ $($f),* })? => { let $xs = &x; $wgsl })*
+                }
+            }
+            /// The f64 attributes by name, for the checks of the shape rule.
+            fn attributes(&self) -> Vec<(&'static str, f64)> {
+                match *self {
+                    $(Unary::$v $({ $($f),* })? => vec![$($((stringify!($f), $f)),*)?],)*
+                }
+            }
+            /// One of each op (attributes -0.25), for tests that must cover the whole table.
+            #[cfg(test)]
+            pub(crate) fn examples() -> Vec<Unary> {
+                vec![$(Unary::$v $({ $($f: -0.25),* })?),*]
+            }
+        }
+    };
+}
+
+unary_ops! {
+    Relu => "relu", |x| x.max(T::zero()), |x| format!("max({x}, 0.0)");
+    LeakyRelu { slope } => "leaky_relu",
+        |x| if x > T::zero() { x } else { x * t(slope) },
+        |x| format!("select({x} * {}, {x}, {x} > 0.0)", wgsl_f32(slope));
+    // Some drivers compute tanh as a ratio of exponentials, NaN past |x| ~ 44; tanh(15) is
+    // already 1.0 in f32, so clamping first changes no result.
+    Tanh => "tanh", |x| x.tanh(), |x| format!("tanh(clamp({x}, -15.0, 15.0))");
+    Clamp { min, max } => "clamp",
+        |x| x.max(t(min)).min(t(max)),
+        |x| format!("clamp({x}, {}, {})", wgsl_f32(min), wgsl_f32(max));
+    Abs => "abs", |x| x.abs(), |x| format!("abs({x})");
+    Neg => "neg", |x| -x, |x| format!("(-{x})");
+    Sqrt => "sqrt", |x| x.sqrt(), |x| format!("sqrt({x})");
+    Square => "square", |x| x * x, |x| format!("({x} * {x})");
+    Exp => "exp", |x| x.exp(), |x| format!("exp({x})");
+    Log => "log", |x| x.ln(), |x| format!("log({x})");
+    Affine { scale, shift } => "affine",
+        |x| x * t(scale) + t(shift),
+        |x| format!("({x} * {} + {})", wgsl_f32(scale), wgsl_f32(shift));
+}
+
+/// One line per binary op: `Variant => "name", |a, b| CPU meaning, |a, b| WGSL of atom strings;`.
+macro_rules! binary_ops {
+    ($($v:ident => $name:literal, |$a:ident, $b:ident| $cpu:expr, |$as:ident, $bs:ident| $wgsl:expr;)*) => {
+        impl Binary {
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Binary::$v => $name,)*
+                }
+            }
+            pub fn apply<T: Float>(&self, a: T, b: T) -> T {
+                match self {
+                    $(Binary::$v => { let ($a, $b) = (a, b); $cpu })*
+                }
+            }
+            /// The op as a WGSL f32 expression of `a` and `b`.
+            pub fn wgsl(&self, a: &str, b: &str) -> String {
+                let (a, b) = (atom(a), atom(b));
+                match self {
+                    $(Binary::$v => { let ($as, $bs) = (&a, &b); $wgsl })*
+                }
+            }
+            /// Every op, for tests that must cover the whole table.
+            #[cfg(test)]
+            pub(crate) const ALL: &[Binary] = &[$(Binary::$v),*];
+        }
+    };
+}
+
+binary_ops! {
+    Add => "add", |a, b| a + b, |a, b| format!("({a} + {b})");
+    Sub => "sub", |a, b| a - b, |a, b| format!("({a} - {b})");
+    Mul => "mul", |a, b| a * b, |a, b| format!("({a} * {b})");
+    Div => "div", |a, b| a / b, |a, b| format!("({a} / {b})");
+    Max => "max", |a, b| a.max(b), |a, b| format!("max({a}, {b})");
+    Min => "min", |a, b| a.min(b), |a, b| format!("min({a}, {b})");
+}
+
+/// An attribute is usable only if it is a finite f32: the kernels compute in f32.
+fn finite(op: &str, what: &str, v: f64) -> Result<(), String> {
+    if (v as f32).is_finite() {
+        Ok(())
+    } else {
+        Err(format!("{op}: expected a finite f32 {what}, found {v:?}"))
+    }
+}
+
+/// NumPy broadcasting over the rank-4 padded shapes: equal dimensions, or a 1 that stretches.
+/// The result has the larger of the two ranks; `None` if they do not broadcast.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
+    let (a4, b4) = (shape4(a), shape4(b));
+    let mut out = [0; 4];
+    for k in 0..4 {
+        out[k] = match (a4[k], b4[k]) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out[4 - a.len().max(b.len())..].to_vec())
+}
+
+/// The element of `t` that broadcasts to position `i` of the rank-4 output.
+fn at_broadcast<T: Float>(t: &Tensor<T>, i: [usize; 4]) -> T {
+    let s = shape4(&t.shape);
+    let j = |k: usize| if s[k] == 1 { 0 } else { i[k] };
+    t.at4(j(0), j(1), j(2), j(3))
+}
+
+impl Unary {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        let op = self.name();
+        check::arity(op, inputs, 1, "x")?;
+        check::rank1to4(op, inputs[0])?;
+        for (what, v) in self.attributes() {
+            finite(op, what, v)?;
+        }
+        if let Unary::Clamp { min, max } = *self {
+            if min > max {
+                return Err(format!(
+                    "clamp: expected min <= max, found min {min:?}, max {max:?}"
+                ));
+            }
+        }
+        Ok(inputs[0].to_vec())
+    }
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        Tensor::new(
+            out_shape,
+            inputs[0].data.iter().map(|&x| self.apply(x)).collect(),
+        )
+    }
+}
+
+impl Binary {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        let op = self.name();
+        check::arity(op, inputs, 2, "a, b")?;
+        check::rank1to4(op, inputs[0])?;
+        check::rank1to4(op, inputs[1])?;
+        broadcast_shapes(inputs[0], inputs[1]).ok_or_else(|| {
+            format!(
+                "{op}: shapes {:?} and {:?} do not broadcast",
+                inputs[0], inputs[1]
+            )
+        })
+    }
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let [n, c, h, w] = shape4(out_shape);
+        let mut y = Vec::with_capacity(crate::numel(out_shape));
+        for i0 in 0..n {
+            for i1 in 0..c {
+                for i2 in 0..h {
+                    for i3 in 0..w {
+                        let i = [i0, i1, i2, i3];
+                        y.push(self.apply(at_broadcast(inputs[0], i), at_broadcast(inputs[1], i)));
+                    }
+                }
+            }
+        }
+        Tensor::new(out_shape, y)
+    }
+}
+
+impl ChannelAffine {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "channel_affine";
+        check::arity(OP, inputs, 1, "x")?;
+        let [_, c, _, _] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        for (what, list) in [("scale", &self.scale), ("shift", &self.shift)] {
+            if list.len() != c && list.len() != 1 {
+                return Err(format!(
+                    "{OP}: expected {c} {what} values (one per channel) or 1, found {}",
+                    list.len()
+                ));
+            }
+            for &v in list {
+                finite(OP, what, v)?;
+            }
+        }
+        Ok(inputs[0].to_vec())
+    }
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let [_, c, h, w] = shape4(out_shape);
+        // A list of length 1 applies to every channel.
+        let pick = |list: &[f64], ch: usize| t::<T>(list[if list.len() == 1 { 0 } else { ch }]);
+        let data = inputs[0].data.iter().enumerate().map(|(k, &x)| {
+            let ch = (k / (h * w)) % c;
+            x * pick(&self.scale, ch) + pick(&self.shift, ch)
+        });
+        Tensor::new(out_shape, data.collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parse and validate `fn f(x, a, b) -> f32 { return EXPR; }` with naga.
+    fn wgsl_ok(expr: &str) -> Result<(), String> {
+        let src = format!("fn f(x: f32, a: f32, b: f32) -> f32 {{ return {expr}; }}");
+        let module = naga::front::wgsl::parse_str(&src)
+            .map_err(|e| format!("{expr}: {}", e.emit_to_string(&src)))?;
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .map_err(|e| format!("{expr}: {e:?}"))?;
+        Ok(())
+    }
+
+    #[test]
+    fn wgsl_of_every_op_is_valid() {
+        for u in Unary::examples() {
+            wgsl_ok(&u.wgsl("x")).unwrap();
+            wgsl_ok(&u.wgsl("a - b")).unwrap();
+        }
+        for b in Binary::ALL {
+            wgsl_ok(&b.wgsl("a", "b")).unwrap();
+            wgsl_ok(&b.wgsl("x - a", "-b")).unwrap();
+        }
+        // Composition: an op's expression is a valid argument of another.
+        wgsl_ok(
+            &Unary::Neg.wgsl(
+                &Binary::Sub.wgsl(
+                    &Unary::Affine {
+                        scale: 2.0,
+                        shift: -1.0,
+                    }
+                    .wgsl("x"),
+                    "b",
+                ),
+            ),
+        )
+        .unwrap();
+        // The check itself catches what WGSL rejects: an f64 suffix, an integer in f32 context.
+        assert!(wgsl_ok("max(x, 0.2f64)").is_err());
+        assert!(wgsl_ok("x - -1.0").is_ok() && wgsl_ok("x--1.0").is_err());
+    }
+
+    #[test]
+    fn wgsl_text() {
+        assert_eq!(Unary::Relu.wgsl("x"), "max(x, 0.0)");
+        assert_eq!(Unary::Neg.wgsl("a - b"), "(-(a - b))");
+        assert_eq!(
+            Unary::LeakyRelu { slope: 0.2 }.wgsl("v"),
+            "select(v * 0.2, v, v > 0.0)"
+        );
+        assert_eq!(Binary::Sub.wgsl("a", "b + 1.0"), "(a - (b + 1.0))");
+        assert_eq!(wgsl_f32(0.2), "0.2");
+        assert_eq!(wgsl_f32(1e-5), "1e-5");
+        assert_eq!(wgsl_f32(1.0), "1.0");
+        assert_eq!(wgsl_f32(-0.0), "0.0");
+        assert_eq!(wgsl_f32(-2.5), "(-2.5)");
+        assert_eq!(wgsl_f32(1e20), "1e20");
+        for v in [0.2, 1e-5, 1.0, -2.5, 1e20, 3.0e-40, 123456.789] {
+            wgsl_ok(&format!("x * {}", wgsl_f32(v))).unwrap();
+        }
+    }
+
+    #[test]
+    fn unary_meaning() {
+        let cases: &[(Unary, f64, f64)] = &[
+            (Unary::Relu, -2.0, 0.0),
+            (Unary::Relu, 3.0, 3.0),
+            (Unary::LeakyRelu { slope: 0.2 }, -2.0, -0.4),
+            (Unary::LeakyRelu { slope: 0.2 }, 3.0, 3.0),
+            (Unary::Tanh, 0.5, 0.5f64.tanh()),
+            (
+                Unary::Clamp {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                1.5,
+                1.0,
+            ),
+            (
+                Unary::Clamp {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                -1.5,
+                -1.0,
+            ),
+            (
+                Unary::Clamp {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                0.3,
+                0.3,
+            ),
+            (Unary::Abs, -2.0, 2.0),
+            (Unary::Neg, 2.0, -2.0),
+            (Unary::Sqrt, 9.0, 3.0),
+            (Unary::Square, -3.0, 9.0),
+            (Unary::Exp, 1.0, std::f64::consts::E),
+            (Unary::Log, std::f64::consts::E, 1.0),
+            (
+                Unary::Affine {
+                    scale: 0.5,
+                    shift: 0.5,
+                },
+                -1.0,
+                0.0,
+            ),
+        ];
+        for (op, x, want) in cases {
+            assert_eq!(op.apply(*x), *want, "{op:?}({x})");
+        }
+        let x = Tensor::new(&[2, 2], vec![-1.0f32, 0.5, -0.25, 2.0]);
+        assert_eq!(
+            Unary::Relu.cpu(&[&x], &x.shape).data,
+            vec![0.0, 0.5, 0.0, 2.0]
+        );
+    }
+
+    #[test]
+    fn binary_meaning() {
+        let ops = [
+            Binary::Add,
+            Binary::Sub,
+            Binary::Mul,
+            Binary::Div,
+            Binary::Max,
+            Binary::Min,
+        ];
+        let want = [5.0, -1.0, 6.0, 2.0 / 3.0, 3.0, 2.0];
+        for (op, w) in ops.iter().zip(want) {
+            assert_eq!(op.apply(2.0, 3.0), w, "{}", op.name());
+        }
+        assert_eq!(ops.len(), Binary::ALL.len());
+    }
+
+    #[test]
+    fn unary_shapes() {
+        assert_eq!(Unary::Relu.shape(&[&[1, 3, 4, 4]]), Ok(vec![1, 3, 4, 4]));
+        assert_eq!(Unary::Tanh.shape(&[&[5]]), Ok(vec![5]));
+        assert_eq!(
+            Unary::Relu.shape(&[]).unwrap_err(),
+            "relu: expected 1 input (x), found 0"
+        );
+        assert_eq!(
+            Unary::Clamp {
+                min: 1.0,
+                max: -1.0
+            }
+            .shape(&[&[4]])
+            .unwrap_err(),
+            "clamp: expected min <= max, found min 1.0, max -1.0"
+        );
+        assert_eq!(
+            Unary::LeakyRelu {
+                slope: f64::INFINITY
+            }
+            .shape(&[&[4]])
+            .unwrap_err(),
+            "leaky_relu: expected a finite f32 slope, found inf"
+        );
+        assert_eq!(
+            Unary::Affine {
+                scale: 1e300,
+                shift: 0.0
+            }
+            .shape(&[&[4]])
+            .unwrap_err(),
+            "affine: expected a finite f32 scale, found 1e300"
+        );
+    }
+
+    #[test]
+    fn broadcasting() {
+        let add = Binary::Add;
+        assert_eq!(
+            add.shape(&[&[1, 32, 8, 8], &[1, 32, 8, 8]]),
+            Ok(vec![1, 32, 8, 8])
+        );
+        assert_eq!(
+            add.shape(&[&[1, 32, 8, 8], &[32, 1, 1]]),
+            Ok(vec![1, 32, 8, 8])
+        );
+        assert_eq!(add.shape(&[&[2, 1, 1, 1], &[1]]), Ok(vec![2, 1, 1, 1]));
+        assert_eq!(add.shape(&[&[3, 1], &[1, 4]]), Ok(vec![3, 4]));
+        assert_eq!(add.shape(&[&[4], &[4]]), Ok(vec![4]));
+        assert_eq!(
+            add.shape(&[&[1, 32, 8, 8], &[1, 16, 8, 8]]).unwrap_err(),
+            "add: shapes [1, 32, 8, 8] and [1, 16, 8, 8] do not broadcast"
+        );
+        assert_eq!(
+            Binary::Mul.shape(&[&[1, 2]]).unwrap_err(),
+            "mul: expected 2 inputs (a, b), found 1"
+        );
+        // [2, 1] - [1, 3]: every row of a against every column of b.
+        let a = Tensor::new(&[2, 1], vec![10.0f64, 20.0]);
+        let b = Tensor::new(&[1, 3], vec![1.0, 2.0, 3.0]);
+        let y = Binary::Sub.cpu(&[&a, &b], &[2, 3]);
+        assert_eq!(y.data, vec![9.0, 8.0, 7.0, 19.0, 18.0, 17.0]);
+        // A per-channel [C, 1, 1] against [N, C, H, W].
+        let x = Tensor::new(&[1, 2, 1, 2], vec![1.0f64, 2.0, 3.0, 4.0]);
+        let s = Tensor::new(&[2, 1, 1], vec![10.0, 100.0]);
+        assert_eq!(
+            Binary::Mul.cpu(&[&x, &s], &[1, 2, 1, 2]).data,
+            vec![10.0, 20.0, 300.0, 400.0]
+        );
+        assert_eq!(
+            Binary::Max.cpu(&[&s, &x], &[1, 2, 1, 2]).data,
+            vec![10.0, 10.0, 100.0, 100.0]
+        );
+    }
+
+    #[test]
+    fn channel_affine() {
+        let op = ChannelAffine {
+            scale: vec![2.0, 3.0],
+            shift: vec![1.0],
+        };
+        assert_eq!(op.shape(&[&[1, 2, 1, 2]]), Ok(vec![1, 2, 1, 2]));
+        let x = Tensor::new(&[1, 2, 1, 2], vec![1.0f32, 2.0, 3.0, 4.0]);
+        assert_eq!(op.cpu(&[&x], &x.shape).data, vec![3.0, 5.0, 10.0, 13.0]);
+        assert_eq!(
+            op.shape(&[&[1, 3, 4, 4]]).unwrap_err(),
+            "channel_affine: expected 3 scale values (one per channel) or 1, found 2"
+        );
+        assert_eq!(
+            op.shape(&[&[2, 4, 4]]).unwrap_err(),
+            "channel_affine: expected an input of rank 4 [N, C, H, W], found [2, 4, 4]"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Reflection padding (PyTorch's ReflectionPad2d: the edge pixel is not repeated).
+
+use super::check;
+use crate::{shape4, Shape, Tensor};
+use num_traits::Float;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReflectPad {
+    /// top, bottom, left, right
+    pub pads: [usize; 4],
+}
+
+/// Index into `0..n` of position `i` of the padded axis (which starts at `-pad`): mirrored
+/// about the first and last element, as `[a b c]` padded by 2 reads `c b [a b c] b a`.
+fn reflect(i: usize, pad: usize, n: usize) -> usize {
+    let i = i as isize - pad as isize;
+    let last = n as isize - 1;
+    let r = if i < 0 {
+        -i
+    } else if i > last {
+        2 * last - i
+    } else {
+        i
+    };
+    r as usize
+}
+
+impl ReflectPad {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "reflect_pad";
+        check::arity(OP, inputs, 1, "x")?;
+        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let [top, bottom, left, right] = self.pads;
+        // PyTorch's rule: a mirror of pad elements needs pad + 1 of them.
+        for (what, size, a, b) in [
+            ("top and bottom", h, top, bottom),
+            ("left and right", w, left, right),
+        ] {
+            if a >= size || b >= size {
+                let dim = if what == "top and bottom" {
+                    "height"
+                } else {
+                    "width"
+                };
+                return Err(format!(
+                    "{OP}: expected {what} pads smaller than the input {dim} {size}, found {a} and {b} (input {:?})",
+                    inputs[0]
+                ));
+            }
+        }
+        Ok(vec![n, c, h + top + bottom, w + left + right])
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let x = inputs[0];
+        let [_, _, h, w] = shape4(&x.shape);
+        let [n, c, oh, ow] = shape4(out_shape);
+        let [top, _, left, _] = self.pads;
+        let mut data = Vec::with_capacity(crate::numel(out_shape));
+        for b in 0..n {
+            for ch in 0..c {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        data.push(x.at4(b, ch, reflect(i, top, h), reflect(j, left, w)));
+                    }
+                }
+            }
+        }
+        Tensor::new(out_shape, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let p = ReflectPad { pads: [3, 3, 3, 3] };
+        assert_eq!(p.shape(&[&[1, 3, 256, 256]]), Ok(vec![1, 3, 262, 262]));
+        assert_eq!(
+            ReflectPad { pads: [0, 1, 2, 0] }.shape(&[&[1, 1, 2, 3]]),
+            Ok(vec![1, 1, 3, 5])
+        );
+        assert_eq!(
+            p.shape(&[&[1, 3, 3, 8]]).unwrap_err(),
+            "reflect_pad: expected top and bottom pads smaller than the input height 3, found 3 and 3 (input [1, 3, 3, 8])"
+        );
+        assert_eq!(
+            ReflectPad { pads: [1, 1, 0, 2] }.shape(&[&[1, 3, 8, 2]]).unwrap_err(),
+            "reflect_pad: expected left and right pads smaller than the input width 2, found 0 and 2 (input [1, 3, 8, 2])"
+        );
+    }
+
+    #[test]
+    fn reflects_1_to_16() {
+        // The 4x4 image 1..16 padded by 2 on every side (torch.nn.ReflectionPad2d(2)).
+        let x = Tensor::new(&[1, 1, 4, 4], (1..=16).map(f64::from).collect());
+        let p = ReflectPad { pads: [2, 2, 2, 2] };
+        let y = p.cpu(&[&x], &p.shape(&[&x.shape]).unwrap());
+        #[rustfmt::skip]
+        let want: Vec<f64> = vec![
+            11, 10,  9, 10, 11, 12, 11, 10,
+             7,  6,  5,  6,  7,  8,  7,  6,
+             3,  2,  1,  2,  3,  4,  3,  2,
+             7,  6,  5,  6,  7,  8,  7,  6,
+            11, 10,  9, 10, 11, 12, 11, 10,
+            15, 14, 13, 14, 15, 16, 15, 14,
+            11, 10,  9, 10, 11, 12, 11, 10,
+             7,  6,  5,  6,  7,  8,  7,  6,
+        ].into_iter().map(f64::from).collect();
+        assert_eq!(y.data, want);
+    }
+
+    #[test]
+    fn asymmetric_pads() {
+        // [1 2 3] with left 1, right 2 -> 2 [1 2 3] 2 1; top 0, bottom 1 repeats row 0 mirrored.
+        let x = Tensor::new(&[1, 1, 2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let p = ReflectPad { pads: [0, 1, 1, 2] };
+        let y = p.cpu(&[&x], &p.shape(&[&x.shape]).unwrap());
+        #[rustfmt::skip]
+        let want = vec![2.0, 1.0, 2.0, 3.0, 2.0, 1.0,  5.0, 4.0, 5.0, 6.0, 5.0, 4.0,  2.0, 1.0, 2.0, 3.0, 2.0, 1.0];
+        assert_eq!(y.data, want);
+    }
+}

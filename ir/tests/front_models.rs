@@ -1,0 +1,193 @@
+//! The shipped models build with the shapes and parameters SPEC.md gives, and the language's
+//! expansion computes what it says (checked on the CPU reference).
+
+use ir::front::{self, Kind};
+use ir::{cpu, Graph, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn model(file: &str, overrides: &[(&str, &str)]) -> front::Model {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(file);
+    let o: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    front::load(&path, &o).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn param_count(g: &Graph) -> usize {
+    g.params().map(|(_, n)| ir::numel(&n.shape)).sum()
+}
+
+fn output_shape(g: &Graph, name: &str) -> Vec<usize> {
+    let id = g.outputs.iter().find(|(n, _)| n == name).expect("output").1;
+    g.nodes[id].shape.clone()
+}
+
+#[test]
+fn ird_gan_generator_at_n64() {
+    let m = model("ird_gan.ron", &[]);
+    assert_eq!(m.graph_names(), ["generator", "critic", "vgg19"]);
+    assert_eq!(
+        m.input_shapes("generator").unwrap(),
+        [("blurred".to_string(), vec![1, 3, 256, 256])]
+    );
+    let g = m.build("generator", &[]).unwrap();
+    // SPEC.md says "about 5.34 M"; counted by hand: head 9,472, down 369,024, IRD blocks
+    // 999 N^2 + 108 N = 4,098,816, transitions 488,128, up 368,832, tail 9,411.
+    assert_eq!(param_count(&g), 5_343_683);
+    assert_eq!(output_shape(&g, "sharp"), [1, 3, 256, 256]);
+    // Node paths: repetition 3 of `ird`, its inception block, branch i2, the CBR's conv.
+    let w = g
+        .find("ird.3.inception.i2.conv.weight")
+        .expect("path of a nested conv weight");
+    assert_eq!(g.nodes[w].shape, [64, 64, 3, 3]);
+    let b = g.find("ird.8.b.weight").unwrap();
+    assert_eq!(g.nodes[b].shape, [256, 12 * 64, 1, 1]);
+    let last = g.find("ird.8.out").unwrap();
+    assert_eq!(g.nodes[last].shape, [1, 13 * 64, 64, 64]);
+    let convt = g.find("up1.conv.weight").unwrap();
+    assert_eq!(
+        g.nodes[convt].shape,
+        [256, 128, 3, 3],
+        "ConvT weights are [C, O, k, k]"
+    );
+}
+
+#[test]
+fn ird_gan_small_with_set() {
+    let m = model("ird_gan.ron", &[("N", "8")]);
+    assert_eq!(m.params()["N"], 8.0);
+    let g = m
+        .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
+        .unwrap();
+    assert_eq!(output_shape(&g, "sharp"), [1, 3, 32, 32]);
+    // All of it is in N: 1298 N^2 + 423 N + 3 (5,343,683 at N = 64).
+    assert_eq!(param_count(&g), 1298 * 64 + 423 * 8 + 3);
+}
+
+#[test]
+fn ird_gan_critic_score_map() {
+    let g = model("ird_gan.ron", &[]).build("critic", &[]).unwrap();
+    assert_eq!(output_shape(&g, "score"), [1, 1, 35, 35]);
+    assert_eq!(param_count(&g), 2_764_737);
+}
+
+#[test]
+fn ird_gan_vgg19_has_torchvision_names() {
+    let g = model("ird_gan.ron", &[]).build("vgg19", &[]).unwrap();
+    let names: Vec<&str> = g.params().map(|(_, n)| n.name.as_str()).collect();
+    let mut want = Vec::new();
+    for i in [0, 2, 5, 7, 10, 12, 14] {
+        want.push(format!("features.{i}.weight"));
+        want.push(format!("features.{i}.bias"));
+    }
+    assert_eq!(names, want);
+    let shapes: Vec<Vec<usize>> = g.params().map(|(_, n)| n.shape.clone()).collect();
+    assert_eq!(shapes[0], [64, 3, 3, 3]);
+    assert_eq!(shapes[13], [256]);
+    // Ends at conv3_3 before its ReLU, at a quarter of the input size.
+    let (_, out) = g.outputs[0];
+    assert_eq!(g.nodes[out].name, "features.14");
+    assert_eq!(g.nodes[out].op.kind_name(), "conv2d");
+    assert_eq!(g.nodes[out].shape, [1, 256, 64, 64]);
+}
+
+#[test]
+fn deblurgan_generator_builds() {
+    let g = model("deblurgan.ron", &[]).build("generator", &[]).unwrap();
+    assert_eq!(output_shape(&g, "sharp"), [1, 3, 256, 256]);
+    // DeblurGAN's ResnetGenerator with 9 blocks and biased convs: 11.38 M parameters.
+    assert_eq!(param_count(&g), 11_378_179);
+    assert!(g.find("res.8.conv2.weight").is_some());
+    assert_eq!(
+        g.nodes
+            .iter()
+            .filter(|n| n.op.kind_name() == "dropout")
+            .count(),
+        9
+    );
+}
+
+#[test]
+fn training_section_is_kept_as_written() {
+    let src = "Model(graphs: {}, training: (critic_steps: 5, losses: [l1(170)]))";
+    let m = front::parse(src, "t.ron", &[]).unwrap();
+    let Kind::Struct(None, fields) = &m.training().unwrap().kind else {
+        panic!()
+    };
+    assert_eq!(fields[0].0.name, "critic_steps");
+    assert_eq!(fields[0].1.kind, Kind::Num(5.0));
+    assert!(front::parse("Model(graphs: {})", "t.ron", &[])
+        .unwrap()
+        .training()
+        .is_none());
+}
+
+/// Blocks, repetition with its index, Seq and any node order, evaluated on the CPU:
+/// y = ((x * 2 + 0) * 2 + 1) * 2 + 2 = 8x + 4, then + 10 and ReLU through a Seq.
+#[test]
+fn expansion_computes_what_it_says() {
+    let src = r#"Model(
+        params: { C: 2 },
+        blocks: {
+            Step: Block(args: [k], inputs: { x: "C" }, nodes: { y: Affine(in: x, scale: 2, shift: k) }, output: y),
+        },
+        graphs: {
+            g: Graph(
+                inputs: { x: [1, C, 1, 2] },
+                nodes: {
+                    out: Seq(in: rep, layers: [Affine(scale: 1, shift: 10), Relu]),
+                    rep: Repeat(block: Step, times: 3, index: i, x: x, k: i),
+                },
+                outputs: { y: out },
+            ),
+        },
+    )"#;
+    let g = front::parse(src, "t.ron", &[])
+        .unwrap()
+        .build("g", &[])
+        .unwrap();
+    let names: Vec<&str> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["x", "rep.0.y", "rep.1.y", "rep.2.y", "out.0", "out.1"]
+    );
+    let x = Tensor::new(&[1, 2, 1, 2], vec![-3.0f64, -1.0, 0.0, 1.0]);
+    let feeds = HashMap::from([("x".to_string(), x)]);
+    let values = cpu::evaluate(&g, &feeds).unwrap();
+    let y = &values[g.outputs[0].1];
+    assert_eq!(y.data, [0.0, 6.0, 14.0, 22.0]);
+}
+
+#[test]
+fn ird_generator_runs_on_the_cpu_at_tiny_size() {
+    let m = model("ird_gan.ron", &[("N", "2")]);
+    let g = m
+        .build("generator", &[("blurred".into(), vec![1, 3, 8, 8])])
+        .unwrap();
+    let mut feeds: HashMap<String, Tensor<f32>> =
+        ir::init::init_params(&g, 7).into_iter().collect();
+    let x: Vec<f32> = (0..192)
+        .map(|i| ((i * 37) % 200) as f32 / 100.0 - 1.0)
+        .collect();
+    feeds.insert("blurred".into(), Tensor::new(&[1, 3, 8, 8], x));
+    let values = cpu::evaluate(&g, &feeds).unwrap();
+    let y = &values[g.outputs[0].1];
+    assert_eq!(y.shape, [1, 3, 8, 8]);
+    assert!(y.data.iter().all(|v| (-1.0..=1.0).contains(v)));
+}
+
+#[test]
+fn set_arguments() {
+    assert_eq!(
+        front::parse_set("N=8").unwrap(),
+        ("N".to_string(), "8".to_string())
+    );
+    assert_eq!(
+        front::parse_set(" ndf = 16 ").unwrap(),
+        ("ndf".to_string(), "16".to_string())
+    );
+}

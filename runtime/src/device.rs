@@ -1,0 +1,301 @@
+//! The wgpu device: which adapter (`IRDC_BACKEND`, `IRDC_ADAPTER`, else the most capable one),
+//! the adapter's real limits (not wgpu's conservative defaults), and the capture of every GPU
+//! error as a `RuntimeError` instead of wgpu's default panic.
+
+use crate::error::{Result, RuntimeError};
+use std::sync::{Arc, Mutex};
+
+/// An open device. Cloning is cheap (wgpu handles are reference counted); an `Executable` keeps
+/// a clone, so a trainer can hold both side by side.
+#[derive(Clone)]
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    /// Errors that escaped every error scope, and why the device was lost, if it was.
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    uncaptured: Vec<String>,
+    lost: Option<String>,
+}
+
+impl Gpu {
+    /// Open the adapter chosen by `IRDC_BACKEND` / `IRDC_ADAPTER` (see the crate docs).
+    pub fn new() -> Result<Gpu> {
+        let backend_var = std::env::var("IRDC_BACKEND").ok();
+        let backends = parse_backends(backend_var.as_deref())?;
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if adapters.is_empty() {
+            return Err(RuntimeError::NoAdapter {
+                searched: format!("{backends:?}"),
+            });
+        }
+        let adapter = match std::env::var("IRDC_ADAPTER") {
+            Ok(wanted) => pick_by_name(adapters, &wanted)?,
+            Err(_) => most_capable(adapters),
+        };
+        Self::open(adapter)
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        // The adapter's own limits: lavapipe binds 128 MiB, NVIDIA 2 GiB+; wgpu's defaults are
+        // far below either.
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("irdc"),
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            RuntimeError::RequestDevice {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let s = state.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut s) = s.lock() {
+                s.uncaptured.push(e.to_string());
+            }
+        }));
+        let s = state.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut s) = s.lock() {
+                s.lost = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            state,
+        })
+    }
+
+    /// One line for a person: `adapter: llvmpipe (...) | Vulkan | Cpu | driver llvmpipe (Mesa ...)`.
+    pub fn describe(&self) -> String {
+        let i = &self.info;
+        format!(
+            "adapter: {} | {:?} | {:?} | driver {} ({}) | max binding {} MiB",
+            i.name,
+            i.backend,
+            i.device_type,
+            i.driver,
+            i.driver_info,
+            self.limits.max_storage_buffer_binding_size >> 20
+        )
+    }
+
+    /// What the compiler plans for on this device.
+    pub fn target(&self) -> compiler::Target {
+        let l = &self.limits;
+        compiler::Target {
+            // A binding can be no larger than the buffer holding it.
+            max_binding_bytes: l.max_storage_buffer_binding_size.min(l.max_buffer_size),
+            storage_alignment: l.min_storage_buffer_offset_alignment as u64,
+            max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
+            max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
+        }
+    }
+
+    /// Run `f` (wgpu calls) inside validation, out-of-memory and internal error scopes; an error
+    /// any of them caught, or one that escaped them, or a lost device, becomes a `RuntimeError`
+    /// saying it happened while `context`.
+    pub(crate) fn checked<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check(context)?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        // Scopes pop innermost first.
+        let errors = [validation.pop(), internal.pop(), oom.pop()].map(pollster::block_on);
+        if let Some(e) = errors.into_iter().flatten().next() {
+            return Err(RuntimeError::Gpu {
+                context: context.into(),
+                message: error_text(&e),
+            });
+        }
+        self.check(context)?;
+        Ok(out)
+    }
+
+    /// Fail if the device was lost or an error escaped the scopes since the last check.
+    pub(crate) fn check(&self, context: &str) -> Result<()> {
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| RuntimeError::DeviceLost("error state poisoned".into()))?;
+        if let Some(lost) = &s.lost {
+            return Err(RuntimeError::DeviceLost(lost.clone()));
+        }
+        if !s.uncaptured.is_empty() {
+            let message = std::mem::take(&mut s.uncaptured).join("\n");
+            return Err(RuntimeError::Gpu {
+                context: context.into(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Block until all submitted work is done.
+    pub(crate) fn wait(&self, context: &str) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RuntimeError::Gpu {
+                context: context.into(),
+                message: e.to_string(),
+            })?;
+        self.check(context)
+    }
+}
+
+/// wgpu's `Display` of an error is only its top line; the causes say what was wrong.
+fn error_text(e: &wgpu::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let line = s.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn parse_backends(var: Option<&str>) -> Result<wgpu::Backends> {
+    let Some(v) = var else {
+        return Ok(wgpu::Backends::PRIMARY);
+    };
+    Ok(match v.to_ascii_lowercase().as_str() {
+        "vulkan" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" => wgpu::Backends::DX12,
+        "gl" => wgpu::Backends::GL,
+        "all" => wgpu::Backends::all(),
+        _ => return Err(RuntimeError::Backend(v.into())),
+    })
+}
+
+fn pick_by_name(adapters: Vec<wgpu::Adapter>, wanted: &str) -> Result<wgpu::Adapter> {
+    let needle = wanted.to_lowercase();
+    let found: Vec<String> = adapters.iter().map(|a| label(&a.get_info())).collect();
+    adapters
+        .into_iter()
+        .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+        .ok_or(RuntimeError::AdapterNotFound {
+            wanted: wanted.into(),
+            found,
+        })
+}
+
+fn label(i: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+}
+
+/// High-performance preference: discrete before integrated before virtual before CPU, and a
+/// native backend before GL.
+fn most_capable(adapters: Vec<wgpu::Adapter>) -> wgpu::Adapter {
+    let rank = |a: &wgpu::Adapter| {
+        let i = a.get_info();
+        let ty = match i.device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Other => 3,
+            wgpu::DeviceType::Cpu => 4,
+        };
+        (ty, i.backend == wgpu::Backend::Gl)
+    };
+    adapters
+        .into_iter()
+        .min_by_key(rank)
+        .expect("caller checked the list is not empty")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_from_env_value() {
+        assert_eq!(parse_backends(None).unwrap(), wgpu::Backends::PRIMARY);
+        assert_eq!(
+            parse_backends(Some("Vulkan")).unwrap(),
+            wgpu::Backends::VULKAN
+        );
+        assert_eq!(
+            parse_backends(Some("cuda")).unwrap_err().to_string(),
+            "IRDC_BACKEND=\"cuda\" is not a backend; use one of vulkan, metal, dx12, gl, all"
+        );
+    }
+
+    #[test]
+    fn opens_a_device_with_the_adapters_limits() {
+        let gpu = Gpu::new().expect("lavapipe or a GPU");
+        assert!(
+            gpu.describe().starts_with("adapter: "),
+            "{}",
+            gpu.describe()
+        );
+        // Not wgpu's default 128 MiB/8-buffer limits unless the adapter really has them.
+        assert_eq!(
+            gpu.device.limits().max_storage_buffer_binding_size,
+            gpu.limits.max_storage_buffer_binding_size
+        );
+        assert_eq!(
+            gpu.target().max_storage_buffers_per_stage,
+            gpu.limits.max_storage_buffers_per_shader_stage
+        );
+    }
+
+    #[test]
+    fn an_unknown_adapter_name_lists_the_adapters_found() {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+        let first = label(&adapters[0].get_info());
+        let err = pick_by_name(adapters, "No-Such-GPU")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "IRDC_ADAPTER=\"No-Such-GPU\" matches no adapter; found: {first}"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_shader_is_an_error_not_a_panic() {
+        let gpu = Gpu::new().unwrap();
+        let err = gpu
+            .checked("creating a test shader", || {
+                gpu.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: None,
+                        source: wgpu::ShaderSource::Wgsl("fn main( {".into()),
+                    })
+            })
+            .err()
+            .expect("the scope caught the parse error");
+        assert!(
+            err.to_string()
+                .starts_with("GPU error while creating a test shader"),
+            "{err}"
+        );
+    }
+}

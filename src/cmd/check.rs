@@ -1,0 +1,32 @@
+//! `irdc check MODEL`: validate the model and summarise each graph.
+
+use super::{format_count, ModelArgs};
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let model = args.model.load()?;
+    println!("{}: ok", args.model.model.display());
+    for name in model.graph_names() {
+        let graph = super::build_graph(&model, &args.model.model, &name, &[])?;
+        let params: usize = graph.params().map(|(_, n)| ir::numel(&n.shape)).sum();
+        println!(
+            "  {name}: {} nodes, {} parameter tensors, {} parameters",
+            graph.nodes.len(),
+            graph.params().count(),
+            format_count(params)
+        );
+        for (_, node) in graph.inputs() {
+            println!("    input  {:<12} {:?}", node.name, node.shape);
+        }
+        for (out, id) in &graph.outputs {
+            println!("    output {:<12} {:?}", out, graph.nodes[*id].shape);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! `irdc`: the command line. A thin front over the `ir`, `compiler` and `runtime` crates; each
+//! subcommand lives in its own file under `src/cmd/`.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "irdc", version, about = "A dataflow-graph compiler with its own autodiff, running WGSL on any GPU (or lavapipe)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a model file and print a summary of each graph.
+    Check(cmd::check::Args),
+    /// List a graph's parameters (name, shape, count) and their total.
+    Params(cmd::params::Args),
+    /// Show the compiled plan of a graph: kernels in order and the memory plan.
+    Plan(cmd::plan::Args),
+    /// Run a graph on the GPU (or lavapipe) on inputs from a safetensors file.
+    Run(cmd::run::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => cmd::check::main(a),
+        Command::Params(a) => cmd::params::main(a),
+        Command::Plan(a) => cmd::plan::main(a),
+        Command::Run(a) => cmd::run::main(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain on one line, like a compiler's diagnostic: what failed, then why.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The `irdc` binary end to end: what a user types, what they read back, and the exit code.
+
+use ir::Tensor;
+use runtime::io::write_tensors;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn irdc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_irdc")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("irdc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn save(path: &Path, tensors: Vec<(&str, Vec<usize>)>) {
+    let ts: Vec<(String, Tensor<f32>)> = tensors
+        .into_iter()
+        .map(|(n, s)| {
+            let len = s.iter().product::<usize>();
+            (n.to_string(), Tensor::new(&s, (0..len).map(|i| ((i % 17) as f32 / 8.5) - 1.0).collect()))
+        })
+        .collect();
+    write_tensors(path, &ts, &HashMap::new()).unwrap();
+}
+
+fn assert_fails_with(o: &Output, message: &str) {
+    assert!(!o.status.success(), "expected failure, got success; stdout: {}", stdout(o));
+    assert_eq!(stderr(o).trim_end(), message);
+}
+
+#[test]
+fn check_summarises_every_graph() {
+    let o = irdc(&["check", "models/ird_gan.ron", "--set", "N=8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("models/ird_gan.ron: ok\n"), "{out}");
+    for graph in ["generator:", "critic:", "vgg19:"] {
+        assert!(out.contains(graph), "{out}");
+    }
+    assert!(out.contains("output sharp        [1, 3, 256, 256]"), "{out}");
+}
+
+#[test]
+fn params_lists_names_shapes_and_total() {
+    let o = irdc(&["params", "models/ird_gan.ron", "--graph", "vgg19"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap();
+    assert_eq!(first.split_whitespace().collect::<Vec<_>>(), ["features.0.weight", "64x3x3x3", "1,728"]);
+    // conv1_1..conv3_3 of VGG19: 7 convs, weights and biases.
+    assert_eq!(out.lines().last().unwrap(), "total: 1,735,488 parameters in 14 tensors");
+}
+
+#[test]
+fn a_bad_set_is_an_error() {
+    let o = irdc(&["check", "models/ird_gan.ron", "--set", "N"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).starts_with("error: --set `N`"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_missing_model_file_is_an_error_naming_it() {
+    let o = irdc(&["check", "models/nope.ron"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    assert!(stderr(&o).contains("models/nope.ron"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_unknown_graph_lists_the_graphs() {
+    let o = irdc(&["params", "models/ird_gan.ron", "--graph", "gen"]);
+    assert_fails_with(&o, "error: models/ird_gan.ron: no graph named `gen`; the model has: generator, critic, vgg19");
+}
+
+#[test]
+fn run_rejects_an_input_of_the_wrong_name() {
+    let input = scratch("wrong-name.safetensors");
+    save(&input, vec![("image", vec![1, 3, 16, 16])]);
+    let out = scratch("o1.safetensors");
+    let o = irdc(&["run", "models/ird_gan.ron", "--set", "N=8", "--graph", "generator", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert_fails_with(
+        &o,
+        &format!("error: {}: no tensor named `blurred`, the input of graph generator (shape [1, 3, 256, 256]); the file holds: image", input.display()),
+    );
+}
+
+#[test]
+fn run_rejects_an_input_of_the_wrong_channels() {
+    let input = scratch("wrong-shape.safetensors");
+    save(&input, vec![("blurred", vec![1, 4, 16, 16])]);
+    let out = scratch("o2.safetensors");
+    let o = irdc(&["run", "models/ird_gan.ron", "--set", "N=8", "--graph", "generator", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert_fails_with(
+        &o,
+        &format!("error: {}: tensor `blurred` has shape [1, 4, 16, 16]; graph generator takes [1, 3, 256, 256] (batch and spatial sizes may differ, rank and channels may not)", input.display()),
+    );
+}
+
+#[test]
+fn run_rejects_weights_with_a_missing_or_misshaped_tensor() {
+    let input = scratch("in3.safetensors");
+    save(&input, vec![("blurred", vec![1, 3, 16, 16])]);
+    let out = scratch("o3.safetensors");
+    let weights = scratch("w3.safetensors");
+    save(&weights, vec![("head.conv.weight", vec![8, 3, 7, 7])]);
+    let args = |w: &str| {
+        irdc(&["run", "models/ird_gan.ron", "--set", "N=8", "--graph", "generator", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--weights", w])
+    };
+    let o = args(weights.to_str().unwrap());
+    assert!(!o.status.success());
+    assert!(stderr(&o).starts_with(&format!("error: {}: no tensor named `", weights.display())), "{}", stderr(&o));
+
+    save(&weights, vec![("head.conv.weight", vec![8, 3, 5, 5])]);
+    let o = args(weights.to_str().unwrap());
+    assert_fails_with(
+        &o,
+        &format!("error: {}: tensor `head.conv.weight` has shape [8, 3, 5, 5], the graph expects [8, 3, 7, 7]", weights.display()),
+    );
+}
+
+#[test]
+fn no_adapter_says_how_to_get_lavapipe() {
+    let input = scratch("in4.safetensors");
+    save(&input, vec![("blurred", vec![1, 3, 16, 16])]);
+    let out = scratch("o4.safetensors");
+    // Linux has no Metal: asking for it alone leaves no adapter, as on a machine with no GPU driver.
+    let o = Command::new(env!("CARGO_BIN_EXE_irdc"))
+        .args(["run", "models/ird_gan.ron", "--set", "N=8", "--graph", "generator", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("IRDC_BACKEND", "metal")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("mesa-vulkan-drivers"), "{err}");
+}
+
+#[test]
+fn run_writes_the_generator_output_and_the_seeded_weights() {
+    let input = scratch("in5.safetensors");
+    save(&input, vec![("blurred", vec![1, 3, 16, 20])]);
+    let out = scratch("o5.safetensors");
+    let weights = scratch("w5.safetensors");
+    let o = irdc(&[
+        "run", "models/ird_gan.ron", "--set", "N=4", "--graph", "generator", "--input", input.to_str().unwrap(),
+        "--output", out.to_str().unwrap(), "--seed", "3", "--save-weights", weights.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = runtime::io::read_tensors(&out).unwrap();
+    let sharp = written.get("sharp").expect("the generator's output is named sharp");
+    assert_eq!(sharp.shape, vec![1, 3, 16, 20]);
+    assert!(sharp.data.iter().all(|v| v.is_finite() && v.abs() <= 1.0));
+    // Running again from the saved weights gives the same output.
+    let out2 = scratch("o5b.safetensors");
+    let o = irdc(&[
+        "run", "models/ird_gan.ron", "--set", "N=4", "--graph", "generator", "--input", input.to_str().unwrap(),
+        "--output", out2.to_str().unwrap(), "--weights", weights.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(runtime::io::read_tensors(&out2).unwrap().get("sharp").unwrap(), sharp);
+}
