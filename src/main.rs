@@ -15,6 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The built-in default job: run IRD-GAN's generator on a procedural image, checked against the CPU.
+    Demo(cmd::demo::Args),
     /// Validate a model file and print a summary of each graph.
     Check(cmd::check::Args),
     /// List a graph's parameters (name, shape, count) and their total.
@@ -28,6 +30,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::main(a),
         Command::Check(a) => cmd::check::main(a),
         Command::Params(a) => cmd::params::main(a),
         Command::Plan(a) => cmd::plan::main(a),

@@ -64,8 +64,11 @@ pub fn read_tensors(path: &Path) -> Result<TensorFile, TensorFileError> {
     }
     // `tensors()` follows the header's order, which safetensors sorts; keep offsets' order instead
     // so a file written by irdc reads back in the order it was written.
-    let order: HashMap<String, usize> =
-        meta.tensors().into_iter().map(|(n, info)| (n, info.data_offsets.0)).collect();
+    let order: HashMap<String, usize> = meta
+        .tensors()
+        .into_iter()
+        .map(|(n, info)| (n, info.data_offsets.0))
+        .collect();
     tensors.sort_by_key(|(n, _)| order.get(n).copied().unwrap_or(usize::MAX));
     Ok(TensorFile {
         tensors,

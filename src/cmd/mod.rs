@@ -2,6 +2,7 @@
 //! parsing `--input NAME=NxCxHxW`.
 
 pub mod check;
+pub mod demo;
 pub mod params;
 pub mod plan;
 pub mod run;
