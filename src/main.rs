@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "irdc", version, about = "A dataflow-graph compiler with its own autodiff, running WGSL on any GPU (or lavapipe)")]
+#[command(
+    name = "irdc",
+    version,
+    about = "A dataflow-graph compiler with its own autodiff, running WGSL on any GPU (or lavapipe)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,7 +44,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain on one line, like a compiler's diagnostic: what failed, then why.
-            eprintln!("error: {e:#}");
+            // Model-file errors format themselves (`file:line:col: error: ...`).
+            if e.downcast_ref::<ir::front::FrontError>().is_some() {
+                eprintln!("{e:#}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -3,7 +3,7 @@
 
 mod gpu_support;
 
-use gpu_support::{check, random_feeds};
+use gpu_support::{check, random_feeds, std_dev};
 use ir::{Graph, Op};
 use std::path::Path;
 
@@ -33,7 +33,26 @@ fn expose_convs(g: &mut Graph, every: usize) {
 #[test]
 fn generator_32x32() {
     let g = build("generator", &[("N", "8")], "blurred", [1, 3, 32, 32]);
-    check(&g, &random_feeds(&g, 1));
+    let (_, out) = check(&g, &random_feeds(&g, 1));
+    let sd = std_dev(&out[0].1);
+    assert!(
+        sd > 0.05,
+        "the output is nearly constant (std {sd}), so the test would not discriminate"
+    );
+}
+
+/// A 37x53 image reflect-padded to 40x56, as `irdc deblur` feeds one that is not a multiple of 4.
+#[test]
+fn generator_on_a_reflect_padded_37x53_image() {
+    let g = build("generator", &[("N", "8")], "blurred", [1, 3, 40, 56]);
+    let mut feeds = random_feeds(&g, 5);
+    let image = ir::Tensor::new(
+        &[1, 3, 37, 53],
+        random_feeds(&g, 6)["blurred"].data[..3 * 37 * 53].to_vec(),
+    );
+    let pad = ir::ops::ReflectPad { pads: [0, 3, 0, 3] };
+    feeds.insert("blurred".into(), pad.cpu(&[&image], &[1, 3, 40, 56]));
+    check(&g, &feeds);
 }
 
 #[test]

@@ -317,7 +317,11 @@ fn dense_block(name: &str, x: [usize; 4], growth: usize, k: usize) -> G {
 fn concat_in_place_and_copied() {
     // In place: a dense block.
     let g = dense_block("dense", [2, 4, 6, 7], 3, 3);
-    check(&g.0, &random_feeds(&g.0, 400));
+    let (plan, _) = check(&g.0, &random_feeds(&g.0, 400));
+    assert!(
+        !plan.memory.regions.is_empty(),
+        "the dense block is planned as a concat region"
+    );
     // Copied: both inputs are graph inputs, one is concatenated twice, and one is also read
     // elsewhere, so no slice can simply be written in place.
     let mut g = G::new("concat_copy");
@@ -368,7 +372,7 @@ fn values_split_across_arenas() {
     let s = g.op("s", Op::Binary(Binary::Add), &[x, r1]);
     g.output(y2);
     g.output(s);
-    let plan = check_on(&g.0, &small, &random_feeds(&g.0, 500));
+    let (plan, _) = check_on(&g.0, &small, &random_feeds(&g.0, 500));
     let split = plan
         .values
         .iter()
@@ -381,5 +385,9 @@ fn values_split_across_arenas() {
 
     // A dense block whose 8 + 3 * 8 = 32 channel region at 24x24 (72 KiB) exceeds the limit.
     let g = dense_block("split_dense", [1, 8, 24, 24], 8, 3);
-    check_on(&g.0, &small, &random_feeds(&g.0, 501));
+    let (plan, _) = check_on(&g.0, &small, &random_feeds(&g.0, 501));
+    assert!(
+        !plan.memory.regions.is_empty(),
+        "the dense block is planned as a concat region"
+    );
 }

@@ -42,6 +42,17 @@ pub fn compile(graph: &Graph, target: &Target) -> Result<(Plan, Graph), CompileE
         kernels,
         memory,
         outputs: graph.outputs.clone(),
+        constants: constants(&graph),
     };
     Ok((plan, graph))
+}
+
+fn constants(graph: &Graph) -> Vec<(ir::NodeId, Vec<f32>)> {
+    let data = |c: &ir::ops::Const| c.values.iter().map(|&v| v as f32).collect();
+    (graph.nodes.iter().enumerate())
+        .filter_map(|(id, n)| match &n.op {
+            ir::Op::Const(c) => Some((id, data(c))),
+            _ => None,
+        })
+        .collect()
 }

@@ -108,4 +108,7 @@ pub struct Plan {
     pub memory: MemoryPlan,
     /// Graph outputs by name.
     pub outputs: Vec<(String, NodeId)>,
+    /// The data of the graph's constants, which the runtime uploads with the arenas.
+    #[serde(skip)]
+    pub constants: Vec<(NodeId, Vec<f32>)>,
 }

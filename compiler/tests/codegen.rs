@@ -305,9 +305,9 @@ fn kernel_fields_name_the_node_and_its_operands() {
     assert_eq!(conv.writes, vec![id("conv")]);
     // x, weight, bias, conv are nodes 0, 1, 2, 3: arenas 0, 1, 2, 0.
     assert_eq!(conv.arenas, vec![0, 1, 2]);
-    // 2 samples x 2 blocks of 4 output channels x 10 x 12 pixels, in workgroups of 64.
-    assert_eq!(const_u32(conv, "TOTAL"), 480);
-    assert_eq!(conv.workgroups, [8, 1, 1]);
+    // 2 samples x 2 blocks of 4 output channels x 10 rows x 3 quads of pixels, in workgroups of 64.
+    assert_eq!(const_u32(conv, "TOTAL"), 120);
+    assert_eq!(conv.workgroups, [2, 1, 1]);
     let relu = kernels.iter().find(|k| k.name == "relu:u0").unwrap();
     assert_eq!(relu.template, "elementwise");
     assert!(relu.wgsl.contains("return max(x, 0.0);"));
@@ -331,7 +331,7 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
         name: "big".into(),
         ..Default::default()
     };
-    let x = input(&mut g, "x", &[1, 64, 720, 1280]);
+    let x = input(&mut g, "x", &[2, 64, 720, 1280]);
     let w = param(&mut g, "w", &[64, 64, 3, 3]);
     push(
         &mut g,
@@ -345,15 +345,16 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
     );
     push(&mut g, "relu", Op::Unary(Unary::Relu), &[x]);
     let kernels = check(&g, &place(&g, true), &Target::default());
-    // conv: 16 channel blocks x 921600 pixels / 64 = 230400 workgroups; relu: 58982400 / 256 too.
-    assert_eq!(kernels[0].workgroups, [57600, 4, 1]);
-    assert_eq!(kernels[1].workgroups, [57600, 4, 1]);
+    // conv: 2 samples x 16 channel blocks x 720 x 320 pixel quads / 64 = 115200 workgroups;
+    // relu: 117964800 / 256 = 460800.
+    assert_eq!(kernels[0].workgroups, [57600, 2, 1]);
+    assert_eq!(kernels[1].workgroups, [57600, 8, 1]);
     let small = Target {
         max_workgroups_per_dim: 1000,
         ..Target::default()
     };
     let kernels = check(&g, &place(&g, false), &small);
-    assert_eq!(kernels[1].workgroups, [998, 231, 1]);
+    assert_eq!(kernels[1].workgroups, [1000, 461, 1]);
     let tiny = Target {
         max_workgroups_per_dim: 100,
         ..Target::default()
@@ -361,7 +362,7 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
     let err = generate(&g, &steps(&g), &place(&g, false), &tiny).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "code generation for `conv`: 230400 workgroups do not fit a 2-D dispatch"
+        "code generation for `conv`: 115200 workgroups do not fit a 2-D dispatch"
     );
 }
 

@@ -58,6 +58,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         kernels,
         memory,
         outputs: graph.outputs.clone(),
+        constants: vec![],
     })
 }
 

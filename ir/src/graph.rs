@@ -37,10 +37,23 @@ pub struct Graph {
 
 impl Graph {
     /// Append a node after checking its shape rule; returns its id. The inputs must already exist.
-    pub fn push(&mut self, name: impl Into<String>, op: Op, inputs: Vec<NodeId>) -> Result<NodeId, String> {
-        let shapes: Vec<&[usize]> = inputs.iter().map(|&i| self.nodes[i].shape.as_slice()).collect();
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        inputs: Vec<NodeId>,
+    ) -> Result<NodeId, String> {
+        let shapes: Vec<&[usize]> = inputs
+            .iter()
+            .map(|&i| self.nodes[i].shape.as_slice())
+            .collect();
         let shape = op.infer_shape(&shapes)?;
-        self.nodes.push(Node { name: name.into(), op, inputs, shape });
+        self.nodes.push(Node {
+            name: name.into(),
+            op,
+            inputs,
+            shape,
+        });
         Ok(self.nodes.len() - 1)
     }
 
@@ -55,12 +68,18 @@ impl Graph {
 
     /// The graph's inputs in node order, with their names.
     pub fn inputs(&self) -> impl Iterator<Item = (NodeId, &Node)> {
-        self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Input { .. }))
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Input { .. }))
     }
 
     /// The graph's parameters in node order.
     pub fn params(&self) -> impl Iterator<Item = (NodeId, &Node)> {
-        self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Param { .. }))
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Param { .. }))
     }
 
     /// For each node, the nodes that read it (in node order, with repeats if read twice).

@@ -12,7 +12,9 @@ pub fn init_params(graph: &Graph, seed: u64) -> Vec<(String, Tensor<f32>)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     for (_, node) in graph.params() {
-        let Op::Param { init } = &node.op else { unreachable!() };
+        let Op::Param { init } = &node.op else {
+            unreachable!()
+        };
         let n = crate::numel(&node.shape);
         let data = match init {
             Init::Zeros => vec![0.0f32; n],

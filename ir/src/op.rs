@@ -8,9 +8,13 @@ use num_traits::Float;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// A value fed at run time, named as the graph names it.
-    Input { name: String },
+    Input {
+        name: String,
+    },
     /// A trainable parameter with its initialiser.
-    Param { init: Init },
+    Param {
+        init: Init,
+    },
     /// A constant tensor written in the model file.
     Const(Const),
     /// inputs: x [N,C,H,W], weight [O,C,kh,kw] (OIHW), optional bias [O]

@@ -11,14 +11,27 @@ pub struct Tensor<T> {
 
 impl<T: Float> Tensor<T> {
     pub fn zeros(shape: &[usize]) -> Self {
-        Tensor { shape: shape.to_vec(), data: vec![T::zero(); crate::numel(shape)] }
+        Tensor {
+            shape: shape.to_vec(),
+            data: vec![T::zero(); crate::numel(shape)],
+        }
     }
     pub fn new(shape: &[usize], data: Vec<T>) -> Self {
-        assert_eq!(crate::numel(shape), data.len(), "tensor data does not match its shape");
-        Tensor { shape: shape.to_vec(), data }
+        assert_eq!(
+            crate::numel(shape),
+            data.len(),
+            "tensor data does not match its shape"
+        );
+        Tensor {
+            shape: shape.to_vec(),
+            data,
+        }
     }
     pub fn cast<U: Float>(&self) -> Tensor<U> {
-        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| U::from(x).unwrap()).collect() }
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&x| U::from(x).unwrap()).collect(),
+        }
     }
     /// Element at 4-D coordinates of the left-padded shape (see [`crate::shape4`]).
     pub fn at4(&self, n: usize, c: usize, h: usize, w: usize) -> T {

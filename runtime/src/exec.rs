@@ -79,14 +79,21 @@ impl Executable {
                 workgroups: k.workgroups,
             });
         }
-        Ok(Executable {
+        let exe = Executable {
             gpu: gpu.clone(),
             graph: plan.graph.clone(),
             values: plan.values.clone(),
             outputs: plan.outputs.clone(),
             arenas,
             steps,
-        })
+        };
+        // Constants are part of the program: upload them once, with the arenas.
+        for (node, data) in &plan.constants {
+            if !exe.values[*node].pieces.is_empty() {
+                exe.write(*node, data)?;
+            }
+        }
+        Ok(exe)
     }
 
     /// Where a value lives.
@@ -341,8 +348,8 @@ pub fn execute(
             }
             Some(t) if !v.pieces.is_empty() => writes.push((v.node, t)),
             Some(_) => {}
-            // An unused constant may be absent; an input or parameter never (as on the CPU).
-            None if v.kind == ValueKind::Const && v.pieces.is_empty() => {}
+            // Constants come with the plan; an input or parameter must be fed.
+            None if v.kind == ValueKind::Const => {}
             None => {
                 return Err(RuntimeError::MissingFeed {
                     name: v.name.clone(),

@@ -62,14 +62,9 @@ pub fn read_tensors(path: &Path) -> Result<TensorFile, TensorFileError> {
         })?;
         tensors.push((name, Tensor::new(view.shape(), data)));
     }
-    // `tensors()` follows the header's order, which safetensors sorts; keep offsets' order instead
-    // so a file written by irdc reads back in the order it was written.
-    let order: HashMap<String, usize> = meta
-        .tensors()
-        .into_iter()
-        .map(|(n, info)| (n, info.data_offsets.0))
-        .collect();
-    tensors.sort_by_key(|(n, _)| order.get(n).copied().unwrap_or(usize::MAX));
+    // safetensors stores tensors in its own order (by alignment, then name); sort by name so a
+    // file always reads back the same way, whoever wrote it.
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(TensorFile {
         tensors,
         metadata: meta.metadata().clone().unwrap_or_default(),
@@ -137,7 +132,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_keeps_order_values_and_metadata() {
+    fn round_trip_keeps_values_and_metadata_sorted_by_name() {
         let dir = std::env::temp_dir().join(format!("irdc-io-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.safetensors");
@@ -151,7 +146,9 @@ mod tests {
         let meta = HashMap::from([("step".to_string(), "7".to_string())]);
         write_tensors(&path, &tensors, &meta).unwrap();
         let back = read_tensors(&path).unwrap();
-        assert_eq!(back.tensors, tensors);
+        let mut sorted = tensors.clone();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(back.tensors, sorted);
         assert_eq!(back.metadata, meta);
         assert!(!path.with_extension("safetensors.tmp").exists());
     }

@@ -27,9 +27,16 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<()> {
     if args.size == 0 || args.size % 4 != 0 {
-        bail!("--size {}: the generator needs a positive multiple of 4", args.size);
+        bail!(
+            "--size {}: the generator needs a positive multiple of 4",
+            args.size
+        );
     }
-    let model = ir::front::parse(MODEL, "models/ird_gan.ron", &[("N".into(), args.n.to_string())])?;
+    let model = ir::front::parse(
+        MODEL,
+        "models/ird_gan.ron",
+        &[("N".into(), args.n.to_string())],
+    )?;
     let s = args.size;
     let graph = model.build("generator", &[("blurred".into(), vec![1, 3, s, s])])?;
     let image = procedural_image(s);
@@ -57,10 +64,16 @@ pub fn main(args: Args) -> Result<()> {
     );
 
     // The CPU reference in f64 is the oracle: every output value must agree.
-    let feeds64: HashMap<String, Tensor<f64>> = feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
+    let feeds64: HashMap<String, Tensor<f64>> =
+        feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
     let reference = ir::cpu::evaluate(&graph, &feeds64).map_err(anyhow::Error::msg)?;
     let expected = &reference[graph.outputs[0].1];
-    let worst = sharp.data.iter().zip(&expected.data).map(|(&g, &c)| (g as f64 - c).abs()).fold(0.0, f64::max);
+    let worst = sharp
+        .data
+        .iter()
+        .zip(&expected.data)
+        .map(|(&g, &c)| (g as f64 - c).abs())
+        .fold(0.0, f64::max);
     println!("largest difference from the CPU reference: {worst:.2e}");
 
     std::fs::create_dir_all(&args.out)?;
@@ -83,7 +96,11 @@ fn procedural_image(s: usize) -> Tensor<f32> {
             let (u, v) = (x as f32 / f, y as f32 / f);
             let disc = ((u - 0.35).powi(2) + (v - 0.4).powi(2)).sqrt() < 0.22;
             let stripes = ((u + v) * 12.0).floor() as i32 % 2 == 0;
-            let rgb = [if disc { 0.9 } else { u * 1.6 - 0.8 }, if stripes { 0.6 } else { -0.6 }, if disc { -0.7 } else { v - 0.5 }];
+            let rgb = [
+                if disc { 0.9 } else { u * 1.6 - 0.8 },
+                if stripes { 0.6 } else { -0.6 },
+                if disc { -0.7 } else { v - 0.5 },
+            ];
             for (c, value) in rgb.into_iter().enumerate() {
                 t.data[(c * s + y) * s + x] = value;
             }
@@ -95,7 +112,11 @@ fn procedural_image(s: usize) -> Tensor<f32> {
 fn to_rgb8(t: &Tensor<f32>) -> image::RgbImage {
     let (h, w) = (t.shape[2], t.shape[3]);
     image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let px = |c: usize| ((t.data[(c * h + y as usize) * w + x as usize] + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+        let px = |c: usize| {
+            ((t.data[(c * h + y as usize) * w + x as usize] + 1.0) * 127.5)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        };
         image::Rgb([px(0), px(1), px(2)])
     })
 }

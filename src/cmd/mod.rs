@@ -22,21 +22,27 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self) -> Result<ir::front::Model> {
-        let overrides = self.set.iter().map(|s| ir::front::parse_set(s)).collect::<Result<Vec<_>, _>>()?;
+        let overrides = self
+            .set
+            .iter()
+            .map(|s| ir::front::parse_set(s))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ir::front::load(&self.model, &overrides)?)
     }
 }
 
 /// Parse `NAME=NxCxHxW` (any rank, `x`-separated).
 pub fn parse_input_shape(arg: &str) -> Result<(String, Vec<usize>)> {
-    let (name, dims) = arg
-        .split_once('=')
-        .with_context(|| format!("--input `{arg}`: expected NAME=NxCxHxW, e.g. blurred=1x3x256x256"))?;
+    let (name, dims) = arg.split_once('=').with_context(|| {
+        format!("--input `{arg}`: expected NAME=NxCxHxW, e.g. blurred=1x3x256x256")
+    })?;
     let shape = dims
         .split('x')
         .map(|d| d.trim().parse::<usize>().ok().filter(|&d| d > 0))
         .collect::<Option<Vec<_>>>()
-        .with_context(|| format!("--input `{arg}`: `{dims}` is not a shape of positive sizes like 1x3x256x256"))?;
+        .with_context(|| {
+            format!("--input `{arg}`: `{dims}` is not a shape of positive sizes like 1x3x256x256")
+        })?;
     if name.is_empty() {
         bail!("--input `{arg}`: the input name is missing, e.g. blurred=1x3x256x256");
     }
@@ -44,7 +50,12 @@ pub fn parse_input_shape(arg: &str) -> Result<(String, Vec<usize>)> {
 }
 
 /// Build one graph of a model, checking the graph name first so the error can list the graphs.
-pub fn build_graph(model: &ir::front::Model, path: &Path, graph: &str, inputs: &[(String, Vec<usize>)]) -> Result<ir::Graph> {
+pub fn build_graph(
+    model: &ir::front::Model,
+    path: &Path,
+    graph: &str,
+    inputs: &[(String, Vec<usize>)],
+) -> Result<ir::Graph> {
     check_graph_name(model, path, graph)?;
     Ok(model.build(graph, inputs)?)
 }
@@ -52,7 +63,11 @@ pub fn build_graph(model: &ir::front::Model, path: &Path, graph: &str, inputs: &
 pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> Result<()> {
     let names = model.graph_names();
     if !names.iter().any(|g| g == graph) {
-        bail!("{}: no graph named `{graph}`; the model has: {}", path.display(), names.join(", "));
+        bail!(
+            "{}: no graph named `{graph}`; the model has: {}",
+            path.display(),
+            names.join(", ")
+        );
     }
     Ok(())
 }

@@ -20,9 +20,23 @@ pub fn main(args: Args) -> Result<()> {
     for (_, node) in graph.params() {
         let count = ir::numel(&node.shape);
         total += count;
-        let shape = node.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
-        println!("{:<width$}  {:<16} {:>12}", node.name, shape, format_count(count));
+        let shape = node
+            .shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
+        println!(
+            "{:<width$}  {:<16} {:>12}",
+            node.name,
+            shape,
+            format_count(count)
+        );
     }
-    println!("total: {} parameters in {} tensors", format_count(total), graph.params().count());
+    println!(
+        "total: {} parameters in {} tensors",
+        format_count(total),
+        graph.params().count()
+    );
     Ok(())
 }

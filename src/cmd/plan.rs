@@ -32,9 +32,16 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<()> {
     let model = args.model.load()?;
-    let inputs = args.inputs.iter().map(|s| parse_input_shape(s)).collect::<Result<Vec<_>>>()?;
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|s| parse_input_shape(s))
+        .collect::<Result<Vec<_>>>()?;
     let graph = super::build_graph(&model, &args.model.model, &args.graph, &inputs)?;
-    let target = compiler::Target { max_binding_bytes: args.max_binding_mib << 20, ..Default::default() };
+    let target = compiler::Target {
+        max_binding_bytes: args.max_binding_mib << 20,
+        ..Default::default()
+    };
     let (plan, _) = compiler::compile(&graph, &target)?;
     let out = match args.format {
         Format::Text => compiler::print::text(&plan, args.verbose),

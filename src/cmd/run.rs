@@ -54,18 +54,30 @@ pub fn main(args: Args) -> Result<()> {
     }
     for (n, _) in &input_file.tensors {
         if !declared.iter().any(|(d, _)| d == n) {
-            eprintln!("warning: {input_name}: tensor `{n}` is not an input of graph {}; ignored", args.graph);
+            eprintln!(
+                "warning: {input_name}: tensor `{n}` is not an input of graph {}; ignored",
+                args.graph
+            );
         }
     }
     let graph = super::build_graph(&model, &args.model.model, &args.graph, &shapes)?;
 
-    let wanted: Vec<(String, Vec<usize>)> = graph.params().map(|(_, n)| (n.name.clone(), n.shape.clone())).collect();
+    let wanted: Vec<(String, Vec<usize>)> = graph
+        .params()
+        .map(|(_, n)| (n.name.clone(), n.shape.clone()))
+        .collect();
     let params = match &args.weights {
         Some(path) => {
             let file = read_tensors(path)?;
             let (taken, unused) = fit_tensors(&path.display().to_string(), &file, &wanted)?;
             if !unused.is_empty() {
-                eprintln!("warning: {}: {} tensors are not parameters of graph {} (e.g. `{}`); ignored", path.display(), unused.len(), args.graph, unused[0]);
+                eprintln!(
+                    "warning: {}: {} tensors are not parameters of graph {} (e.g. `{}`); ignored",
+                    path.display(),
+                    unused.len(),
+                    args.graph,
+                    unused[0]
+                );
             }
             taken
         }
@@ -81,7 +93,10 @@ pub fn main(args: Args) -> Result<()> {
     let (plan, _) = compiler::compile(&graph, &gpu.target())?;
     let mut feeds: HashMap<String, Tensor<f32>> = params.into_iter().collect();
     for (name, _) in &shapes {
-        feeds.insert(name.clone(), input_file.get(name).expect("checked above").clone());
+        feeds.insert(
+            name.clone(),
+            input_file.get(name).expect("checked above").clone(),
+        );
     }
     let compiled = Instant::now();
     let outputs = runtime::execute(&gpu, &plan, &feeds).context("running the plan")?;

@@ -85,12 +85,12 @@ pub fn random_feeds(g: &Graph, seed: u64) -> HashMap<String, Tensor<f32>> {
 }
 
 /// Compile `g` for `target`, run it on the device, and check every graph output against the
-/// CPU reference: |gpu - cpu| <= 1e-4 * max(1, |cpu|). Returns the plan's kernel count.
+/// CPU reference: |gpu - cpu| <= 1e-4 * max(1, |cpu|). Returns the plan and the GPU outputs.
 pub fn check_on(
     g: &Graph,
     target: &Target,
     feeds: &HashMap<String, Tensor<f32>>,
-) -> compiler::Plan {
+) -> (compiler::Plan, Vec<(String, Tensor<f32>)>) {
     let f64_feeds: HashMap<String, Tensor<f64>> =
         feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
     let cpu =
@@ -122,10 +122,13 @@ pub fn check_on(
         assert_eq!(name, want_name);
         assert_close(&format!("{}.{name}", g.name), &gpu_t.data, &cpu[*id]);
     }
-    plan
+    (plan, out)
 }
 
-pub fn check(g: &Graph, feeds: &HashMap<String, Tensor<f32>>) -> compiler::Plan {
+pub fn check(
+    g: &Graph,
+    feeds: &HashMap<String, Tensor<f32>>,
+) -> (compiler::Plan, Vec<(String, Tensor<f32>)>) {
     check_on(g, &gpu().target(), feeds)
 }
 
@@ -146,4 +149,17 @@ pub fn assert_close(what: &str, gpu: &[f32], cpu: &Tensor<f64>) {
         gpu[i],
         cpu.data[i]
     );
+}
+
+/// Standard deviation of a tensor's elements: the tests check that outputs are not near
+/// constant, which would let a wrong kernel pass.
+pub fn std_dev(t: &Tensor<f32>) -> f64 {
+    let n = t.data.len() as f64;
+    let mean = t.data.iter().map(|&v| v as f64).sum::<f64>() / n;
+    (t.data
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt()
 }

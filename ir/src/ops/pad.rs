@@ -1,12 +1,20 @@
 //! Reflection padding (PyTorch's ReflectionPad2d: the edge pixel is not repeated).
 
 use super::check;
-use crate::{shape4, Shape, Tensor};
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReflectPad {
     /// top, bottom, left, right
+    pub pads: [usize; 4],
+}
+
+/// The adjoint of [`ReflectPad`]: input gy [N,C,H+top+bottom,W+left+right] -> [N,C,H,W], each
+/// padded position's gradient summed back into the pixel it mirrors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReflectPadGrad {
+    /// top, bottom, left, right (those of the ReflectPad it undoes)
     pub pads: [usize; 4],
 }
 
@@ -68,6 +76,68 @@ impl ReflectPad {
         }
         Tensor::new(out_shape, data)
     }
+
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let name = super::vjp::prefix(g, node);
+        let op = Op::ReflectPadGrad(ReflectPadGrad { pads: self.pads });
+        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+    }
+}
+
+impl ReflectPadGrad {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "reflect_pad_grad";
+        check::arity(OP, inputs, 1, "gy")?;
+        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let [top, bottom, left, right] = self.pads;
+        let (oh, ow) = (h.checked_sub(top + bottom), w.checked_sub(left + right));
+        match (oh, ow) {
+            // The same rule as the forward pad: every pad smaller than the unpadded size.
+            (Some(oh), Some(ow)) if top.max(bottom) < oh && left.max(right) < ow => {
+                Ok(vec![n, c, oh, ow])
+            }
+            _ => Err(format!(
+                "{OP}: expected a gradient of a reflect_pad by {:?} (each pad smaller than the unpadded size), found {:?}",
+                self.pads, inputs[0]
+            )),
+        }
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let gy = inputs[0];
+        let [n, c, gh, gw] = shape4(&gy.shape);
+        let [_, _, h, w] = shape4(out_shape);
+        let [top, _, left, _] = self.pads;
+        let mut x = Tensor::zeros(out_shape);
+        for b in 0..n {
+            for ch in 0..c {
+                for i in 0..gh {
+                    for j in 0..gw {
+                        let at = ((b * c + ch) * h + reflect(i, top, h)) * w + reflect(j, left, w);
+                        x.data[at] = x.data[at] + gy.at4(b, ch, i, j);
+                    }
+                }
+            }
+        }
+        x
+    }
+
+    /// Linear, so its VJP is its adjoint: the reflect pad.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let name = super::vjp::prefix(g, node);
+        let op = Op::ReflectPad(ReflectPad { pads: self.pads });
+        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+    }
 }
 
 #[cfg(test)]
@@ -121,5 +191,41 @@ mod tests {
         #[rustfmt::skip]
         let want = vec![2.0, 1.0, 2.0, 3.0, 2.0, 1.0,  5.0, 4.0, 5.0, 6.0, 5.0, 4.0,  2.0, 1.0, 2.0, 3.0, 2.0, 1.0];
         assert_eq!(y.data, want);
+    }
+
+    /// <pad(x), y> == <x, pad_grad(y)> for several pads, asymmetric ones included.
+    #[test]
+    fn pad_grad_is_the_adjoint() {
+        let data = |shape: &[usize], seed: usize| {
+            let n = crate::numel(shape);
+            Tensor::new(
+                shape,
+                (0..n)
+                    .map(|i| (((i * 7 + seed * 13) % 11) as f64 - 5.0) / 4.0)
+                    .collect(),
+            )
+        };
+        for pads in [[1, 1, 1, 1], [2, 0, 1, 3], [0, 2, 2, 0]] {
+            let x = data(&[2, 2, 4, 5], 1);
+            let p = ReflectPad { pads };
+            let ys = p.shape(&[&x.shape]).unwrap();
+            let y = data(&ys, 2);
+            let q = ReflectPadGrad { pads };
+            assert_eq!(q.shape(&[&ys]), Ok(x.shape.clone()));
+            let dot = |a: &Tensor<f64>, b: &Tensor<f64>| {
+                a.data.iter().zip(&b.data).map(|(u, v)| u * v).sum::<f64>()
+            };
+            let lhs = dot(&p.cpu(&[&x], &ys), &y);
+            let rhs = dot(&x, &q.cpu(&[&y], &x.shape));
+            approx::assert_relative_eq!(lhs, rhs, max_relative = 1e-12);
+        }
+        // [a b c] padded by 1 each side reads b [a b c] b: a gradient of ones sums to [1 3 1].
+        let q = ReflectPadGrad { pads: [0, 0, 1, 1] };
+        let ones = Tensor::new(&[1, 1, 1, 5], vec![1.0f64; 5]);
+        assert_eq!(q.cpu(&[&ones], &[1, 1, 1, 3]).data, vec![1.0, 3.0, 1.0]);
+        assert_eq!(
+            q.shape(&[&[1, 1, 1, 3]]).unwrap_err(),
+            "reflect_pad_grad: expected a gradient of a reflect_pad by [0, 0, 1, 1] (each pad smaller than the unpadded size), found [1, 1, 1, 3]"
+        );
     }
 }

@@ -53,6 +53,7 @@ fn plan(
             regions: vec![],
         },
         outputs: outputs.iter().map(|(n, i)| (n.to_string(), *i)).collect(),
+        constants: vec![],
     }
 }
 
