@@ -29,6 +29,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Run a graph on the GPU (or lavapipe) on inputs from a safetensors file.
     Run(cmd::run::Args),
+    /// The gradients of a graph's output w.r.t. its parameters and inputs, computed on the GPU.
+    Grad(cmd::grad::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Params(a) => cmd::params::main(a),
         Command::Plan(a) => cmd::plan::main(a),
         Command::Run(a) => cmd::run::main(a),
+        Command::Grad(a) => cmd::grad::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,14 +4,30 @@
 
 use compiler::{compile, verify::verify, Target};
 
-fn plan(model: &str, sets: &[(&str, &str)], graph: &str, inputs: &[(&str, Vec<usize>)], target: &Target) -> compiler::Plan {
-    let sets: Vec<(String, String)> = sets.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+fn plan(
+    model: &str,
+    sets: &[(&str, &str)],
+    graph: &str,
+    inputs: &[(&str, Vec<usize>)],
+    target: &Target,
+) -> compiler::Plan {
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let model = ir::front::load(std::path::Path::new(model), &sets).unwrap();
-    let inputs: Vec<(String, Vec<usize>)> = inputs.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+    let inputs: Vec<(String, Vec<usize>)> = inputs
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.clone()))
+        .collect();
     let graph = model.build(graph, &inputs).unwrap();
     let (plan, simplified) = compile(&graph, target).unwrap();
     if let Err(problems) = verify(&plan, &simplified) {
-        panic!("plan of {graph:?} fails the checker:\n{}", problems.join("\n"), graph = simplified.name);
+        panic!(
+            "plan of {graph:?} fails the checker:\n{}",
+            problems.join("\n"),
+            graph = simplified.name
+        );
     }
     plan
 }
@@ -28,29 +44,69 @@ fn every_ird_gan_and_deblurgan_plan_passes_the_checker() {
 
 #[test]
 fn the_dense_features_of_ird_gan_are_one_region_with_a_slice_per_block() {
-    let p = plan("models/ird_gan.ron", &[], "generator", &[], &Target::default());
-    let region = p.memory.regions.iter().find(|r| r.channels == 13 * 64).expect("a 13N-channel region");
+    let p = plan(
+        "models/ird_gan.ron",
+        &[],
+        "generator",
+        &[],
+        &Target::default(),
+    );
+    let region = p
+        .memory
+        .regions
+        .iter()
+        .find(|r| r.channels == 13 * 64)
+        .expect("a 13N-channel region");
     // down2's 4N channels, then each block's N new ones (and each block's own concat output as a prefix).
     let firsts: Vec<(usize, usize)> = region.slices.iter().map(|&(_, c0, n)| (c0, n)).collect();
     for k in 0..9 {
-        assert!(firsts.contains(&((4 + k) * 64, 64)), "block {k}'s new channels are a slice: {firsts:?}");
+        assert!(
+            firsts.contains(&((4 + k) * 64, 64)),
+            "block {k}'s new channels are a slice: {firsts:?}"
+        );
     }
-    assert!(firsts.contains(&(0, 256)), "down2 is the first slice: {firsts:?}");
-    assert!(!p.kernels.iter().any(|k| k.template == "concat" || k.name.starts_with("concat:ird")), "no concat is executed");
+    assert!(
+        firsts.contains(&(0, 256)),
+        "down2 is the first slice: {firsts:?}"
+    );
+    assert!(
+        !p.kernels
+            .iter()
+            .any(|k| k.template == "concat" || k.name.starts_with("concat:ird")),
+        "no concat is executed"
+    );
     assert!(p.memory.peak_bytes * 4 < p.memory.naive_bytes);
 }
 
 #[test]
 fn a_full_gopro_frame_is_split_across_bindings_and_still_checks() {
     // 1280x720 at N=64: the 64-channel full-resolution tensors are 225 MiB, over lavapipe's 128 MiB.
-    let p = plan("models/ird_gan.ron", &[], "generator", &[("blurred", vec![1, 3, 720, 1280])], &Target::default());
-    assert!(p.values.iter().any(|v| v.pieces.len() > 1), "some value is split");
+    let p = plan(
+        "models/ird_gan.ron",
+        &[],
+        "generator",
+        &[("blurred", vec![1, 3, 720, 1280])],
+        &Target::default(),
+    );
+    assert!(
+        p.values.iter().any(|v| v.pieces.len() > 1),
+        "some value is split"
+    );
     assert!(p.memory.arenas.iter().all(|a| a.bytes <= 128 << 20));
 }
 
 #[test]
 fn an_artificially_small_binding_splits_the_small_generator_and_still_checks() {
-    let t = Target { max_binding_bytes: 64 * 1024, ..Target::default() };
-    let p = plan("models/ird_gan.ron", &[("N", "8")], "generator", &[("blurred", vec![1, 3, 64, 64])], &t);
+    let t = Target {
+        max_binding_bytes: 64 * 1024,
+        ..Target::default()
+    };
+    let p = plan(
+        "models/ird_gan.ron",
+        &[("N", "8")],
+        "generator",
+        &[("blurred", vec![1, 3, 64, 64])],
+        &t,
+    );
     assert!(p.values.iter().filter(|v| v.pieces.len() > 1).count() > 10);
 }

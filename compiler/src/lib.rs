@@ -1,13 +1,16 @@
 //! irdc's compiler: passes from a [`ir::Graph`] to a [`Plan`] of kernels over planned memory.
 //!
-//! simplify -> schedule -> plan memory -> generate WGSL. Each pass is a small function in its
-//! own file; the `Plan` they produce is plain data (see `plan.rs`), checked by `verify.rs` and
-//! shown by `print.rs`.
+//! simplify -> recompute (training graphs) -> schedule -> plan memory -> generate WGSL. Each
+//! pass is a small function in its own file; the `Plan` they produce is plain data (see
+//! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
 
+pub mod autodiff;
 pub mod codegen;
+pub mod differentiate;
 pub mod memory;
 pub mod plan;
 pub mod print;
+pub mod recompute;
 pub mod schedule;
 pub mod simplify;
 pub mod verify;
@@ -24,15 +27,66 @@ pub enum CompileError {
     /// A kernel could not be generated for a node.
     #[error("code generation for `{node}`: {message}")]
     Codegen { node: String, message: String },
+    /// A gradient could not be built (a non-scalar loss, an op without a derivative).
+    #[error("autodiff at `{node}`: {message}")]
+    Autodiff { node: String, message: String },
 }
 
-/// Compile a forward graph for `target`. Returns the plan and the simplified graph it refers to:
-/// the plan's node ids (values, kernels' reads and writes, outputs) index that graph, not `graph`.
+/// How to compile. `Options::default()` is what [`compile`] does.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Recompute cheap forward values in the backward pass when that lowers the peak
+    /// (`recompute.rs`); off, every forward value backward reads is kept from the forward pass.
+    pub recompute: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { recompute: true }
+    }
+}
+
+/// Compile a graph (forward, or with a backward part from `autodiff::grad`) for `target`. Returns
+/// the plan and the graph it refers to (simplified, with recomputed values added): the plan's
+/// node ids (values, kernels' reads and writes, outputs) index that graph, not `graph`.
 pub fn compile(graph: &Graph, target: &Target) -> Result<(Plan, Graph), CompileError> {
+    compile_with(graph, target, &Options::default())
+}
+
+/// [`compile`] with `options`.
+pub fn compile_with(
+    graph: &Graph,
+    target: &Target,
+    options: &Options,
+) -> Result<(Plan, Graph), CompileError> {
     let graph = simplify::simplify(graph);
-    let slices = memory::concat_slices(&graph);
+    let back = recompute::backward(&graph);
+    let training = back.iter().any(|&b| b);
+    let peak = |g: &Graph, keep: &[bool]| {
+        let slices = memory::in_place(g);
+        memory::peak_bytes(g, &schedule::schedule(g, &slices), &slices, target, keep)
+    };
+    let mut forward_kept_bytes = 0;
+    let (graph, recomputed) = if training {
+        let forward: Vec<bool> = (0..graph.nodes.len())
+            .map(|v| !back[v] && graph.kind(v) == ir::ValueKind::Computed)
+            .collect();
+        forward_kept_bytes = peak(&graph, &forward)?;
+        let (redone, count) = recompute::recompute(&graph);
+        // Keep the recomputation only where it lowers the peak (planning is cheap).
+        if options.recompute && count > 0 && peak(&redone, &[])? < peak(&graph, &[])? {
+            (redone, count)
+        } else {
+            (graph, 0)
+        }
+    } else {
+        (graph, 0)
+    };
+    let slices = memory::in_place(&graph);
     let steps = schedule::schedule(&graph, &slices);
-    let (mut values, memory) = memory::plan_memory(&graph, &steps, &slices, target)?;
+    let (mut values, mut memory) = memory::plan_memory(&graph, &steps, &slices, target)?;
+    memory.recomputed = recomputed;
+    memory.forward_kept_bytes = forward_kept_bytes;
     let kernels = codegen::generate(&graph, &steps, &values, target)?;
     memory::retime(&mut values, &steps, &kernels);
     let plan = Plan {

@@ -3,8 +3,13 @@
 //! whose lifetimes do not overlap share bytes. Values larger than one binding are split by
 //! channels. A Concat's inputs are written straight into channel slices of the concat's value
 //! (the dense-concat region), nested concats resolving to their outermost region.
+//!
+//! In a backward pass the same holds in reverse ([`in_place`]): a ChannelSlice is a view of its
+//! input's channels, and an Add into such a view that nothing else reads accumulates in place, so
+//! the gradient of a dense-concat region is one region too, sliced and summed without copies.
 
 use crate::{Arena, CompileError, ConcatRegion, Kernel, MemoryPlan, Piece, Target, ValuePlan};
+use ir::ops::{Binary, ChannelSlice};
 use ir::{numel, shape4, Graph, NodeId, Op, ValueKind};
 
 /// Bytes per element: every value is f32.
@@ -26,6 +31,82 @@ pub fn concat_slices(graph: &Graph) -> Vec<Option<(NodeId, usize)>> {
                 slot[i] = Some((c, ch));
             }
             ch += shape4(&graph.nodes[i].shape)[1];
+        }
+    }
+    slot
+}
+
+/// Every value held in place in another: (holder, first channel there). The concat inputs of
+/// [`concat_slices`] first, then, in node order:
+/// - a ChannelSlice of a computed value is a view of its input at channel c0 (values are written
+///   once, so a view stays valid as long as its input's bytes do, which the region's lifetime
+///   ensures);
+/// - `Add(a, b)` with `a` a view that only this Add reads, of a value `x` that is *private* (not
+///   an output, read only through ChannelSlices of pairwise disjoint channels, and itself either a
+///   value of its own or such an accumulation), writes its sum into `a`'s bytes: no other value
+///   holds `a`'s content, so overwriting it is safe. Then the sum is private in turn, which
+///   chains the accumulation through the 9 dense blocks' backward. `b` must lie elsewhere.
+///
+/// A concat placement wins over both (a value sits in one place).
+pub fn in_place(graph: &Graph) -> Vec<Option<(NodeId, usize)>> {
+    let mut slot = concat_slices(graph);
+    let consumers = graph.consumers();
+    let mut output = vec![false; graph.nodes.len()];
+    graph.outputs.iter().for_each(|&(_, o)| output[o] = true);
+    let mut accumulated = vec![false; graph.nodes.len()];
+    let root = |slot: &[Option<(NodeId, usize)>], mut v: NodeId| {
+        while let Some((r, _)) = slot[v] {
+            v = r;
+        }
+        v
+    };
+    let range = |u: NodeId| match graph.nodes[u].op {
+        Op::ChannelSlice(ChannelSlice { c0, c1 }) => Some((c0, c1)),
+        _ => None,
+    };
+    for (v, node) in graph.nodes.iter().enumerate() {
+        if slot[v].is_some() || graph.kind(v) != ValueKind::Computed {
+            continue;
+        }
+        match node.op {
+            Op::ChannelSlice(ChannelSlice { c0, .. })
+                if graph.kind(node.inputs[0]) == ValueKind::Computed =>
+            {
+                slot[v] = Some((node.inputs[0], c0));
+            }
+            Op::Binary(Binary::Add) => {
+                let private = |x: NodeId, slot: &[Option<(NodeId, usize)>]| {
+                    let mut ranges: Vec<Option<(usize, usize)>> =
+                        consumers[x].iter().map(|&u| range(u)).collect();
+                    ranges.sort();
+                    !output[x]
+                        && (accumulated[x]
+                            || (slot[x].is_none() && !matches!(graph.nodes[x].op, Op::Concat(_))))
+                        && ranges.iter().all(Option::is_some)
+                        && ranges
+                            .windows(2)
+                            .all(|w| w[0].unwrap().1 <= w[1].unwrap().0)
+                };
+                let fits = |a: NodeId, b: NodeId, slot: &[Option<(NodeId, usize)>]| {
+                    a != b
+                        && range(a).is_some()
+                        && slot[a].is_some_and(|(x, _)| private(x, slot))
+                        && consumers[a] == [v]
+                        && !output[a]
+                        && graph.nodes[a].shape == node.shape
+                        && root(slot, a) != root(slot, b)
+                };
+                let (a, b) = (node.inputs[0], node.inputs[1]);
+                let operand = [(a, b), (b, a)]
+                    .into_iter()
+                    .find(|&(a, b)| fits(a, b, &slot))
+                    .map(|(a, _)| a);
+                if let Some(a) = operand {
+                    slot[v] = Some((a, 0));
+                    accumulated[v] = true;
+                }
+            }
+            _ => {}
         }
     }
     slot
@@ -195,17 +276,14 @@ fn pack(blocks: &[Block], target: &Target, align: u64) -> (Vec<(usize, u64)>, Ve
     (at, sizes)
 }
 
-/// Plan where every value of `graph` lives, given the schedule `steps` and the in-place concat
-/// inputs `slices` (from [`concat_slices`]). `live` is in steps here; see [`retime`].
-pub fn plan_memory(
+/// The root values' pieces to place, with their lifetimes.
+fn blocks(
     graph: &Graph,
-    steps: &[NodeId],
-    slices: &[Option<(NodeId, usize)>],
+    roots: &[Option<(NodeId, usize)>],
+    live: &[(usize, usize)],
     target: &Target,
-) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
-    let align = target.storage_alignment.max(F32);
-    let live = lifetimes(graph, steps, slices);
-    let roots = resolve_roots(slices);
+    align: u64,
+) -> Result<Vec<Block>, CompileError> {
     let mut blocks = Vec::new();
     for (v, node) in graph.nodes.iter().enumerate() {
         if roots[v].is_none() {
@@ -221,6 +299,43 @@ pub fn plan_memory(
             }
         }
     }
+    Ok(blocks)
+}
+
+/// The peak bytes [`plan_memory`] would allocate, with the values marked in `keep` alive to the
+/// end of the program (the bytes of "every forward value kept" when `keep` marks the forward
+/// values; nothing kept gives the planned peak). Planning is cheap: the recompute pass compares.
+pub fn peak_bytes(
+    graph: &Graph,
+    steps: &[NodeId],
+    slices: &[Option<(NodeId, usize)>],
+    target: &Target,
+    keep: &[bool],
+) -> Result<u64, CompileError> {
+    let align = target.storage_alignment.max(F32);
+    let mut live = lifetimes(graph, steps, slices);
+    let roots = resolve_roots(slices);
+    let end = steps.len().saturating_sub(1);
+    for v in (0..graph.nodes.len()).filter(|&v| keep.get(v) == Some(&true)) {
+        let r = roots[v].map_or(v, |(r, _)| r);
+        live[r].1 = end;
+    }
+    let blocks = blocks(graph, &roots, &live, target, align)?;
+    Ok(pack(&blocks, target, align).1.iter().sum())
+}
+
+/// Plan where every value of `graph` lives, given the schedule `steps` and the values held in
+/// place `slices` (from [`in_place`], or [`concat_slices`] for concats only). `live` is in steps here; see [`retime`].
+pub fn plan_memory(
+    graph: &Graph,
+    steps: &[NodeId],
+    slices: &[Option<(NodeId, usize)>],
+    target: &Target,
+) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
+    let align = target.storage_alignment.max(F32);
+    let live = lifetimes(graph, steps, slices);
+    let roots = resolve_roots(slices);
+    let blocks = blocks(graph, &roots, &live, target, align)?;
     let (at, arena_bytes) = pack(&blocks, target, align);
     let mut pieces: Vec<Vec<Piece>> = vec![Vec::new(); graph.nodes.len()];
     for (blk, &(arena, off)) in blocks.iter().zip(&at) {
@@ -298,6 +413,8 @@ pub fn plan_memory(
             .map(|bytes| Arena { bytes })
             .collect(),
         regions,
+        recomputed: 0,
+        forward_kept_bytes: 0,
     };
     Ok((values, memory))
 }

@@ -96,6 +96,12 @@ pub struct MemoryPlan {
     /// What the same graph needs with one buffer per value.
     pub naive_bytes: u64,
     pub regions: Vec<ConcatRegion>,
+    /// Forward values recomputed in the backward pass instead of kept (see `recompute.rs`).
+    pub recomputed: usize,
+    /// For a training graph, the peak with every forward value kept to the end of the program and
+    /// nothing recomputed (what backward would need without this planning); 0 for a graph with
+    /// no backward part.
+    pub forward_kept_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -57,6 +57,14 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
         bytes(m.naive_bytes),
         ratio
     );
+    if m.forward_kept_bytes > 0 {
+        let _ = writeln!(
+            s,
+            "forward values: {} recomputed; {} with every forward value kept",
+            m.recomputed,
+            bytes(m.forward_kept_bytes)
+        );
+    }
     for (i, a) in m.arenas.iter().enumerate() {
         let _ = writeln!(s, "  arena {i}: {}", bytes(a.bytes));
     }

@@ -8,9 +8,18 @@
 //!     such), or is fed (Input/Param/Const); every kernel touches values only inside their
 //!     lifetimes and binds the arenas they live in; every output is written;
 //! (d) pieces cover their value's channels, lie inside their arenas, are aligned when they are
-//!     a value's own, and no arena or piece exceeds one binding.
+//!     a value's own, and no arena or piece exceeds one binding;
+//! (e) inside a region, where values share bytes by design, every read sees the value it means:
+//!     walking the kernels in order, each channel of a region holds the content last written
+//!     there, and a kernel reading a member must find that member's content (a concat's content
+//!     is its inputs', a channel slice no kernel writes is a view of its input's). This is what
+//!     makes an in-place write sound: a backward pass accumulates a gradient into a view
+//!     (`Add(view, b)` written over the view's bytes) only when nothing later needs the old value;
+//! (f) a kernel writing bytes it also reads does so only elementwise, index for index: the value
+//!     read and the value written cover the same channels of their region.
 
 use crate::Plan;
+use ir::ops::ChannelSlice;
 use ir::{shape4, Graph, NodeId, Op, ValueKind};
 
 pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
@@ -147,6 +156,12 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
 
     // (b) slices alias their region.
     let consumers = graph.consumers();
+    let mut writes_any = vec![false; graph.nodes.len()];
+    for &v in plan.kernels.iter().flat_map(|k| &k.writes) {
+        if let Some(w) = writes_any.get_mut(v) {
+            *w = true;
+        }
+    }
     for (v, vp) in plan.values.iter().enumerate() {
         let Some((r, first)) = vp.slice_of else {
             continue;
@@ -170,22 +185,41 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
             continue;
         }
         // The graph must put it there: an input of a concat that is the region at this channel, or
-        // is itself a slice of it.
-        let placed = consumers[v].iter().any(|&u| {
-            let node = &graph.nodes[u];
-            let (ur, uc) = plan.values[u].slice_of.unwrap_or((u, 0));
-            matches!(node.op, Op::Concat(_))
-                && ur == r
-                && node
-                    .inputs
-                    .iter()
-                    .scan(0, |ch, &i| {
-                        let o = *ch;
-                        *ch += shape4(&graph.nodes[i].shape)[1];
-                        Some((i, o))
-                    })
-                    .any(|(i, o)| i == v && uc + o == first)
-        });
+        // is itself a slice of it; or a view (a channel slice no kernel writes) of its input's
+        // channels; or an elementwise result written over an operand of its shape (an in-place
+        // accumulation), which (e) and (f) prove clobbers nothing still needed.
+        let node = &graph.nodes[v];
+        let at_input = |x: NodeId, c0: usize| {
+            let (xr, xf) = plan.values[x].slice_of.unwrap_or((x, 0));
+            xr == r && xf + c0 == first
+        };
+        let view = match node.op {
+            Op::ChannelSlice(ChannelSlice { c0, .. }) => {
+                !writes_any[v] && at_input(node.inputs[0], c0)
+            }
+            Op::Binary(_) | Op::Unary(_) => {
+                writes_any[v]
+                    && (node.inputs.iter())
+                        .any(|&x| graph.nodes[x].shape == node.shape && at_input(x, 0))
+            }
+            _ => false,
+        };
+        let placed = view
+            || consumers[v].iter().any(|&u| {
+                let node = &graph.nodes[u];
+                let (ur, uc) = plan.values[u].slice_of.unwrap_or((u, 0));
+                matches!(node.op, Op::Concat(_))
+                    && ur == r
+                    && node
+                        .inputs
+                        .iter()
+                        .scan(0, |ch, &i| {
+                            let o = *ch;
+                            *ch += shape4(&graph.nodes[i].shape)[1];
+                            Some((i, o))
+                        })
+                        .any(|(i, o)| i == v && uc + o == first)
+            });
         if !placed {
             errs.push(format!("{at}: no concatenation of the graph puts it there"));
         }
@@ -270,6 +304,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
             errs.push(format!("output `{out}` is never written"));
         }
     }
+    regions_content(plan, graph, &writes_any, &mut errs);
     if errs.is_empty() {
         Ok(())
     } else {
@@ -284,14 +319,114 @@ fn available(plan: &Plan, graph: &Graph, written: &[bool], v: NodeId) -> bool {
         return true;
     }
     let node = &graph.nodes[v];
+    let (r, first) = plan.values[v].slice_of.unwrap_or((v, 0));
+    if let Op::ChannelSlice(ChannelSlice { c0, .. }) = node.op {
+        // A view: its input's bytes at its channels.
+        let x = node.inputs[0];
+        let (xr, xf) = plan.values[x].slice_of.unwrap_or((x, 0));
+        return (xr, xf + c0) == (r, first) && available(plan, graph, written, x);
+    }
     if !matches!(node.op, Op::Concat(_)) {
         return false;
     }
-    let (r, first) = plan.values[v].slice_of.unwrap_or((v, 0));
     let mut ch = first;
     node.inputs.iter().all(|&i| {
         let ok = plan.values[i].slice_of == Some((r, ch)) && available(plan, graph, written, i);
         ch += shape4(&graph.nodes[i].shape)[1];
         ok
     })
+}
+
+/// The content a member means at its channel `ch`: (the value whose kernel computed it, its
+/// channel there). A concat means its inputs; a channel slice no kernel writes, its input.
+fn content(graph: &Graph, writes_any: &[bool], u: NodeId, ch: usize) -> (NodeId, usize) {
+    let node = &graph.nodes[u];
+    match node.op {
+        Op::Concat(_) => {
+            let mut off = 0;
+            for &i in &node.inputs {
+                let c = shape4(&graph.nodes[i].shape)[1];
+                if ch < off + c {
+                    return content(graph, writes_any, i, ch - off);
+                }
+                off += c;
+            }
+            (u, ch)
+        }
+        Op::ChannelSlice(ChannelSlice { c0, .. }) if !writes_any[u] => {
+            content(graph, writes_any, node.inputs[0], ch + c0)
+        }
+        _ => (u, ch),
+    }
+}
+
+/// (e) and (f): replay the kernels over each region's channels.
+fn regions_content(plan: &Plan, graph: &Graph, writes_any: &[bool], errs: &mut Vec<String>) {
+    let n = graph.nodes.len();
+    // Per region root, what each channel holds now (None: nothing written yet).
+    let mut holds: Vec<Vec<Option<(NodeId, usize)>>> = vec![Vec::new(); n];
+    for vp in &plan.values {
+        if let Some((r, _)) = vp.slice_of.filter(|&(r, _)| r < n && holds[r].is_empty()) {
+            let c = shape4(&graph.nodes[r].shape)[1];
+            let fed = graph.kind(r) != ValueKind::Computed;
+            holds[r] = (0..c).map(|ch| fed.then_some((r, ch))).collect();
+        }
+    }
+    // (root, first channel, channels) of a value in a region.
+    let place = |v: NodeId| {
+        let (r, f) = plan.values[v].slice_of.unwrap_or((v, 0));
+        (r, f, shape4(&graph.nodes[v].shape)[1])
+    };
+    let check = |holds: &[Vec<Option<(NodeId, usize)>>], v: NodeId, what: &str| {
+        let (r, f, c) = place(v);
+        let row = holds.get(r).filter(|h| h.len() >= f + c)?;
+        (0..c).find_map(|ch| {
+            let want = content(graph, writes_any, v, ch);
+            (row[f + ch] != Some(want)).then(|| {
+                let found = row[f + ch].map_or("nothing".to_string(), |(w, wc)| {
+                    format!("`{}` channel {wc}", graph.nodes[w].name)
+                });
+                format!(
+                    "{what} `{}` channel {ch}, but its bytes (channel {} of region `{}`) hold {found}",
+                    graph.nodes[v].name,
+                    f + ch,
+                    graph.nodes[r].name
+                )
+            })
+        })
+    };
+    for (k, kernel) in plan.kernels.iter().enumerate() {
+        let at = format!("kernel {k} `{}`", kernel.name);
+        for u in kernel.reads.iter().copied().filter(|&v| v < n) {
+            if let Some(e) = check(&holds, u, &format!("{at} reads")) {
+                errs.push(e);
+            }
+            for v in kernel.writes.iter().copied().filter(|&v| v < n) {
+                let ((ru, fu, cu), (rv, fv, cv)) = (place(u), place(v));
+                let overlap = ru == rv && fu < fv + cv && fv < fu + cu;
+                let same = (fu, cu) == (fv, cv) && kernel.template == "elementwise";
+                // A concat's copy kernels declare the whole concat but write only the copied
+                // inputs' channels, which (e) checks at the next read.
+                if overlap && !same && !matches!(graph.nodes[v].op, Op::Concat(_)) {
+                    errs.push(format!(
+                        "{at} writes `{}` over bytes of `{}` that it reads",
+                        graph.nodes[v].name, graph.nodes[u].name
+                    ));
+                }
+            }
+        }
+        for v in kernel.writes.iter().copied().filter(|&v| v < n) {
+            let (r, f, c) = place(v);
+            if holds[r].len() >= f + c {
+                for ch in 0..c {
+                    holds[r][f + ch] = Some(content(graph, writes_any, v, ch));
+                }
+            }
+        }
+    }
+    for (out, o) in &graph.outputs {
+        if let Some(e) = check(&holds, *o, "at the end, output") {
+            errs.push(format!("{e} (output `{out}`)"));
+        }
+    }
 }

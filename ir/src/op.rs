@@ -2,7 +2,7 @@
 //! dispatches; what an op means lives with its definition.
 
 use crate::ops::*;
-use crate::{Shape, Tensor};
+use crate::{Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,21 @@ pub enum Op {
     MaxPool2d(MaxPool2d),
     Dropout(Dropout),
     Reduce(Reduce),
+    // Ops that backward passes need (each still an ordinary op with a shape rule and a CPU
+    // reference, so a backward graph compiles and differentiates like any other).
+    /// inputs: x [N,C,H,W], gy [N,O,Ho,Wo] -> conv2d's weight gradient [O,C,kh,kw]
+    Conv2dWeightGrad(Conv2dWeightGrad),
+    /// inputs: x [N,C,H,W], gy [N,O,Ho,Wo] -> conv_transpose2d's weight gradient [C,O,kh,kw]
+    ConvTranspose2dWeightGrad(ConvTranspose2dWeightGrad),
+    /// The adjoint of ReflectPad.
+    ReflectPadGrad(ReflectPadGrad),
+    /// inputs: x, gy -> max_pool2d's input gradient.
+    MaxPool2dGrad(MaxPool2dGrad),
+    /// Broadcast to a shape.
+    Expand(Expand),
+    /// Channels c0..c1.
+    ChannelSlice(ChannelSlice),
+    Reshape(Reshape),
 }
 
 impl Op {
@@ -52,6 +67,13 @@ impl Op {
             Op::MaxPool2d(_) => "max_pool2d".into(),
             Op::Dropout(_) => "dropout".into(),
             Op::Reduce(r) => r.name().into(),
+            Op::Conv2dWeightGrad(_) => "conv2d_weight_grad".into(),
+            Op::ConvTranspose2dWeightGrad(_) => "conv_transpose2d_weight_grad".into(),
+            Op::ReflectPadGrad(_) => "reflect_pad_grad".into(),
+            Op::MaxPool2dGrad(_) => "max_pool2d_grad".into(),
+            Op::Expand(_) => "expand".into(),
+            Op::ChannelSlice(_) => "channel_slice".into(),
+            Op::Reshape(_) => "reshape".into(),
         }
     }
 
@@ -73,6 +95,13 @@ impl Op {
             Op::MaxPool2d(o) => o.shape(inputs),
             Op::Dropout(o) => o.shape(inputs),
             Op::Reduce(o) => o.shape(inputs),
+            Op::Conv2dWeightGrad(o) => o.shape(inputs),
+            Op::ConvTranspose2dWeightGrad(o) => o.shape(inputs),
+            Op::ReflectPadGrad(o) => o.shape(inputs),
+            Op::MaxPool2dGrad(o) => o.shape(inputs),
+            Op::Expand(o) => o.shape(inputs),
+            Op::ChannelSlice(o) => o.shape(inputs),
+            Op::Reshape(o) => o.shape(inputs),
         }
     }
 
@@ -92,6 +121,46 @@ impl Op {
             Op::MaxPool2d(o) => o.cpu(inputs, out_shape),
             Op::Dropout(o) => o.cpu(inputs, out_shape),
             Op::Reduce(o) => o.cpu(inputs, out_shape),
+            Op::Conv2dWeightGrad(o) => o.cpu(inputs, out_shape),
+            Op::ConvTranspose2dWeightGrad(o) => o.cpu(inputs, out_shape),
+            Op::ReflectPadGrad(o) => o.cpu(inputs, out_shape),
+            Op::MaxPool2dGrad(o) => o.cpu(inputs, out_shape),
+            Op::Expand(o) => o.cpu(inputs, out_shape),
+            Op::ChannelSlice(o) => o.cpu(inputs, out_shape),
+            Op::Reshape(o) => o.cpu(inputs, out_shape),
+        }
+    }
+
+    /// The vector-Jacobian product: given `grad`, the gradient of a scalar with respect to
+    /// `node`'s value (this op's output), push IR ops onto `g` that compute the gradient with
+    /// respect to each input. One entry per input, None where no gradient flows (sources have
+    /// no inputs). Errors say why an op cannot be differentiated.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        match self {
+            Op::Input { .. } | Op::Param { .. } | Op::Const(_) => Ok(vec![]),
+            Op::Conv2d(o) => o.vjp(g, node, grad),
+            Op::ConvTranspose2d(o) => o.vjp(g, node, grad),
+            Op::ReflectPad(o) => o.vjp(g, node, grad),
+            Op::InstanceNorm(o) => o.vjp(g, node, grad),
+            Op::Unary(o) => o.vjp(g, node, grad),
+            Op::Binary(o) => o.vjp(g, node, grad),
+            Op::ChannelAffine(o) => o.vjp(g, node, grad),
+            Op::Concat(o) => o.vjp(g, node, grad),
+            Op::MaxPool2d(o) => o.vjp(g, node, grad),
+            Op::Dropout(o) => o.vjp(g, node, grad),
+            Op::Reduce(o) => o.vjp(g, node, grad),
+            Op::Conv2dWeightGrad(o) => o.vjp(g, node, grad),
+            Op::ConvTranspose2dWeightGrad(o) => o.vjp(g, node, grad),
+            Op::ReflectPadGrad(o) => o.vjp(g, node, grad),
+            Op::MaxPool2dGrad(o) => o.vjp(g, node, grad),
+            Op::Expand(o) => o.vjp(g, node, grad),
+            Op::ChannelSlice(o) => o.vjp(g, node, grad),
+            Op::Reshape(o) => o.vjp(g, node, grad),
         }
     }
 }

@@ -29,7 +29,16 @@ fn output_shape(g: &Graph, name: &str) -> Vec<usize> {
 #[test]
 fn ird_gan_generator_at_n64() {
     let m = model("ird_gan.ron", &[]);
-    assert_eq!(m.graph_names(), ["generator", "critic", "vgg19"]);
+    assert_eq!(
+        m.graph_names(),
+        [
+            "generator",
+            "critic",
+            "vgg19",
+            "critic_loss",
+            "generator_loss"
+        ]
+    );
     assert_eq!(
         m.input_shapes("generator").unwrap(),
         [("blurred".to_string(), vec![1, 3, 256, 256])]

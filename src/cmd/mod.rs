@@ -1,13 +1,18 @@
-//! The subcommands, and what several of them share: loading a model with `--set` overrides and
-//! parsing `--input NAME=NxCxHxW`.
+//! The subcommands, and what several of them share: loading a model with `--set` overrides,
+//! parsing `--input NAME=NxCxHxW`, reading inputs and weights from safetensors, feeding a plan,
+//! and extending a graph with the gradients of its output.
 
 pub mod check;
 pub mod demo;
+pub mod grad;
 pub mod params;
 pub mod plan;
 pub mod run;
 
 use anyhow::{bail, Context, Result};
+use ir::{Graph, Op, Tensor};
+use runtime::io::{fit_tensors, read_tensors, TensorFile};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The model file and its `--set NAME=VALUE` overrides, shared by every subcommand.
@@ -50,6 +55,7 @@ pub fn parse_input_shape(arg: &str) -> Result<(String, Vec<usize>)> {
 }
 
 /// Build one graph of a model, checking the graph name first so the error can list the graphs.
+/// `Grad` nodes are built by the compiler's reverse-mode pass.
 pub fn build_graph(
     model: &ir::front::Model,
     path: &Path,
@@ -57,7 +63,150 @@ pub fn build_graph(
     inputs: &[(String, Vec<usize>)],
 ) -> Result<ir::Graph> {
     check_graph_name(model, path, graph)?;
-    Ok(model.build(graph, inputs)?)
+    Ok(model.build_with(graph, inputs, &compiler::differentiate::Autodiff)?)
+}
+
+/// The input shapes of `graph` taken from a tensor file (`--input X.safetensors`): rank and
+/// channels must match the declaration; batch and spatial sizes may differ (the graph's shape
+/// rules then check them). Tensors that are not inputs are ignored with a warning.
+pub fn input_shapes_from(
+    model: &ir::front::Model,
+    model_path: &Path,
+    graph: &str,
+    file_name: &str,
+    file: &TensorFile,
+) -> Result<Vec<(String, Vec<usize>)>> {
+    check_graph_name(model, model_path, graph)?;
+    let declared = model.input_shapes(graph)?;
+    let mut shapes = Vec::new();
+    for (name, want) in &declared {
+        let Some(t) = file.get(name) else {
+            let have: Vec<&str> = file.tensors.iter().map(|(n, _)| n.as_str()).collect();
+            bail!("{file_name}: no tensor named `{name}`, the input of graph {graph} (shape {want:?}); the file holds: {}", have.join(", "));
+        };
+        if t.shape.len() != want.len() || (want.len() == 4 && t.shape[1] != want[1]) {
+            bail!("{file_name}: tensor `{name}` has shape {:?}; graph {graph} takes {want:?} (batch and spatial sizes may differ, rank and channels may not)", t.shape);
+        }
+        shapes.push((name.clone(), t.shape.clone()));
+    }
+    for (n, _) in &file.tensors {
+        if !declared.iter().any(|(d, _)| d == n) {
+            eprintln!(
+                "warning: {file_name}: tensor `{n}` is not an input of graph {graph}; ignored"
+            );
+        }
+    }
+    Ok(shapes)
+}
+
+/// Where a graph's parameters come from: a file, or a seeded initialisation.
+#[derive(clap::Args)]
+pub struct WeightArgs {
+    /// Parameters, named by their node paths (see `irdc params`)
+    #[arg(long, conflicts_with = "seed")]
+    pub weights: Option<PathBuf>,
+    /// Initialise parameters from this seed (SPEC.md's N(0, 0.02)); the default when no --weights
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl WeightArgs {
+    /// One tensor per parameter of `graph`, by name.
+    pub fn load(&self, graph: &Graph) -> Result<Vec<(String, Tensor<f32>)>> {
+        let Some(path) = &self.weights else {
+            return Ok(ir::init::init_params(graph, self.seed.unwrap_or(0)));
+        };
+        let wanted: Vec<(String, Vec<usize>)> = graph
+            .params()
+            .map(|(_, n)| (n.name.clone(), n.shape.clone()))
+            .collect();
+        let file = read_tensors(path)?;
+        let (taken, unused) = fit_tensors(&path.display().to_string(), &file, &wanted)?;
+        if !unused.is_empty() {
+            eprintln!(
+                "warning: {}: {} tensors are not parameters of graph {} (e.g. `{}`); ignored",
+                path.display(),
+                unused.len(),
+                graph.name,
+                unused[0]
+            );
+        }
+        Ok(taken)
+    }
+}
+
+/// The feeds of a plan compiled from `graph`, whose simplified graph is `plan_graph`: the inputs
+/// from `inputs` and the parameters from `params`, only those the plan still reads (the compiler
+/// drops values that no output needs, and a plan refuses a feed it does not know).
+pub fn plan_feeds(
+    plan_graph: &Graph,
+    params: Vec<(String, Tensor<f32>)>,
+    inputs: &TensorFile,
+) -> HashMap<String, Tensor<f32>> {
+    let mut params: HashMap<String, Tensor<f32>> = params.into_iter().collect();
+    let mut feeds = HashMap::new();
+    for node in &plan_graph.nodes {
+        let (key, t) = match &node.op {
+            Op::Input { name } => (name, inputs.get(name).cloned()),
+            Op::Param { .. } => (&node.name, params.remove(&node.name)),
+            _ => continue,
+        };
+        if let Some(t) = t {
+            feeds.insert(key.clone(), t);
+        }
+    }
+    feeds
+}
+
+/// `graph` extended with the gradients of its output `of` (the only output when `None`; summed
+/// when it has several elements) with respect to every parameter and, if `inputs`, every input.
+/// Its outputs become that output, under its name, then each gradient under the name of the value
+/// it belongs to (`critic.conv1.weight`, `fake`), so they can be held against another framework.
+pub fn with_gradients(graph: &Graph, of: Option<&str>, inputs: bool) -> Result<Graph> {
+    let names: Vec<&str> = graph.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    let (out_name, out) = match (of, graph.outputs.as_slice()) {
+        (Some(want), outs) => outs.iter().find(|(n, _)| n == want).with_context(|| {
+            format!(
+                "graph {} has no output `{want}`; its outputs: {}",
+                graph.name,
+                names.join(", ")
+            )
+        })?,
+        (None, [one]) => one,
+        (None, _) => bail!(
+            "graph {} has several outputs ({}); say which to differentiate with --of NAME",
+            graph.name,
+            names.join(", ")
+        ),
+    };
+    let wrt: Vec<usize> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| match n.op {
+            Op::Param { .. } => true,
+            Op::Input { .. } => inputs,
+            _ => false,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(&w) = wrt.iter().find(|&&w| graph.nodes[w].name == *out_name) {
+        bail!(
+            "graph {}: output `{out_name}` has the name of {} `{}`; the gradients file names both the same",
+            graph.name,
+            if graph.kind(w) == ir::ValueKind::Param { "parameter" } else { "input" },
+            graph.nodes[w].name
+        );
+    }
+    let mut g = graph.clone();
+    let scalar = compiler::autodiff::sum_to_scalar(&mut g, *out)?;
+    let (mut g, grads) = compiler::autodiff::grad(&g, scalar, &wrt)?;
+    g.outputs = vec![(out_name.clone(), *out)];
+    for (&w, &d) in wrt.iter().zip(&grads) {
+        g.outputs.push((graph.nodes[w].name.clone(), d));
+    }
+    g.name = format!("{}.train", graph.name);
+    Ok(g)
 }
 
 pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> Result<()> {
@@ -76,7 +225,7 @@ pub fn format_count(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -1,7 +1,9 @@
-//! `irdc plan MODEL --graph G`: the compiled plan, as text, JSON or Graphviz DOT.
+//! `irdc plan MODEL --graph G [--train]`: the compiled plan, as text, JSON or Graphviz DOT, and
+//! the verdict of the plan checker (`compiler::verify`). With `--train`, the plan of a whole step:
+//! the graph, then the gradients of its scalar output with respect to every parameter.
 
 use super::{parse_input_shape, ModelArgs};
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
@@ -28,6 +30,12 @@ pub struct Args {
     /// List every value of the memory plan, and include the WGSL of each kernel in JSON
     #[arg(long)]
     verbose: bool,
+    /// Plan a training step: forward, then the gradients of the output w.r.t. every parameter
+    #[arg(long)]
+    train: bool,
+    /// With --train, the output to differentiate when the graph has several
+    #[arg(long, value_name = "NAME", requires = "train")]
+    of: Option<String>,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -37,17 +45,37 @@ pub fn main(args: Args) -> Result<()> {
         .iter()
         .map(|s| parse_input_shape(s))
         .collect::<Result<Vec<_>>>()?;
-    let graph = super::build_graph(&model, &args.model.model, &args.graph, &inputs)?;
+    let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &inputs)?;
+    if args.train {
+        graph = super::with_gradients(&graph, args.of.as_deref(), false)?;
+    }
     let target = compiler::Target {
         max_binding_bytes: args.max_binding_mib << 20,
         ..Default::default()
     };
-    let (plan, _) = compiler::compile(&graph, &target)?;
+    let (plan, plan_graph) = compiler::compile(&graph, &target)?;
+    if let Err(errors) = compiler::verify::verify(&plan, &plan_graph) {
+        bail!(
+            "the plan of {} fails the plan checker (a compiler bug): {}",
+            graph.name,
+            errors.join("; ")
+        );
+    }
     let out = match args.format {
         Format::Text => compiler::print::text(&plan, args.verbose),
         Format::Json => compiler::print::json(&plan, args.verbose)? + "\n",
         Format::Dot => compiler::print::dot(&plan),
     };
     print!("{out}");
+    // Text is read by a person; JSON and DOT by programs, so the verdict goes to stderr there.
+    let verdict = format!(
+        "plan check: passed ({} kernels, {} values)",
+        plan.kernels.len(),
+        plan.values.len()
+    );
+    match args.format {
+        Format::Text => println!("\n{verdict}"),
+        _ => eprintln!("{verdict}"),
+    }
     Ok(())
 }

@@ -33,18 +33,24 @@ pub(super) fn binary(ctx: &Ctx, o: &Binary) -> Result<Kernel, String> {
 pub(super) fn channel_affine(ctx: &Ctx, o: &ChannelAffine) -> Result<Kernel, String> {
     let x = ctx.input(0, "x")?;
     let channels = ir::shape4(&x.shape)[1];
-    if o.scale.len() != channels || o.shift.len() != channels {
-        let (a, b) = (o.scale.len(), o.shift.len());
-        return Err(format!(
-            "channel_affine: expected {channels} scales and shifts, found {a} and {b}"
-        ));
-    }
+    // The op's rule: a list of one value stands for every channel (a VJP writes `shift: [0]`).
+    let per_channel = |v: &[f64], what: &str| match v.len() {
+        1 => Ok(vec![v[0]; channels]),
+        n if n == channels => Ok(v.to_vec()),
+        n => Err(format!(
+            "channel_affine: expected 1 or {channels} {what}, found {n}"
+        )),
+    };
+    let (scale, shift) = (
+        per_channel(&o.scale, "scales")?,
+        per_channel(&o.shift, "shifts")?,
+    );
     let mut b = KernelBuilder::default();
     b.load("x", x)?;
     // Private tables rather than `const` arrays: indexing those with a runtime channel is not
     // accepted by every backend.
-    b.code(&table("AFFINE_SCALE", &o.scale));
-    b.code(&table("AFFINE_SHIFT", &o.shift));
+    b.code(&table("AFFINE_SCALE", &scale));
+    b.code(&table("AFFINE_SHIFT", &shift));
     b.code(&value_fn(
         &["let x = ld_x(n, c, h, w);"],
         "x * AFFINE_SCALE[c] + AFFINE_SHIFT[c]",
@@ -61,40 +67,35 @@ pub(super) fn copy(ctx: &Ctx) -> Result<Kernel, String> {
 }
 
 /// One copy per input not already written in place into its channel slice of the concat.
+/// `slice_of` names the outermost region, so an input is in place when it sits at this concat's
+/// own place in that region plus its channel offset; any other input (a source, a value read by
+/// two concats, one placed elsewhere in the same region) is copied.
 pub(super) fn concat(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
     let y = ctx.out()?;
+    let (root, first) = y.slice_of.unwrap_or((ctx.id, 0));
     let mut kernels = Vec::new();
     let mut c_off = 0;
     for k in 0..ctx.node.inputs.len() {
         let id: NodeId = ctx.input_id(k, "x")?;
         let x = ctx.value(id)?;
-        match x.slice_of {
-            Some((region, first)) if region == ctx.id && first == c_off => {}
-            Some((region, first)) if region == ctx.id => {
-                return Err(format!(
-                    "input `{}` is planned at channel {first} of the concat, expected {c_off}",
-                    x.name
-                ));
-            }
-            _ => {
-                let mut b = KernelBuilder::default();
-                b.load("x", x)?;
-                b.store("y", y)?;
-                b.dims("D", &x.shape)?;
-                b.u32("Y_C_OFF", c_off as u64)?;
-                b.code(&value_fn(&[], "ld_x(n, c, h, w)"));
-                let name = format!("concat:{}[{k}]", ctx.node.name);
-                let total = ir::numel(&x.shape) as u64;
-                let dispatch = Dispatch::Threads { total, wg: 256 };
-                kernels.push(ctx.kernel_named(
-                    name,
-                    "elementwise",
-                    ELEMENTWISE,
-                    b,
-                    dispatch,
-                    vec![id],
-                )?);
-            }
+        if x.slice_of != Some((root, first + c_off)) {
+            let mut b = KernelBuilder::default();
+            b.load("x", x)?;
+            b.store("y", y)?;
+            b.dims("D", &x.shape)?;
+            b.u32("Y_C_OFF", c_off as u64)?;
+            b.code(&value_fn(&[], "ld_x(n, c, h, w)"));
+            let name = format!("concat:{}[{k}]", ctx.node.name);
+            let total = ir::numel(&x.shape) as u64;
+            let dispatch = Dispatch::Threads { total, wg: 256 };
+            kernels.push(ctx.kernel_named(
+                name,
+                "elementwise",
+                ELEMENTWISE,
+                b,
+                dispatch,
+                vec![id],
+            )?);
         }
         c_off += ir::shape4(&x.shape)[1];
     }
@@ -102,7 +103,7 @@ pub(super) fn concat(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
 }
 
 /// The kernel of a node whose domain is its whole output.
-fn finish(ctx: &Ctx, mut b: KernelBuilder) -> Result<Kernel, String> {
+pub(super) fn finish(ctx: &Ctx, mut b: KernelBuilder) -> Result<Kernel, String> {
     let y = ctx.out()?;
     b.store("y", y)?;
     b.dims("D", &y.shape)?;
@@ -116,7 +117,7 @@ fn finish(ctx: &Ctx, mut b: KernelBuilder) -> Result<Kernel, String> {
     )
 }
 
-fn value_fn(lets: &[&str], expr: &str) -> String {
+pub(super) fn value_fn(lets: &[&str], expr: &str) -> String {
     let mut s = String::from("fn value(n: u32, c: u32, h: u32, w: u32) -> f32 {\n");
     for l in lets {
         let _ = writeln!(s, "    {l}");

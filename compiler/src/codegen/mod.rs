@@ -8,7 +8,9 @@
 
 mod access;
 mod conv;
+mod conv_grad;
 mod elementwise;
+mod layout;
 mod reduce;
 mod window;
 
@@ -18,7 +20,8 @@ use ir::{Graph, Node, NodeId, Op};
 
 /// Generate the kernels of the scheduled `steps` (nodes that need a kernel, in order), reading
 /// and writing values where `values` (indexed by NodeId) places them. Sources (inputs,
-/// parameters, constants) and concats whose inputs are all written in place yield no kernel.
+/// parameters, constants), concats whose inputs are all written in place and channel slices planned
+/// as aliases of their input yield no kernel.
 pub fn generate(
     graph: &Graph,
     steps: &[NodeId],
@@ -61,6 +64,15 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::ChannelAffine(o) => elementwise::channel_affine(ctx, o).map(|k| vec![k]),
         Op::Dropout(_) => elementwise::copy(ctx).map(|k| vec![k]),
         Op::Concat(_) => elementwise::concat(ctx),
+        Op::Conv2dWeightGrad(o) => conv_grad::conv2d_weight_grad(ctx, o).map(|k| vec![k]),
+        Op::ConvTranspose2dWeightGrad(o) => {
+            conv_grad::conv_transpose2d_weight_grad(ctx, o).map(|k| vec![k])
+        }
+        Op::ReflectPadGrad(o) => window::reflect_pad_grad(ctx, o).map(|k| vec![k]),
+        Op::MaxPool2dGrad(o) => window::max_pool2d_grad(ctx, o).map(|k| vec![k]),
+        Op::Expand(_) => layout::expand(ctx),
+        Op::ChannelSlice(o) => layout::channel_slice(ctx, o),
+        Op::Reshape(_) => layout::reshape(ctx),
     }
 }
 

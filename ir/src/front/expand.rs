@@ -1,8 +1,9 @@
 //! Expansion of one graph of the model into a flat `ir::Graph`: block calls are inlined under
 //! the calling node's path (`down1.conv`), `Repeat` chains a block `times` times under
 //! `<node>.<index>` (`ird.3.inception`), `Seq` chains layers under `<node>.<position>`
-//! (`features.0`, as torchvision names them). Every node is checked by its op's shape rule as
-//! it is pushed, and a failure is reported at the node with its path.
+//! (`features.0`, as torchvision names them), and `Call` inlines another graph (see `calls.rs`).
+//! Every node is checked by its op's shape rule as it is pushed, and a failure is reported at the
+//! node with its path.
 
 use super::call::Call;
 use super::error::{Diag, R};
@@ -11,24 +12,30 @@ use super::fields::{self, expected, Fields};
 use super::model::{BlockDef, Body, GraphDef, Parts};
 use super::ops;
 use super::syntax::{Kind, Span, Value};
+use super::Differentiator;
 use crate::{Graph, Node, NodeId, Op};
 use std::collections::HashMap;
 
 /// Where a body is being expanded.
 pub(super) struct Scope {
     /// Prefix of node names in the graph (`""` at the top, `ird.3` inside a repetition).
-    path: String,
+    pub(super) path: String,
     /// The same with the graph name in front, for messages (`generator.ird.3`).
-    err_path: String,
+    pub(super) err_path: String,
     /// `graph generator` or `block IRD`, for messages.
-    owner: String,
+    pub(super) owner: String,
     /// Numbers visible here: parameters, and inside a block its arguments.
-    env: Env,
+    pub(super) env: Env,
     /// Values visible here: inputs, and the nodes built so far.
-    values: HashMap<String, NodeId>,
+    pub(super) values: HashMap<String, NodeId>,
+    /// Prefix of parameter names: `path`, except inside a `Call`, where it restarts at the called
+    /// graph's name (`critic.layer2`), so that every call of a graph shares its parameters.
+    pub(super) param_path: String,
+    /// The called graph's name inside a `Call` (`""` at the top): the root of `param_path`.
+    pub(super) param_root: String,
 }
 
-fn join(a: &str, b: &str) -> String {
+pub(super) fn join(a: &str, b: &str) -> String {
     if a.is_empty() {
         b.to_string()
     } else {
@@ -36,8 +43,14 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-/// Expand graph `g`; `shapes` replaces declared input shapes by input name.
-pub fn build_graph(parts: &Parts, g: &GraphDef, shapes: &[(String, Vec<usize>)]) -> R<Graph> {
+/// Expand graph `g`; `shapes` replaces declared input shapes by input name; `diff` builds the
+/// `Grad` nodes (without one, a `Grad` is an error).
+pub fn build_graph(
+    parts: &Parts,
+    g: &GraphDef,
+    shapes: &[(String, Vec<usize>)],
+    diff: Option<&dyn Differentiator>,
+) -> R<Graph> {
     let mut b = Builder {
         parts,
         graph: Graph {
@@ -45,6 +58,9 @@ pub fn build_graph(parts: &Parts, g: &GraphDef, shapes: &[(String, Vec<usize>)])
             ..Graph::default()
         },
         stack: Vec::new(),
+        graphs: vec![g.name.clone()],
+        params: HashMap::new(),
+        diff,
     };
     for (name, _) in shapes {
         if !g.inputs.iter().any(|(k, _)| &k.name == name) {
@@ -79,6 +95,8 @@ pub fn build_graph(parts: &Parts, g: &GraphDef, shapes: &[(String, Vec<usize>)])
         owner: format!("graph {}", g.name),
         env: parts.params.clone(),
         values,
+        param_path: String::new(),
+        param_root: String::new(),
     };
     b.body(&g.body, &mut scope)?;
     for (name, target) in &g.outputs {
@@ -97,15 +115,20 @@ pub fn declared_shape(v: &Value, params: &Env) -> R<Vec<usize>> {
         .collect()
 }
 
-struct Builder<'m> {
-    parts: &'m Parts,
-    graph: Graph,
+pub(super) struct Builder<'m> {
+    pub(super) parts: &'m Parts,
+    pub(super) graph: Graph,
     /// Blocks being expanded, to refuse a block that calls itself.
     stack: Vec<String>,
+    /// Graphs being expanded (the built one first), to refuse a graph that calls itself.
+    pub(super) graphs: Vec<String>,
+    /// Parameters by name: a name is one Param node, however many calls reach it.
+    params: HashMap<String, NodeId>,
+    pub(super) diff: Option<&'m dyn Differentiator>,
 }
 
 impl Builder<'_> {
-    fn body(&mut self, body: &Body, scope: &mut Scope) -> R<()> {
+    pub(super) fn body(&mut self, body: &Body, scope: &mut Scope) -> R<()> {
         for &i in &body.order {
             let (k, v) = &body.nodes[i];
             let id = self.node(&k.name, v, scope, None)?;
@@ -119,6 +142,7 @@ impl Builder<'_> {
     fn node(&mut self, name: &str, v: &Value, scope: &Scope, chained: Option<NodeId>) -> R<NodeId> {
         let path = join(&scope.path, name);
         let err_path = join(&scope.err_path, name);
+        let param_path = join(&scope.param_path, name);
         let Some((Some(op), fs)) = Fields::of(v, chained.is_some()) else {
             return Err(expected(
                 v,
@@ -130,11 +154,14 @@ impl Builder<'_> {
         let at = Here {
             path: &path,
             err_path: &err_path,
+            param_path: &param_path,
             span: v.span,
         };
         let r = match op {
             "Repeat" => self.repeat(f, scope, &at, chained),
             "Seq" => self.seq(name, f, scope, chained),
+            "Call" => self.call_graph(f, scope, &at, chained),
+            "Grad" => self.grad(f, scope, &at, chained),
             _ => match self.parts.blocks.get(op) {
                 Some(block) => self.call(block, f, &scope.env, scope, &at, chained, false),
                 None => self.op(op, f, scope, &at, chained),
@@ -177,18 +204,39 @@ impl Builder<'_> {
         call.f.finish()?;
         let mut inputs = built.inputs;
         for (suffix, shape, init) in built.params {
-            let name = format!("{}.{suffix}", at.path);
-            self.graph.nodes.push(Node {
-                name,
-                op: Op::Param { init },
-                inputs: vec![],
-                shape,
-            });
-            inputs.push(self.graph.nodes.len() - 1);
+            let name = format!("{}.{suffix}", at.param_path);
+            inputs.push(self.param(name, shape, init, at.span)?);
         }
         self.graph
             .push(at.path, built.op, inputs)
             .map_err(|m| Diag::at(at.span, m))
+    }
+
+    /// The Param node named `name`: a new one, or the one an earlier call of the same graph made
+    /// (which must have the same shape: a shared weight cannot change shape between calls).
+    fn param(
+        &mut self,
+        name: String,
+        shape: Vec<usize>,
+        init: crate::ops::Init,
+        span: Span,
+    ) -> R<NodeId> {
+        if let Some(&id) = self.params.get(&name) {
+            let have = &self.graph.nodes[id].shape;
+            if *have != shape {
+                return Err(Diag::at(span, format!("parameter `{name}` is shared by every call of its graph, but it has shape {shape:?} here and {have:?} at an earlier call; call the graph with inputs of the same channels")));
+            }
+            return Ok(id);
+        }
+        self.graph.nodes.push(Node {
+            name: name.clone(),
+            op: Op::Param { init },
+            inputs: vec![],
+            shape,
+        });
+        let id = self.graph.nodes.len() - 1;
+        self.params.insert(name, id);
+        Ok(id)
     }
 
     /// Inline `block` under `at.path`. `env` evaluates the arguments (the caller's numbers, plus a
@@ -263,6 +311,8 @@ impl Builder<'_> {
             owner: format!("block {}", block.name),
             env: inner,
             values,
+            param_path: at.param_path.to_string(),
+            param_root: scope.param_root.clone(),
         };
         self.stack.push(block.name.clone());
         self.body(&block.body, &mut inner_scope)?;
@@ -316,9 +366,11 @@ impl Builder<'_> {
             }
             let path = format!("{}.{r}", at.path);
             let err_path = format!("{}.{r}", at.err_path);
+            let param_path = format!("{}.{r}", at.param_path);
             let here = Here {
                 path: &path,
                 err_path: &err_path,
+                param_path: &param_path,
                 span: at.span,
             };
             let fr = Fields::new("", f.span, &rest);
@@ -358,11 +410,13 @@ impl Builder<'_> {
     }
 }
 
-/// Where a node is: its name in the graph, its path in messages, its position in the file.
-struct Here<'a> {
-    path: &'a str,
-    err_path: &'a str,
-    span: Span,
+/// Where a node is: its name in the graph, its path in messages, the prefix of its parameters'
+/// names, its position in the file.
+pub(super) struct Here<'a> {
+    pub(super) path: &'a str,
+    pub(super) err_path: &'a str,
+    pub(super) param_path: &'a str,
+    pub(super) span: Span,
 }
 
 pub(super) fn given_by_seq(field: &str, v: &Value) -> Diag {

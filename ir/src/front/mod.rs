@@ -1,9 +1,11 @@
 //! The RON model language: read the file with positions (`syntax`), check its layout into a
 //! typed model (`model`), and expand one graph at a time into a flat [`crate::Graph`] (`expand`),
-//! evaluating channel arithmetic (`expr`) and translating op names (`ops`). The language is
-//! described for users in `models/README.md`.
+//! evaluating channel arithmetic (`expr`) and translating op names (`ops`); `calls` inlines
+//! other graphs (`Call`) and builds gradients (`Grad`). The language is described for users in
+//! `models/README.md`.
 
 mod call;
+mod calls;
 mod error;
 mod expand;
 mod expr;
@@ -12,6 +14,7 @@ mod model;
 mod ops;
 mod syntax;
 
+pub use calls::Differentiator;
 pub use error::FrontError;
 pub use ops::OP_NAMES;
 pub use syntax::{Key, Kind, Span, Value};
@@ -113,20 +116,51 @@ impl Model {
             .collect()
     }
 
-    /// Expand graph `graph` into a flat graph; `input_shapes` overrides declared input shapes by name.
+    /// Expand graph `graph` into a flat graph; `input_shapes` overrides declared input shapes by
+    /// name. A graph with a `Grad` node needs [`Model::build_with`].
     pub fn build(
         &self,
         graph: &str,
         input_shapes: &[(String, Vec<usize>)],
     ) -> Result<crate::Graph, FrontError> {
-        let g = self.graph(graph)?;
-        expand::build_graph(&self.parts, g, input_shapes).map_err(|d| d.into_error(&self.file))
+        self.build_inner(graph, input_shapes, None)
     }
 
-    /// Build every graph with its declared input shapes: the whole check of a model file.
+    /// [`Model::build`] with the reverse-mode pass that builds `Grad` nodes (the compiler's
+    /// `compiler::differentiate::Autodiff`).
+    pub fn build_with(
+        &self,
+        graph: &str,
+        input_shapes: &[(String, Vec<usize>)],
+        diff: &dyn Differentiator,
+    ) -> Result<crate::Graph, FrontError> {
+        self.build_inner(graph, input_shapes, Some(diff))
+    }
+
+    fn build_inner(
+        &self,
+        graph: &str,
+        input_shapes: &[(String, Vec<usize>)],
+        diff: Option<&dyn Differentiator>,
+    ) -> Result<crate::Graph, FrontError> {
+        let g = self.graph(graph)?;
+        expand::build_graph(&self.parts, g, input_shapes, diff)
+            .map_err(|d| d.into_error(&self.file))
+    }
+
+    /// Build every graph with its declared input shapes: the whole check of a model file (one
+    /// with `Grad` nodes needs [`Model::check_with`]).
     pub fn check(&self) -> Result<(), FrontError> {
         for g in self.graph_names() {
             self.build(&g, &[])?;
+        }
+        Ok(())
+    }
+
+    /// [`Model::check`] with the reverse-mode pass that builds `Grad` nodes.
+    pub fn check_with(&self, diff: &dyn Differentiator) -> Result<(), FrontError> {
+        for g in self.graph_names() {
+            self.build_with(&g, &[], diff)?;
         }
         Ok(())
     }

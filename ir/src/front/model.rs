@@ -95,7 +95,7 @@ pub fn read_model(v: &Value, overrides: &[(String, String)]) -> R<Parts> {
     if let Some(b) = f.get("blocks") {
         for (k, v) in fields::map(b, "a map of blocks `{ Name: Block(..), .. }`")? {
             if super::ops::OP_NAMES.contains(&k.name.as_str())
-                || ["Repeat", "Seq"].contains(&k.name.as_str())
+                || ["Repeat", "Seq", "Call", "Grad"].contains(&k.name.as_str())
             {
                 return Err(Diag::at(
                     k.span,
@@ -333,13 +333,17 @@ fn cycle_error(g: &DiGraph<usize, ()>, nodes: &[(Key, Value)], path: &str) -> Di
     .in_path(path)
 }
 
-/// Every identifier inside a node (its own struct name aside).
+/// Every identifier inside a node (its own struct name aside, and the fields that name a block,
+/// an index, or a `Call`'s graph and output rather than a value).
 fn idents(v: &Value, top: bool, out: &mut Vec<String>) {
     match &v.kind {
         Kind::Ident(name) if !top => out.push(name.clone()),
-        Kind::Struct(_, fs) => {
+        Kind::Struct(name, fs) => {
+            let call = top && name.as_deref() == Some("Call");
             for (k, fv) in fs {
-                if !(top && (k.name == "block" || k.name == "index")) {
+                let not_a_value = (top && (k.name == "block" || k.name == "index"))
+                    || (call && (k.name == "graph" || k.name == "output"));
+                if !not_a_value {
                     idents(fv, false, out);
                 }
             }

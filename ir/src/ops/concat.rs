@@ -1,12 +1,19 @@
 //! Concatenation along channels (axis 1 of the rank-4 shape). Planned as one region by the compiler.
 
 use super::check;
-use crate::{shape4, Shape, Tensor};
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Concat {
     // no attributes: the axis is always the channel axis
+}
+
+/// Channels c0..c1 of a rank-4 tensor (the VJP of Concat).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSlice {
+    pub c0: usize,
+    pub c1: usize,
 }
 
 impl Concat {
@@ -39,6 +46,80 @@ impl Concat {
             }
         }
         Tensor::new(out_shape, data)
+    }
+
+    /// Each input gets its own channel block of the gradient.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let name = super::vjp::prefix(g, node);
+        let mut c0 = 0;
+        let mut out = Vec::new();
+        for (k, &x) in g.nodes[node].inputs.clone().iter().enumerate() {
+            let c1 = c0 + g.nodes[x].shape[1];
+            let op = Op::ChannelSlice(ChannelSlice { c0, c1 });
+            out.push(Some(g.push(format!("{name}.{k}"), op, vec![grad])?));
+            c0 = c1;
+        }
+        Ok(out)
+    }
+}
+
+impl ChannelSlice {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "channel_slice";
+        check::arity(OP, inputs, 1, "x")?;
+        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        if !(self.c0 < self.c1 && self.c1 <= c) {
+            return Err(format!(
+                "{OP}: expected channels c0 < c1 <= {c}, found {}..{} (input {:?})",
+                self.c0, self.c1, inputs[0]
+            ));
+        }
+        Ok(vec![n, self.c1 - self.c0, h, w])
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let x = inputs[0];
+        let [n, c, h, w] = shape4(&x.shape);
+        let plane = h * w;
+        let mut data = Vec::with_capacity(crate::numel(out_shape));
+        for b in 0..n {
+            data.extend_from_slice(&x.data[(b * c + self.c0) * plane..(b * c + self.c1) * plane]);
+        }
+        Tensor::new(out_shape, data)
+    }
+
+    /// The gradient placed back among zero channels: Concat(zeros, g, zeros), the zeros an
+    /// Expand of a scalar 0 (so nothing large is stored and the result stays differentiable).
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let x = g.nodes[node].inputs[0];
+        let name = super::vjp::prefix(g, node);
+        let [n, c, h, w] = shape4(&g.nodes[x].shape);
+        let mut parts = Vec::new();
+        for (what, channels) in [("before", self.c0), ("", 0), ("after", c - self.c1)] {
+            if what.is_empty() {
+                parts.push(grad);
+            } else if channels > 0 {
+                parts.push(super::vjp::zeros(
+                    g,
+                    &format!("{name}.{what}"),
+                    &[n, channels, h, w],
+                )?);
+            }
+        }
+        if parts.len() == 1 {
+            return Ok(vec![Some(grad)]);
+        }
+        Ok(vec![Some(g.push(name, Op::Concat(Concat {}), parts)?)])
     }
 }
 
@@ -81,5 +162,30 @@ mod tests {
             y.data,
             vec![1.0, 2.0, 5.0, 6.0, 7.0, 8.0, 3.0, 4.0, 9.0, 10.0, 11.0, 12.0]
         );
+    }
+
+    #[test]
+    fn channel_slice() {
+        let s = ChannelSlice { c0: 1, c1: 3 };
+        assert_eq!(s.shape(&[&[2, 4, 1, 2]]), Ok(vec![2, 2, 1, 2]));
+        assert_eq!(
+            s.shape(&[&[2, 2, 1, 2]]).unwrap_err(),
+            "channel_slice: expected channels c0 < c1 <= 2, found 1..3 (input [2, 2, 1, 2])"
+        );
+        assert_eq!(
+            ChannelSlice { c0: 1, c1: 1 }
+                .shape(&[&[2, 2, 1, 2]])
+                .unwrap_err(),
+            "channel_slice: expected channels c0 < c1 <= 2, found 1..1 (input [2, 2, 1, 2])"
+        );
+        // Slicing a concat gives back its parts.
+        let a = Tensor::new(&[2, 1, 1, 2], vec![1.0f64, 2.0, 3.0, 4.0]);
+        let b = Tensor::new(
+            &[2, 2, 1, 2],
+            vec![5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0],
+        );
+        let y = Concat {}.cpu(&[&a, &b], &[2, 3, 1, 2]);
+        assert_eq!(ChannelSlice { c0: 0, c1: 1 }.cpu(&[&y], &[2, 1, 1, 2]), a);
+        assert_eq!(ChannelSlice { c0: 1, c1: 3 }.cpu(&[&y], &[2, 2, 1, 2]), b);
     }
 }

@@ -1,7 +1,9 @@
 //! Convolution and transposed convolution (zero padding, with stride; PyTorch's weight layouts).
 
 use super::check;
-use crate::{shape4, Shape, Tensor};
+use super::conv_grad::{conv_transpose_to, Conv2dWeightGrad, ConvTranspose2dWeightGrad};
+use super::{Reduce, ReduceKind, Reshape};
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 /// inputs: x [N,C,H,W], weight [O,C,kh,kw], bias [O] if `bias`.
@@ -55,7 +57,56 @@ fn offset(i: usize, d: usize, pad: usize, n: usize) -> Option<usize> {
     (i + d).checked_sub(pad).filter(|&v| v < n)
 }
 
+/// The bias gradient [O] of a conv whose output gradient is `grad` [N,O,Ho,Wo]: the sum over
+/// N, Ho, Wo, reshaped from [1,O,1,1].
+fn bias_grad(g: &mut Graph, name: &str, grad: NodeId) -> Result<NodeId, String> {
+    let o = g.nodes[grad].shape[1];
+    let sum = Op::Reduce(Reduce {
+        kind: ReduceKind::Sum,
+        axes: vec![0, 2, 3],
+    });
+    let s = g.push(format!("{name}.bias_sum"), sum, vec![grad])?;
+    g.push(
+        format!("{name}.bias"),
+        Op::Reshape(Reshape { shape: vec![o] }),
+        vec![s],
+    )
+}
+
+/// The kernel height and width of a weight node.
+fn kernel(g: &Graph, w: NodeId) -> (usize, usize) {
+    let [_, _, kh, kw] = shape4(&g.nodes[w].shape);
+    (kh, kw)
+}
+
 impl Conv2d {
+    /// gx = conv_transpose2d(gy, w) with the same stride and pad and the out_pad that gives x's
+    /// size back (see `conv_transpose_to`), gw = conv2d_weight_grad(x, gy), gb = sum of gy.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let ins = g.nodes[node].inputs.clone();
+        let name = super::vjp::prefix(g, node);
+        let (s, p) = (self.stride, self.pad);
+        let gx = conv_transpose_to(g, &format!("{name}.x"), grad, ins[1], s, p, ins[0])?;
+        let (kh, kw) = kernel(g, ins[1]);
+        let wg = Op::Conv2dWeightGrad(Conv2dWeightGrad {
+            stride: s,
+            pad: p,
+            kh,
+            kw,
+        });
+        let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
+        let mut out = vec![Some(gx), Some(gw)];
+        if self.bias {
+            out.push(Some(bias_grad(g, &name, grad)?));
+        }
+        Ok(out)
+    }
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv2d";
         let (n_in, names) = names(self.bias);
@@ -124,6 +175,38 @@ impl Conv2d {
 }
 
 impl ConvTranspose2d {
+    /// gx = conv2d(gy, w) with the same stride and pad (it lands exactly on x's size since
+    /// out_pad < stride), gw = conv_transpose2d_weight_grad(x, gy), gb = sum of gy.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let ins = g.nodes[node].inputs.clone();
+        let name = super::vjp::prefix(g, node);
+        let (s, p) = (self.stride, self.pad);
+        let conv = Op::Conv2d(Conv2d {
+            stride: s,
+            pad: p,
+            bias: false,
+        });
+        let gx = g.push(format!("{name}.x"), conv, vec![grad, ins[1]])?;
+        let (kh, kw) = kernel(g, ins[1]);
+        let wg = Op::ConvTranspose2dWeightGrad(ConvTranspose2dWeightGrad {
+            stride: s,
+            pad: p,
+            kh,
+            kw,
+        });
+        let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
+        let mut out = vec![Some(gx), Some(gw)];
+        if self.bias {
+            out.push(Some(bias_grad(g, &name, grad)?));
+        }
+        Ok(out)
+    }
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv_transpose2d";
         let (n_in, names) = names(self.bias);

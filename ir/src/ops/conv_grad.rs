@@ -5,7 +5,7 @@
 //! again: that is what lets a second order reach through a critic's convolutions.
 
 use super::check;
-use super::conv::{ConvTranspose2d, Conv2d};
+use super::conv::{Conv2d, ConvTranspose2d};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -108,12 +108,21 @@ impl Conv2dWeightGrad {
     }
 
     /// gx = conv_transpose2d(gy, G), ggy = conv2d(x, G), with G the incoming gradient [O,C,kh,kw].
-    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
         let (x, gy) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
         let (s, p) = (self.stride, self.pad);
         let gx = conv_transpose_to(g, &format!("{name}.x"), gy, grad, s, p, x)?;
-        let conv = Op::Conv2d(Conv2d { stride: s, pad: p, bias: false });
+        let conv = Op::Conv2d(Conv2d {
+            stride: s,
+            pad: p,
+            bias: false,
+        });
         let ggy = g.push(format!("{name}.gy"), conv, vec![x, grad])?;
         Ok(vec![Some(gx), Some(ggy)])
     }
@@ -144,11 +153,20 @@ impl ConvTranspose2dWeightGrad {
     }
 
     /// gx = conv2d(gy, G), ggy = conv_transpose2d(x, G), with G the incoming gradient [C,O,kh,kw].
-    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
         let (x, gy) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
         let (s, p) = (self.stride, self.pad);
-        let conv = Op::Conv2d(Conv2d { stride: s, pad: p, bias: false });
+        let conv = Op::Conv2d(Conv2d {
+            stride: s,
+            pad: p,
+            bias: false,
+        });
         let gx = g.push(format!("{name}.x"), conv, vec![gy, grad])?;
         let ggy = conv_transpose_to(g, &format!("{name}.gy"), x, grad, s, p, gy)?;
         Ok(vec![Some(gx), Some(ggy)])
@@ -175,14 +193,21 @@ pub(crate) fn conv_transpose_to(
         (size + 2 * pad).checked_sub(k + (ys.max(1) - 1) * stride)
     };
     let (Some(rh), Some(rw)) = (rest(h, yh, kh), rest(wd, yw, kw)) else {
-        return Err(format!("{name}: no transposed convolution gives size {h}x{wd}"));
+        return Err(format!(
+            "{name}: no transposed convolution gives size {h}x{wd}"
+        ));
     };
     if rh != rw {
         return Err(format!(
             "{name}: the input gradient needs out_pad {rh} in height and {rw} in width; conv_transpose2d has one out_pad"
         ));
     }
-    let op = Op::ConvTranspose2d(ConvTranspose2d { stride, pad, out_pad: rh, bias: false });
+    let op = Op::ConvTranspose2d(ConvTranspose2d {
+        stride,
+        pad,
+        out_pad: rh,
+        bias: false,
+    });
     g.push(name, op, vec![y, w])
 }
 
@@ -193,7 +218,12 @@ mod tests {
 
     fn data(shape: &[usize], seed: usize) -> Tensor<f64> {
         let n = crate::numel(shape);
-        Tensor::new(shape, (0..n).map(|i| (((i * 7 + seed * 13) % 11) as f64 - 5.0) / 4.0).collect())
+        Tensor::new(
+            shape,
+            (0..n)
+                .map(|i| (((i * 7 + seed * 13) % 11) as f64 - 5.0) / 4.0)
+                .collect(),
+        )
     }
     fn dot(a: &Tensor<f64>, b: &Tensor<f64>) -> f64 {
         a.data.iter().zip(&b.data).map(|(u, v)| u * v).sum()
@@ -203,13 +233,28 @@ mod tests {
     /// <conv2d(x, w), gy> == <w, conv2d_weight_grad(x, gy)>.
     #[test]
     fn conv_weight_grad_is_the_adjoint_in_w() {
-        for (hw, k, s, p) in [(7, 3, 2, 1), (6, 4, 2, 2), (5, 3, 1, 1), (9, 1, 3, 0), (5, 2, 1, 0)] {
+        for (hw, k, s, p) in [
+            (7, 3, 2, 1),
+            (6, 4, 2, 2),
+            (5, 3, 1, 1),
+            (9, 1, 3, 0),
+            (5, 2, 1, 0),
+        ] {
             let x = data(&[2, 3, hw, hw], 1);
             let w = data(&[2, 3, k, k], 2);
-            let conv = Conv2d { stride: s, pad: p, bias: false };
+            let conv = Conv2d {
+                stride: s,
+                pad: p,
+                bias: false,
+            };
             let ys = conv.shape(&[&x.shape, &w.shape]).unwrap();
             let gy = data(&ys, 3);
-            let op = Conv2dWeightGrad { stride: s, pad: p, kh: k, kw: k };
+            let op = Conv2dWeightGrad {
+                stride: s,
+                pad: p,
+                kh: k,
+                kw: k,
+            };
             let gs = op.shape(&[&x.shape, &ys]).unwrap();
             assert_eq!(gs, w.shape);
             let lhs = dot(&conv.cpu(&[&x, &w], &ys), &gy);
@@ -219,13 +264,28 @@ mod tests {
 
     #[test]
     fn conv_transpose_weight_grad_is_the_adjoint_in_w() {
-        for (hw, k, s, p, op_) in [(4, 3, 2, 1, 1), (3, 4, 2, 1, 0), (5, 3, 1, 1, 0), (3, 3, 3, 0, 2)] {
+        for (hw, k, s, p, op_) in [
+            (4, 3, 2, 1, 1),
+            (3, 4, 2, 1, 0),
+            (5, 3, 1, 1, 0),
+            (3, 3, 3, 0, 2),
+        ] {
             let x = data(&[2, 3, hw, hw], 1);
             let w = data(&[3, 2, k, k], 2);
-            let convt = ConvTranspose2d { stride: s, pad: p, out_pad: op_, bias: false };
+            let convt = ConvTranspose2d {
+                stride: s,
+                pad: p,
+                out_pad: op_,
+                bias: false,
+            };
             let ys = convt.shape(&[&x.shape, &w.shape]).unwrap();
             let gy = data(&ys, 3);
-            let op = ConvTranspose2dWeightGrad { stride: s, pad: p, kh: k, kw: k };
+            let op = ConvTranspose2dWeightGrad {
+                stride: s,
+                pad: p,
+                kh: k,
+                kw: k,
+            };
             let gs = op.shape(&[&x.shape, &ys]).unwrap();
             assert_eq!(gs, w.shape);
             let lhs = dot(&convt.cpu(&[&x, &w], &ys), &gy);
@@ -239,15 +299,28 @@ mod tests {
         // sums starting at (ki, kj): [[1+2+4+5, 2+3+5+6], [4+5+7+8, 5+6+8+9]].
         let x = Tensor::new(&[1, 1, 3, 3], (1..=9).map(f64::from).collect());
         let gy = Tensor::new(&[1, 1, 2, 2], vec![1.0; 4]);
-        let op = Conv2dWeightGrad { stride: 1, pad: 0, kh: 2, kw: 2 };
+        let op = Conv2dWeightGrad {
+            stride: 1,
+            pad: 0,
+            kh: 2,
+            kw: 2,
+        };
         let gw = op.cpu(&[&x, &gy], &op.shape(&[&x.shape, &gy.shape]).unwrap());
         assert_eq!(gw.data, vec![12.0, 16.0, 24.0, 28.0]);
     }
 
     #[test]
     fn shapes() {
-        let op = Conv2dWeightGrad { stride: 2, pad: 1, kh: 3, kw: 3 };
-        assert_eq!(op.shape(&[&[2, 3, 7, 7], &[2, 4, 4, 4]]), Ok(vec![4, 3, 3, 3]));
+        let op = Conv2dWeightGrad {
+            stride: 2,
+            pad: 1,
+            kh: 3,
+            kw: 3,
+        };
+        assert_eq!(
+            op.shape(&[&[2, 3, 7, 7], &[2, 4, 4, 4]]),
+            Ok(vec![4, 3, 3, 3])
+        );
         assert_eq!(
             op.shape(&[&[2, 3, 7, 7], &[2, 4, 3, 4]]).unwrap_err(),
             "conv2d_weight_grad: expected gy of conv2d's output size for x [2, 3, 7, 7], kernel 3x3, stride 2, pad 1, found gy [2, 4, 3, 4]"
@@ -260,9 +333,20 @@ mod tests {
             op.shape(&[&[2, 3, 7, 7]]).unwrap_err(),
             "conv2d_weight_grad: expected 2 inputs (x, gy), found 1"
         );
-        let t = ConvTranspose2dWeightGrad { stride: 2, pad: 1, kh: 3, kw: 3 };
-        assert_eq!(t.shape(&[&[1, 3, 4, 4], &[1, 5, 8, 8]]), Ok(vec![3, 5, 3, 3]));
-        assert_eq!(t.shape(&[&[1, 3, 4, 4], &[1, 5, 7, 7]]), Ok(vec![3, 5, 3, 3]));
+        let t = ConvTranspose2dWeightGrad {
+            stride: 2,
+            pad: 1,
+            kh: 3,
+            kw: 3,
+        };
+        assert_eq!(
+            t.shape(&[&[1, 3, 4, 4], &[1, 5, 8, 8]]),
+            Ok(vec![3, 5, 3, 3])
+        );
+        assert_eq!(
+            t.shape(&[&[1, 3, 4, 4], &[1, 5, 7, 7]]),
+            Ok(vec![3, 5, 3, 3])
+        );
         assert_eq!(
             t.shape(&[&[1, 3, 4, 4], &[1, 5, 9, 8]]).unwrap_err(),
             "conv_transpose2d_weight_grad: expected gy of conv_transpose2d's output size for x [1, 3, 4, 4], kernel 3x3, stride 2, pad 1, found gy [1, 5, 9, 8]"

@@ -1,7 +1,7 @@
 //! Dropout. In inference (the only mode of a forward graph) it is the identity.
 
 use super::check;
-use crate::{Shape, Tensor};
+use crate::{Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,15 @@ impl Dropout {
     }
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         Tensor::new(out_shape, inputs[0].data.clone())
+    }
+    /// The identity, as the forward graph is inference.
+    pub fn vjp(
+        &self,
+        _g: &mut Graph,
+        _node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        Ok(vec![Some(grad)])
     }
 }
 

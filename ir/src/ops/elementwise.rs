@@ -3,7 +3,8 @@
 //! read the same definition.
 
 use super::check;
-use crate::{shape4, Shape, Tensor};
+use super::vjp::{binary as bin, unary as un};
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,21 @@ pub enum Unary {
         scale: f64,
         shift: f64,
     },
+    /// 1 if x > 0 else 0 (relu's derivative)
+    Step,
+    /// 1 if x > 0 else slope (leaky_relu's derivative)
+    LeakyStep {
+        slope: f64,
+    },
+    /// -1, 0 or 1 (abs's derivative; 0 at 0 as PyTorch)
+    Sign,
+    /// 1 if min <= x <= max else 0 (clamp's derivative)
+    InRange {
+        min: f64,
+        max: f64,
+    },
+    /// 1 / x
+    Recip,
 }
 
 /// Binary ops broadcast NumPy-style over the rank-4 padded shapes (a dimension of 1 stretches).
@@ -139,6 +155,17 @@ unary_ops! {
     Affine { scale, shift } => "affine",
         |x| x * t(scale) + t(shift),
         |x| format!("({x} * {} + {})", wgsl_f32(scale), wgsl_f32(shift));
+    Step => "step", |x| if x > T::zero() { T::one() } else { T::zero() },
+        |x| format!("select(0.0, 1.0, {x} > 0.0)");
+    LeakyStep { slope } => "leaky_step", |x| if x > T::zero() { T::one() } else { t(slope) },
+        |x| format!("select({}, 1.0, {x} > 0.0)", wgsl_f32(slope));
+    Sign => "sign",
+        |x| if x > T::zero() { T::one() } else if x < T::zero() { -T::one() } else { x * T::zero() },
+        |x| format!("sign({x})");
+    InRange { min, max } => "in_range",
+        |x| if x >= t(min) && x <= t(max) { T::one() } else { T::zero() },
+        |x| format!("select(0.0, 1.0, {x} >= {} && {x} <= {})", wgsl_f32(min), wgsl_f32(max));
+    Recip => "recip", |x| x.recip(), |x| format!("(1.0 / {x})");
 }
 
 /// One line per binary op: `Variant => "name", |a, b| CPU meaning, |a, b| WGSL of atom strings;`.
@@ -218,10 +245,10 @@ impl Unary {
         for (what, v) in self.attributes() {
             finite(op, what, v)?;
         }
-        if let Unary::Clamp { min, max } = *self {
+        if let Unary::Clamp { min, max } | Unary::InRange { min, max } = *self {
             if min > max {
                 return Err(format!(
-                    "clamp: expected min <= max, found min {min:?}, max {max:?}"
+                    "{op}: expected min <= max, found min {min:?}, max {max:?}"
                 ));
             }
         }
@@ -295,6 +322,145 @@ impl ChannelAffine {
     }
 }
 
+// Vector-Jacobian products, written in IR ops. `x` is the input, `y` the node's own value.
+
+impl Unary {
+    /// g times the derivative. The step-like masks (step, leaky_step, sign, in_range) are
+    /// piecewise constant: their derivative is 0 almost everywhere, so they return None (no
+    /// gradient flows), which the autodiff pass reads as zero.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let (x, y) = (g.nodes[node].inputs[0], node);
+        let n = super::vjp::prefix(g, node);
+        let d = |s: &str| format!("{n}.{s}");
+        // The local derivative as a node (or None for the masks), then g * derivative.
+        let deriv = match *self {
+            Unary::Relu => un(g, d("step"), Unary::Step, x)?,
+            Unary::LeakyRelu { slope } => un(g, d("step"), Unary::LeakyStep { slope }, x)?,
+            Unary::Tanh => {
+                let y2 = un(g, d("y2"), Unary::Square, y)?;
+                un(
+                    g,
+                    d("dtanh"),
+                    Unary::Affine {
+                        scale: -1.0,
+                        shift: 1.0,
+                    },
+                    y2,
+                )?
+            }
+            Unary::Clamp { min, max } => un(g, d("in_range"), Unary::InRange { min, max }, x)?,
+            Unary::Abs => un(g, d("sign"), Unary::Sign, x)?,
+            Unary::Neg => return Ok(vec![Some(un(g, n, Unary::Neg, grad)?)]),
+            Unary::Sqrt => {
+                let r = un(g, d("recip"), Unary::Recip, y)?;
+                un(
+                    g,
+                    d("dsqrt"),
+                    Unary::Affine {
+                        scale: 0.5,
+                        shift: 0.0,
+                    },
+                    r,
+                )?
+            }
+            Unary::Square => un(
+                g,
+                d("two_x"),
+                Unary::Affine {
+                    scale: 2.0,
+                    shift: 0.0,
+                },
+                x,
+            )?,
+            Unary::Exp => y,
+            Unary::Log => un(g, d("recip"), Unary::Recip, x)?,
+            Unary::Affine { scale, .. } => {
+                let op = Unary::Affine { scale, shift: 0.0 };
+                return Ok(vec![Some(un(g, n, op, grad)?)]);
+            }
+            // d(1/x) = -1/x^2 = -y^2
+            Unary::Recip => {
+                let y2 = un(g, d("y2"), Unary::Square, y)?;
+                un(g, d("drecip"), Unary::Neg, y2)?
+            }
+            Unary::Step | Unary::LeakyStep { .. } | Unary::Sign | Unary::InRange { .. } => {
+                return Ok(vec![None])
+            }
+        };
+        Ok(vec![Some(bin(g, n, Binary::Mul, grad, deriv)?)])
+    }
+}
+
+impl Binary {
+    /// One gradient per operand, each summed back to its operand's shape where it broadcast.
+    /// max/min send the gradient to the winning operand via step(a - b) (step(b - a) for min);
+    /// on a tie all of it goes to b (PyTorch would split a tie evenly; ties have measure zero).
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let (a, b) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
+        let n = super::vjp::prefix(g, node);
+        let d = |s: &str| format!("{n}.{s}");
+        let (ga, gb) = match self {
+            Binary::Add => (grad, grad),
+            Binary::Sub => (grad, un(g, d("neg"), Unary::Neg, grad)?),
+            Binary::Mul => (
+                bin(g, d("a"), Binary::Mul, grad, b)?,
+                bin(g, d("b"), Binary::Mul, grad, a)?,
+            ),
+            Binary::Div => {
+                // d/da = g / b, d/db = -g a / b^2 = -(g / b) * y
+                let ga = bin(g, d("a"), Binary::Div, grad, b)?;
+                let t = bin(g, d("a_y"), Binary::Mul, ga, node)?;
+                (ga, un(g, d("b"), Unary::Neg, t)?)
+            }
+            Binary::Max | Binary::Min => {
+                let diff = bin(g, d("diff"), Binary::Sub, a, b)?;
+                // mask: 1 where a wins
+                let mask = if *self == Binary::Max {
+                    un(g, d("a_wins"), Unary::Step, diff)?
+                } else {
+                    // a wins a min where b - a > 0
+                    let nd = un(g, d("neg_diff"), Unary::Neg, diff)?;
+                    un(g, d("a_wins"), Unary::Step, nd)?
+                };
+                let ga = bin(g, d("a"), Binary::Mul, grad, mask)?;
+                let gb = bin(g, d("b"), Binary::Sub, grad, ga)?;
+                (ga, gb)
+            }
+        };
+        let (sa, sb) = (g.nodes[a].shape.clone(), g.nodes[b].shape.clone());
+        let ga = super::sum_to(g, &d("a_sum"), ga, &sa)?;
+        let gb = super::sum_to(g, &d("b_sum"), gb, &sb)?;
+        Ok(vec![Some(ga), Some(gb)])
+    }
+}
+
+impl ChannelAffine {
+    /// g * scale[c] (the shift has no gradient).
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let n = super::vjp::prefix(g, node);
+        let op = Op::ChannelAffine(ChannelAffine {
+            scale: self.scale.clone(),
+            shift: vec![0.0],
+        });
+        Ok(vec![Some(g.push(n, op, vec![grad])?)])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +517,16 @@ mod tests {
             "select(v * 0.2, v, v > 0.0)"
         );
         assert_eq!(Binary::Sub.wgsl("a", "b + 1.0"), "(a - (b + 1.0))");
+        assert_eq!(Unary::Step.wgsl("x"), "select(0.0, 1.0, x > 0.0)");
+        assert_eq!(
+            Unary::InRange {
+                min: -1.0,
+                max: 1.0
+            }
+            .wgsl("a - b"),
+            "select(0.0, 1.0, (a - b) >= (-1.0) && (a - b) <= 1.0)"
+        );
+        assert_eq!(Unary::Recip.wgsl("x"), "(1.0 / x)");
         assert_eq!(wgsl_f32(0.2), "0.2");
         assert_eq!(wgsl_f32(1e-5), "1e-5");
         assert_eq!(wgsl_f32(1.0), "1.0");
@@ -400,6 +576,48 @@ mod tests {
             (Unary::Square, -3.0, 9.0),
             (Unary::Exp, 1.0, std::f64::consts::E),
             (Unary::Log, std::f64::consts::E, 1.0),
+            (Unary::Step, 0.5, 1.0),
+            (Unary::Step, 0.0, 0.0),
+            (Unary::Step, -0.5, 0.0),
+            (Unary::LeakyStep { slope: 0.2 }, 0.5, 1.0),
+            (Unary::LeakyStep { slope: 0.2 }, 0.0, 0.2),
+            (Unary::LeakyStep { slope: 0.2 }, -3.0, 0.2),
+            (Unary::Sign, -2.0, -1.0),
+            (Unary::Sign, 0.0, 0.0),
+            (Unary::Sign, 3.0, 1.0),
+            (
+                Unary::InRange {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                1.0,
+                1.0,
+            ),
+            (
+                Unary::InRange {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                -1.0,
+                1.0,
+            ),
+            (
+                Unary::InRange {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                1.5,
+                0.0,
+            ),
+            (
+                Unary::InRange {
+                    min: -1.0,
+                    max: 1.0,
+                },
+                -1.5,
+                0.0,
+            ),
+            (Unary::Recip, 4.0, 0.25),
             (
                 Unary::Affine {
                     scale: 0.5,

@@ -1,23 +1,28 @@
-//! The op set. Each file defines its ops' attributes, shape rules and CPU references, and later
-//! their vector-Jacobian products, in one place.
+//! The op set. Each file defines its ops' attributes, shape rules, CPU references and
+//! vector-Jacobian products (written in IR ops, so they can be differentiated again), in one place.
 
 mod check;
 mod concat;
 mod conv;
+mod conv_grad;
 mod dropout;
 mod elementwise;
+mod layout;
 mod norm;
 mod pad;
 mod pool;
 mod reduce;
 mod source;
+pub mod vjp;
 
-pub use concat::Concat;
+pub use concat::{ChannelSlice, Concat};
 pub use conv::{Conv2d, ConvTranspose2d};
+pub use conv_grad::{Conv2dWeightGrad, ConvTranspose2dWeightGrad};
 pub use dropout::Dropout;
 pub use elementwise::{broadcast_shapes, wgsl_f32, Binary, ChannelAffine, Unary};
+pub use layout::{sum_to, Expand, Reshape};
 pub use norm::InstanceNorm;
-pub use pad::ReflectPad;
-pub use pool::MaxPool2d;
+pub use pad::{ReflectPad, ReflectPadGrad};
+pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use reduce::{Reduce, ReduceKind};
 pub use source::{Const, Init};

@@ -1,11 +1,21 @@
 //! Max pooling; padding counts as -infinity.
 
 use super::check;
-use crate::{shape4, Shape, Tensor};
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaxPool2d {
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+/// inputs: x [N,C,H,W] (max_pool2d's input), gy (the gradient of its output) -> gx like x: each
+/// window's gradient goes to the window's maximum, the first one in row-major order on ties
+/// (as PyTorch does); windows that overlap add up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaxPool2dGrad {
     pub kernel: usize,
     pub stride: usize,
     pub pad: usize,
@@ -36,33 +46,133 @@ impl MaxPool2d {
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         let x = inputs[0];
-        let [_, _, h, w] = shape4(&x.shape);
-        let [n, c, oh, ow] = shape4(out_shape);
-        let (k, s, p) = (self.kernel, self.stride, self.pad);
         let mut data = Vec::with_capacity(crate::numel(out_shape));
-        for b in 0..n {
-            for ch in 0..c {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        let mut m = T::neg_infinity();
-                        for ki in 0..k {
-                            for kj in 0..k {
-                                let (Some(hi), Some(wi)) =
-                                    ((i * s + ki).checked_sub(p), (j * s + kj).checked_sub(p))
-                                else {
-                                    continue;
-                                };
-                                if hi < h && wi < w {
-                                    m = m.max(x.at4(b, ch, hi, wi));
+        windows(
+            self.kernel,
+            self.stride,
+            self.pad,
+            &x.shape,
+            out_shape,
+            |_, at| data.push(at.map_or(T::neg_infinity(), |a| x.data[a])),
+            x,
+        );
+        Tensor::new(out_shape, data)
+    }
+
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let x = g.nodes[node].inputs[0];
+        let name = super::vjp::prefix(g, node);
+        let op = Op::MaxPool2dGrad(MaxPool2dGrad {
+            kernel: self.kernel,
+            stride: self.stride,
+            pad: self.pad,
+        });
+        Ok(vec![Some(g.push(name, op, vec![x, grad])?)])
+    }
+}
+
+/// Visits every output position (in order, by its flat index) with the flat index in x of its
+/// window's first maximum; `None` only for a window with no real value (the shape rule's
+/// pad <= kernel / 2 prevents it).
+fn windows<T: Float>(
+    k: usize,
+    s: usize,
+    p: usize,
+    x_shape: &[usize],
+    out_shape: &[usize],
+    mut visit: impl FnMut(usize, Option<usize>),
+    x: &Tensor<T>,
+) {
+    let [_, _, h, w] = shape4(x_shape);
+    let [n, c, oh, ow] = shape4(out_shape);
+    let mut out = 0;
+    for b in 0..n {
+        for ch in 0..c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut best: Option<(usize, T)> = None;
+                    for ki in 0..k {
+                        for kj in 0..k {
+                            let (Some(hi), Some(wi)) =
+                                ((i * s + ki).checked_sub(p), (j * s + kj).checked_sub(p))
+                            else {
+                                continue;
+                            };
+                            if hi < h && wi < w {
+                                let at = ((b * c + ch) * h + hi) * w + wi;
+                                let v = x.data[at];
+                                // Strictly greater: the first maximum wins ties; NaN wins as in PyTorch.
+                                if best.is_none_or(|(_, m)| v > m || v.is_nan()) {
+                                    best = Some((at, v));
                                 }
                             }
                         }
-                        data.push(m);
                     }
+                    visit(out, best.map(|(a, _)| a));
+                    out += 1;
                 }
             }
         }
-        Tensor::new(out_shape, data)
+    }
+}
+
+impl MaxPool2dGrad {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "max_pool2d_grad";
+        check::arity(OP, inputs, 2, "x, gy")?;
+        let pool = MaxPool2d {
+            kernel: self.kernel,
+            stride: self.stride,
+            pad: self.pad,
+        };
+        let want = pool
+            .shape(&inputs[..1])
+            .map_err(|e| e.replacen("max_pool2d", OP, 1))?;
+        if inputs[1] != want.as_slice() {
+            return Err(format!(
+                "{OP}: expected gy {want:?} (max_pool2d's output for x {:?}), found {:?}",
+                inputs[0], inputs[1]
+            ));
+        }
+        Ok(inputs[0].to_vec())
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let (x, gy) = (inputs[0], inputs[1]);
+        let mut gx = Tensor::zeros(out_shape);
+        windows(
+            self.kernel,
+            self.stride,
+            self.pad,
+            &x.shape,
+            &gy.shape,
+            |o, at| {
+                if let Some(a) = at {
+                    gx.data[a] = gx.data[a] + gy.data[o];
+                }
+            },
+            x,
+        );
+        gx
+    }
+
+    /// The gradient routing is piecewise constant in x (zero almost everywhere) but linear in
+    /// gy; irdc does not differentiate through it at all, so a graph that asks says so.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        _grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        Err(format!(
+            "max_pool2d_grad: the second derivative is not defined in irdc; `{}` is the gradient of a max pool, and a gradient of it was asked for (differentiate a graph with max pools only once)",
+            g.nodes[node].name
+        ))
     }
 }
 
@@ -158,6 +268,47 @@ mod tests {
         assert_eq!(
             p.cpu(&[&x], &p.shape(&[&x.shape]).unwrap()).data,
             vec![6.0, 8.0, 14.0, 16.0]
+        );
+    }
+
+    #[test]
+    fn grad_routes_to_the_first_maximum() {
+        // Row [1 3 3 2] over a row of zeros, kernel 2 stride 1: windows [1 3], [3 3], [3 2] pick
+        // columns 1, 1 (the first 3 of the tie) and 2.
+        let x = Tensor::new(&[1, 1, 1, 4], vec![1.0f64, 3.0, 3.0, 2.0]);
+        let gy = Tensor::new(&[1, 1, 1, 3], vec![1.0, 10.0, 100.0]);
+        let x2 = Tensor::new(&[1, 1, 2, 4], [x.data.clone(), vec![0.0; 4]].concat());
+        let p = MaxPool2dGrad {
+            kernel: 2,
+            stride: 1,
+            pad: 0,
+        };
+        assert_eq!(p.shape(&[&x2.shape, &gy.shape]), Ok(vec![1, 1, 2, 4]));
+        let gx = p.cpu(&[&x2, &gy], &x2.shape);
+        assert_eq!(gx.data, vec![0.0, 11.0, 100.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        // Padding never receives gradient: 3x3 windows with pad 1 over 1..9 (max at the larger index).
+        let x = Tensor::new(&[1, 1, 3, 3], (1..=9).map(f64::from).collect());
+        let p = MaxPool2dGrad {
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let gy = Tensor::new(&[1, 1, 3, 3], vec![1.0; 9]);
+        let gx = p.cpu(&[&x, &gy], &x.shape);
+        assert_eq!(gx.data, vec![0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 2.0, 4.0]);
+        assert_eq!(
+            p.shape(&[&[1, 1, 3, 3], &[1, 1, 2, 2]]).unwrap_err(),
+            "max_pool2d_grad: expected gy [1, 1, 3, 3] (max_pool2d's output for x [1, 1, 3, 3]), found [1, 1, 2, 2]"
+        );
+        assert_eq!(
+            MaxPool2dGrad {
+                kernel: 3,
+                stride: 1,
+                pad: 2
+            }
+            .shape(&[&[1, 1, 3, 3], &[1, 1, 3, 3]])
+            .unwrap_err(),
+            "max_pool2d_grad: expected pad <= kernel / 2, found pad 2 with kernel 3"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Reductions over a set of axes, keeping the reduced axes as size 1.
 
 use super::check;
-use crate::{shape4, Shape, Tensor};
+use super::{Expand, Unary};
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +76,33 @@ impl Reduce {
             y.data.iter_mut().for_each(|v| *v = *v / count);
         }
         y
+    }
+}
+
+impl Reduce {
+    /// The gradient broadcast back to x's shape, divided by the count for a mean.
+    pub fn vjp(
+        &self,
+        g: &mut Graph,
+        node: NodeId,
+        grad: NodeId,
+    ) -> Result<Vec<Option<NodeId>>, String> {
+        let x = g.nodes[node].inputs[0];
+        let name = super::vjp::prefix(g, node);
+        let shape = g.nodes[x].shape.clone();
+        let mut v = grad;
+        if self.kind == ReduceKind::Mean {
+            let count = crate::numel(&shape) / crate::numel(&g.nodes[node].shape).max(1);
+            let scale = Unary::Affine {
+                scale: 1.0 / count.max(1) as f64,
+                shift: 0.0,
+            };
+            v = super::vjp::unary(g, format!("{name}.scale"), scale, v)?;
+        }
+        if g.nodes[v].shape != shape {
+            v = g.push(name, Op::Expand(Expand { shape }), vec![v])?;
+        }
+        Ok(vec![Some(v)])
     }
 }
 

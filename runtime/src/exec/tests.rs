@@ -51,6 +51,8 @@ fn plan(
             peak_bytes: arenas.iter().sum(),
             naive_bytes: arenas.iter().sum(),
             regions: vec![],
+            recomputed: 0,
+            forward_kept_bytes: 0,
         },
         outputs: outputs.iter().map(|(n, i)| (n.to_string(), *i)).collect(),
         constants: vec![],

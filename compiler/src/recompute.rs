@@ -1,0 +1,108 @@
+//! Recomputation in training graphs (DESIGN.md, "Memory"): a forward value of a cheap op that the
+//! backward pass reads is computed again, from its inputs, right before its first backward use,
+//! instead of being kept alive from the forward pass, as memory-efficient DenseNets do. In IRD-GAN
+//! every conv is followed by InstanceNorm -> ReLU and the backward pass reads all three outputs;
+//! recomputing the norm and the activation keeps only the conv's output (which the norm's
+//! backward reads anyway), a third of what would be kept.
+//!
+//! The pass rewrites every such value; [`crate::compile_with`] plans the graph with and without it
+//! and keeps the lower peak.
+
+use ir::{Graph, NodeId, Op, ValueKind};
+
+/// Prefix of the nodes this pass adds: `recompute.<node path>`.
+pub const PREFIX: &str = "recompute.";
+
+/// The backward part of a graph: the nodes `autodiff::grad` appended (named `grad.<path>...`) and
+/// everything that depends on them. The rest is forward.
+pub fn backward(graph: &Graph) -> Vec<bool> {
+    let mut back = vec![false; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        back[i] = node.name.starts_with("grad.") || node.inputs.iter().any(|&j| back[j]);
+    }
+    back
+}
+
+/// Ops cheap enough to run twice: normalisations, activations and other unary elementwise ops,
+/// per-channel affines, padding. (A convolution is not: it is nearly all the arithmetic.)
+fn cheap(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::InstanceNorm(_) | Op::Unary(_) | Op::ChannelAffine(_) | Op::ReflectPad(_)
+    )
+}
+
+/// `graph` with every forward value of a cheap op that a backward node reads recomputed for the
+/// backward pass (graph outputs excepted: they are kept anyway), and how many were. Forward nodes
+/// keep their order; each clone is placed right before the first backward node that needs it
+/// (node order is the schedule's order), its inputs the clones of recomputed inputs. Node ids
+/// change; names do not, and outputs are preserved.
+pub fn recompute(graph: &Graph) -> (Graph, usize) {
+    let n = graph.nodes.len();
+    let back = backward(graph);
+    let consumers = graph.consumers();
+    let mut output = vec![false; n];
+    graph.outputs.iter().for_each(|&(_, o)| output[o] = true);
+    let redo: Vec<bool> = (0..n)
+        .map(|v| {
+            !back[v]
+                && !output[v]
+                && graph.kind(v) == ValueKind::Computed
+                && cheap(&graph.nodes[v].op)
+                && consumers[v].iter().any(|&u| back[u])
+        })
+        .collect();
+    let mut out = Graph {
+        name: graph.name.clone(),
+        ..Graph::default()
+    };
+    let mut new_id = vec![usize::MAX; n];
+    let mut clone: Vec<Option<NodeId>> = vec![None; n];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let mut node = node.clone();
+        if back[i] {
+            for j in node.inputs.iter_mut() {
+                *j = if redo[*j] {
+                    emit_clone(graph, &redo, &new_id, &mut clone, &mut out, *j)
+                } else {
+                    new_id[*j]
+                };
+            }
+        } else {
+            node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
+        }
+        new_id[i] = out.nodes.len();
+        out.nodes.push(node);
+    }
+    out.outputs = (graph.outputs.iter())
+        .map(|(name, o)| (name.clone(), new_id[*o]))
+        .collect();
+    let count = clone.iter().flatten().count();
+    (out, count)
+}
+
+/// The clone of forward value `v` in `out`, emitted now (after its inputs' clones) if not yet.
+fn emit_clone(
+    graph: &Graph,
+    redo: &[bool],
+    new_id: &[NodeId],
+    clone: &mut [Option<NodeId>],
+    out: &mut Graph,
+    v: NodeId,
+) -> NodeId {
+    if let Some(c) = clone[v] {
+        return c;
+    }
+    let mut node = graph.nodes[v].clone();
+    for j in node.inputs.iter_mut() {
+        *j = if redo[*j] {
+            emit_clone(graph, redo, new_id, clone, out, *j)
+        } else {
+            new_id[*j]
+        };
+    }
+    node.name = format!("{PREFIX}{}", node.name);
+    out.nodes.push(node);
+    clone[v] = Some(out.nodes.len() - 1);
+    out.nodes.len() - 1
+}

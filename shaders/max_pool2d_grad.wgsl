@@ -1,0 +1,64 @@
+// The gradient of max pooling, as a gather (no atomics): every input pixel sums gy over the
+// windows whose first maximum (row-major, as the CPU reference and PyTorch) it is.
+// gx[n, c, h, w] = sum over (oh, ow) with argmax(n, c, oh, ow) == (h, w) of gy[n, c, oh, ow]
+
+// Coordinates of the first maximum of window (oh, ow): strictly greater replaces, so the first
+// of equal values wins; NaN replaces, as in the reference. Every window holds a real element
+// (PAD <= K / 2).
+fn argmax(n: u32, c: u32, oh: u32, ow: u32) -> vec2<u32> {
+    let h0 = i32(oh * STRIDE) - i32(PAD);
+    let w0 = i32(ow * STRIDE) - i32(PAD);
+    var best = vec2<u32>(0u);
+    var m = 0.0;
+    var found = false;
+    for (var kh = 0u; kh < K; kh++) {
+        let h = h0 + i32(kh);
+        if (h < 0 || h >= i32(X_H)) {
+            continue;
+        }
+        for (var kw = 0u; kw < K; kw++) {
+            let w = w0 + i32(kw);
+            if (w < 0 || w >= i32(X_W)) {
+                continue;
+            }
+            let v = ld_x(n, c, u32(h), u32(w));
+            if (!found || v > m || v != v) {
+                found = true;
+                m = v;
+                best = vec2<u32>(u32(h), u32(w));
+            }
+        }
+    }
+    return best;
+}
+
+// Window starts o with o*STRIDE - PAD <= i <= o*STRIDE - PAD + K - 1, within 0..size: [lo, hi).
+fn windows(i: u32, size: u32) -> vec2<u32> {
+    let ip = i + PAD;
+    var lo = 0u;
+    if (ip + 1u > K) {
+        lo = (ip + 1u - K + STRIDE - 1u) / STRIDE;
+    }
+    return vec2<u32>(lo, min(size, ip / STRIDE + 1u));
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg, WG);
+    if (i >= TOTAL) {
+        return;
+    }
+    let p = unflat(i, vec4<u32>(X_N, X_C, X_H, X_W));
+    let rows = windows(p.z, GY_H);
+    let cols = windows(p.w, GY_W);
+    let me = vec2<u32>(p.z, p.w);
+    var acc = 0.0;
+    for (var oh = rows.x; oh < rows.y; oh++) {
+        for (var ow = cols.x; ow < cols.y; ow++) {
+            if (all(argmax(p.x, p.y, oh, ow) == me)) {
+                acc += ld_gy(p.x, p.y, oh, ow);
+            }
+        }
+    }
+    st_gx(p.x, p.y, p.z, p.w, acc);
+}
