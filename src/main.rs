@@ -31,6 +31,14 @@ enum Command {
     Run(cmd::run::Args),
     /// The gradients of a graph's output w.r.t. its parameters and inputs, computed on the GPU.
     Grad(cmd::grad::Args),
+    /// Make blurred/sharp pairs (GoPro layout) from a folder of sharp images with the synthetic motion blur.
+    Blur(cmd::blur::Args),
+    /// Deblur images (files or folders) with a trained checkpoint's generator; PNGs out.
+    Deblur(cmd::deblur::Args),
+    /// PSNR and SSIM of a checkpoint on a GoPro-style test set, against the blurred inputs.
+    Eval(cmd::eval::Args),
+    /// Train a model's generator and critic (WGAN-GP) on the GPU, with checkpoints and metrics.
+    Train(cmd::train::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +50,10 @@ fn main() -> ExitCode {
         Command::Plan(a) => cmd::plan::main(a),
         Command::Run(a) => cmd::run::main(a),
         Command::Grad(a) => cmd::grad::main(a),
+        Command::Blur(a) => cmd::blur::main(a),
+        Command::Deblur(a) => cmd::deblur::main(a),
+        Command::Eval(a) => cmd::eval::main(a),
+        Command::Train(a) => cmd::train::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -114,16 +114,25 @@ fn an_artificially_small_binding_splits_the_small_generator_and_still_checks() {
 /// A training plan: the graph's scalar output differentiated w.r.t. every parameter, as
 /// `irdc plan --train` builds it.
 fn train_plan(sets: &[(&str, &str)], graph: &str) -> compiler::Plan {
-    let sets: Vec<(String, String)> = sets.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let sets: Vec<(String, String)> = sets
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let model = ir::front::load(std::path::Path::new("models/ird_gan.ron"), &sets).unwrap();
-    let mut graph = model.build_with(graph, &[], &compiler::differentiate::Autodiff).unwrap();
+    let mut graph = model
+        .build_with(graph, &[], &compiler::differentiate::Autodiff)
+        .unwrap();
     let (_, out) = graph.outputs[0].clone();
     let loss = compiler::autodiff::sum_to_scalar(&mut graph, out).unwrap();
     let params: Vec<usize> = graph.params().map(|(id, _)| id).collect();
     let (trained, _) = compiler::autodiff::grad(&graph, loss, &params).unwrap();
     let (plan, simplified) = compile(&trained, &Target::default()).unwrap();
     if let Err(problems) = verify(&plan, &simplified) {
-        panic!("training plan of {} fails the checker:\n{}", simplified.name, problems.join("\n"));
+        panic!(
+            "training plan of {} fails the checker:\n{}",
+            simplified.name,
+            problems.join("\n")
+        );
     }
     plan
 }

@@ -5,12 +5,17 @@
 //! ones), else the most capable one, with the adapter's real limits. [`Executable`] lays the
 //! plan's arenas out as buffers and runs its kernels; [`execute`] does it all once.
 
+pub mod checkpoint;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod exec;
+pub mod image_io;
 pub mod io;
 mod layout;
+pub mod metrics;
 pub mod pipeline_cache;
+pub mod train;
 
 pub use device::Gpu;
 pub use error::RuntimeError;

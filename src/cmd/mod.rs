@@ -2,12 +2,17 @@
 //! parsing `--input NAME=NxCxHxW`, reading inputs and weights from safetensors, feeding a plan,
 //! and extending a graph with the gradients of its output.
 
+pub mod blur;
 pub mod check;
+pub mod checkpoint;
+pub mod deblur;
 pub mod demo;
+pub mod eval;
 pub mod grad;
 pub mod params;
 pub mod plan;
 pub mod run;
+pub mod train;
 
 use anyhow::{bail, Context, Result};
 use ir::{Graph, Op, Tensor};

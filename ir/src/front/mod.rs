@@ -13,11 +13,13 @@ mod fields;
 mod model;
 mod ops;
 mod syntax;
+mod training;
 
 pub use calls::Differentiator;
 pub use error::FrontError;
 pub use ops::OP_NAMES;
 pub use syntax::{Key, Kind, Span, Value};
+pub use training::{AdamSpec, DataDefault, Length, TrainingSpec};
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,0 +1,312 @@
+//! The `training:` section, typed: which graphs train, the optimizer, the schedule, the data and
+//! how often to sample and checkpoint (SPEC.md "Training"). Every field has SPEC.md's default, so
+//! `training: Training()` is the paper's setup; a mistake names the file, line and column.
+//!
+//! ```ron
+//! training: Training(
+//!     generator: generator, critic: critic,                  // graphs (these are the defaults)
+//!     critic_loss: critic_loss, generator_loss: generator_loss,
+//!     critic_steps: 5,
+//!     optimizer: Adam(lr: 1e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8),
+//!     schedule: Schedule(epochs: 300, decay_after: 0.5),     // or steps: N instead of epochs
+//!     batch: 1, crop: 256, seed: 0,
+//!     sample_every: 500, checkpoint_every: 1000,
+//!     data: Procedural,                                      // or Folder(path: ".."), GoPro(root: "..")
+//! ),
+//! ```
+
+use super::error::{Diag, FrontError, R};
+use super::expr::Env;
+use super::fields::{self, expected, Fields};
+use super::syntax::{Kind, Value};
+use super::Model;
+
+/// The training section with every default filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSpec {
+    pub generator: String,
+    pub critic: String,
+    pub critic_loss: String,
+    pub generator_loss: String,
+    /// Critic updates per generator update.
+    pub critic_steps: usize,
+    pub adam: AdamSpec,
+    pub length: Length,
+    /// Fraction of the run at a constant learning rate; after it the rate falls linearly to 0.
+    pub decay_after: f64,
+    pub batch: usize,
+    pub crop: usize,
+    pub seed: u64,
+    /// Write a sample triptych every this many generator steps.
+    pub sample_every: usize,
+    /// Write a checkpoint every this many generator steps (and at the end).
+    pub checkpoint_every: usize,
+    pub data: DataDefault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamSpec {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+}
+
+/// How long to train, in generator steps or in epochs (passes over the training set).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Length {
+    Steps(usize),
+    Epochs(usize),
+}
+
+/// Where training pairs come from when the command line does not say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataDefault {
+    /// Procedural images blurred by the synthetic motion blur: needs no files.
+    Procedural,
+    /// A folder of sharp images, blurred on the fly.
+    Folder(String),
+    /// A GoPro_Large root (`train/`, `test/`).
+    GoPro(String),
+}
+
+impl Default for TrainingSpec {
+    fn default() -> Self {
+        TrainingSpec {
+            generator: "generator".into(),
+            critic: "critic".into(),
+            critic_loss: "critic_loss".into(),
+            generator_loss: "generator_loss".into(),
+            critic_steps: 5,
+            adam: AdamSpec {
+                lr: 1e-4,
+                beta1: 0.5,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            length: Length::Epochs(300),
+            decay_after: 0.5,
+            batch: 1,
+            crop: 256,
+            seed: 0,
+            sample_every: 500,
+            checkpoint_every: 1000,
+            data: DataDefault::Procedural,
+        }
+    }
+}
+
+impl Model {
+    /// The typed `training:` section (SPEC.md's defaults where it is absent or silent). Graph
+    /// names are checked against the model's graphs.
+    pub fn training_spec(&self) -> Result<TrainingSpec, FrontError> {
+        let Some(v) = self.training() else {
+            return Ok(TrainingSpec::default());
+        };
+        read(v, &self.parts.params, &self.graph_names()).map_err(|d| d.into_error(&self.file))
+    }
+}
+
+fn read(v: &Value, env: &Env, graphs: &[String]) -> R<TrainingSpec> {
+    let Some((Some("Training") | None, fs)) = Fields::of(v, true) else {
+        return Err(expected(v, "`Training(critic_steps: 5, ..)`"));
+    };
+    let mut f = Fields::new("Training", v.span, fs);
+    let mut t = TrainingSpec::default();
+    for (field, slot) in [
+        ("generator", &mut t.generator),
+        ("critic", &mut t.critic),
+        ("critic_loss", &mut t.critic_loss),
+        ("generator_loss", &mut t.generator_loss),
+    ] {
+        if let Some(g) = f.get(field) {
+            let name = fields::ident(g, "a graph name")?;
+            if !graphs.iter().any(|n| n == name) {
+                return Err(Diag::at(
+                    g.span,
+                    format!(
+                        "`{field}` names no graph `{name}`; the model has: {}",
+                        graphs.join(", ")
+                    ),
+                ));
+            }
+            *slot = name.to_string();
+        }
+    }
+    // Whole numbers >= 1, except the seed (>= 0).
+    for (field, slot, min) in [
+        ("critic_steps", &mut t.critic_steps, 1),
+        ("batch", &mut t.batch, 1),
+        ("crop", &mut t.crop, 4),
+        ("sample_every", &mut t.sample_every, 1),
+        ("checkpoint_every", &mut t.checkpoint_every, 1),
+    ] {
+        if let Some(n) = f.get(field) {
+            *slot = fields::whole(n, env, field, min)?;
+        }
+    }
+    if let Some(n) = f.get("seed") {
+        t.seed = fields::whole(n, env, "seed", 0)? as u64;
+    }
+    if let Some(o) = f.get("optimizer") {
+        t.adam = adam(o, env)?;
+    }
+    if let Some(s) = f.get("schedule") {
+        (t.length, t.decay_after) = schedule(s, env)?;
+    }
+    if let Some(d) = f.get("data") {
+        t.data = data(d)?;
+    }
+    f.finish()?;
+    Ok(t)
+}
+
+fn adam(v: &Value, env: &Env) -> R<AdamSpec> {
+    let Some((Some("Adam"), fs)) = Fields::of(v, true) else {
+        return Err(expected(
+            v,
+            "`Adam(lr: 1e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8)` (irdc has Adam only)",
+        ));
+    };
+    let mut f = Fields::new("Adam", v.span, fs);
+    let mut a = TrainingSpec::default().adam;
+    // (field, slot, lowest allowed, whether the lowest is allowed, highest excluded)
+    for (field, slot, lo, hi) in [
+        ("lr", &mut a.lr, 0.0, f64::INFINITY),
+        ("beta1", &mut a.beta1, 0.0, 1.0),
+        ("beta2", &mut a.beta2, 0.0, 1.0),
+        ("eps", &mut a.eps, 0.0, f64::INFINITY),
+    ] {
+        if let Some(n) = f.get(field) {
+            let x = fields::num(n, env)?;
+            if !(x >= lo && x < hi) {
+                let range = if hi.is_finite() {
+                    format!("in [{lo}, {hi})")
+                } else {
+                    format!(">= {lo}")
+                };
+                return Err(Diag::at(
+                    n.span,
+                    format!("Adam `{field}` must be {range}, found {x}"),
+                ));
+            }
+            *slot = x;
+        }
+    }
+    f.finish()?;
+    Ok(a)
+}
+
+fn schedule(v: &Value, env: &Env) -> R<(Length, f64)> {
+    let Some((Some("Schedule") | None, fs)) = Fields::of(v, false) else {
+        return Err(expected(v, "`Schedule(epochs: 300, decay_after: 0.5)`"));
+    };
+    let mut f = Fields::new("Schedule", v.span, fs);
+    let length = match (f.get("steps"), f.get("epochs")) {
+        (Some(s), None) => Length::Steps(fields::whole(s, env, "steps", 1)?),
+        (None, Some(e)) => Length::Epochs(fields::whole(e, env, "epochs", 1)?),
+        (Some(_), Some(e)) => {
+            return Err(Diag::at(
+                e.span,
+                "Schedule takes `steps` or `epochs`, not both",
+            ))
+        }
+        (None, None) => TrainingSpec::default().length,
+    };
+    let mut decay_after = 0.5;
+    if let Some(d) = f.get("decay_after") {
+        decay_after = fields::num(d, env)?;
+        if !(0.0..=1.0).contains(&decay_after) {
+            return Err(Diag::at(
+                d.span,
+                format!("`decay_after` is a fraction of the run in [0, 1], found {decay_after}"),
+            ));
+        }
+    }
+    f.finish()?;
+    Ok((length, decay_after))
+}
+
+fn data(v: &Value) -> R<DataDefault> {
+    let want = "`Procedural`, `Folder(path: \"..\")` or `GoPro(root: \"..\")`";
+    let Some((Some(name), fs)) = Fields::of(v, true) else {
+        return Err(expected(v, want));
+    };
+    let text = |f: &mut Fields, field: &str| -> R<String> {
+        let s = f.req(field)?;
+        match &s.kind {
+            Kind::Str(s) => Ok(s.clone()),
+            _ => Err(expected(s, "a path in a string")),
+        }
+    };
+    let mut f = Fields::new(name, v.span, fs);
+    let d = match name {
+        "Procedural" => DataDefault::Procedural,
+        "Folder" => DataDefault::Folder(text(&mut f, "path")?),
+        "GoPro" => DataDefault::GoPro(text(&mut f, "root")?),
+        _ => return Err(expected(v, want)),
+    };
+    f.finish()?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::front::parse;
+
+    fn spec(training: &str) -> Result<super::TrainingSpec, String> {
+        let src = format!(
+            "Model(params: {{ H: 64 }}, graphs: {{ generator: Graph(inputs: {{ x: [1, 3, 8, 8] }}, nodes: {{ y: Relu(in: x) }}, outputs: {{ y: y }}) }},\n training: {training})"
+        );
+        let m = parse(&src, "t.ron", &[]).map_err(|e| e.to_string())?;
+        m.training_spec().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_specs() {
+        let t = spec("Training()").unwrap();
+        assert_eq!(t, super::TrainingSpec::default());
+        assert_eq!(t.critic_steps, 5);
+        assert_eq!(t.adam.beta1, 0.5);
+    }
+
+    #[test]
+    fn fields_are_read_with_parameters() {
+        let t = spec(
+            "Training(crop: H, schedule: Schedule(steps: 10, decay_after: 0.25), seed: 7, \
+             optimizer: Adam(lr: 2e-4), data: Folder(path: \"imgs\"))",
+        )
+        .unwrap();
+        assert_eq!(t.crop, 64);
+        assert_eq!(t.length, super::Length::Steps(10));
+        assert_eq!(t.decay_after, 0.25);
+        assert_eq!(t.seed, 7);
+        assert_eq!(t.adam.lr, 2e-4);
+        assert_eq!(t.adam.beta2, 0.999);
+        assert_eq!(t.data, super::DataDefault::Folder("imgs".into()));
+    }
+
+    #[test]
+    fn mistakes_name_the_place() {
+        assert_eq!(
+            spec("Training(critic_step: 5)").unwrap_err(),
+            "t.ron:2:21: error: Training has no field `critic_step`; expected one of generator, critic, critic_loss, generator_loss, critic_steps, batch, crop, sample_every, checkpoint_every, seed, optimizer, schedule, data"
+        );
+        assert_eq!(
+            spec("Training(optimizer: Adam(beta1: 1.5))").unwrap_err(),
+            "t.ron:2:44: error: Adam `beta1` must be in [0, 1), found 1.5"
+        );
+        assert_eq!(
+            spec("Training(generator_loss: gl)").unwrap_err(),
+            "t.ron:2:37: error: `generator_loss` names no graph `gl`; the model has: generator"
+        );
+        assert_eq!(
+            spec("Training(schedule: Schedule(steps: 3, epochs: 2))").unwrap_err(),
+            "t.ron:2:58: error: Schedule takes `steps` or `epochs`, not both"
+        );
+        assert_eq!(
+            spec("Training(data: Cifar)").unwrap_err(),
+            "t.ron:2:27: error: expected `Procedural`, `Folder(path: \"..\")` or `GoPro(root: \"..\")`, found `Cifar`"
+        );
+    }
+}

@@ -1,0 +1,173 @@
+//! One compiled graph of the training step, tied to the trainer's parameter sets: which of its
+//! parameters come from which set, where its gradients go, its inputs and its loss outputs.
+
+use super::params::{copy_in, copy_out, ParamSet, Tie};
+use super::TrainError;
+use crate::device::Gpu;
+use crate::exec::Executable;
+use crate::pipeline_cache::PipelineCache;
+use ir::{Graph, NodeId, Op};
+use std::collections::HashMap;
+
+/// Scalar nodes of the loss graphs worth a column in the metrics (when a graph has them).
+pub const PARTS: [&str; 5] = ["wasserstein", "gp", "adversarial", "perceptual", "l1"];
+
+/// A network's parameter set and the prefix its parameters carry in the loss graphs
+/// (`critic.`); the frozen set (VGG19) has an empty prefix and full names.
+pub struct Net {
+    pub prefix: String,
+    pub set: ParamSet,
+}
+
+pub struct Bound {
+    pub name: String,
+    pub exe: Executable,
+    /// Per net (in the trainer's order), the parameters this graph reads.
+    params: Vec<Vec<Tie>>,
+    /// Gradients of the trained net's parameters, into its gradient buffer.
+    grads: Vec<Tie>,
+    pub inputs: HashMap<String, NodeId>,
+    pub outputs: HashMap<String, NodeId>,
+}
+
+impl Bound {
+    /// Compile `graph` and tie it to `nets`. `raw_prefix` is put before the graph's own parameter
+    /// names (the standalone generator graph names them without `generator.`). With `trained`,
+    /// gradient outputs `grad.<param>` of that net are tied to its gradient buffer.
+    pub fn new(
+        gpu: &Gpu,
+        cache: &mut PipelineCache,
+        graph: &Graph,
+        nets: &[Net],
+        raw_prefix: &str,
+        trained: Option<usize>,
+    ) -> Result<Bound, TrainError> {
+        let (plan, pg) = compiler::compile(graph, &gpu.target())?;
+        let exe = Executable::with_cache(gpu, &plan, cache)?;
+        let mut params = vec![Vec::new(); nets.len()];
+        let mut inputs = HashMap::new();
+        for (id, node) in pg.nodes.iter().enumerate() {
+            match &node.op {
+                Op::Input { name } => {
+                    inputs.insert(name.clone(), id);
+                }
+                Op::Param { .. } => {
+                    let full = format!("{raw_prefix}{}", node.name);
+                    let found = nets.iter().enumerate().find_map(|(i, n)| {
+                        let rest = full.strip_prefix(&n.prefix)?;
+                        n.set.find(rest).map(|e| (i, e.at))
+                    });
+                    let Some((net, at)) = found else {
+                        return Err(TrainError::Setup(format!(
+                            "graph {}: parameter `{full}` belongs to no network of the trainer",
+                            graph.name
+                        )));
+                    };
+                    params[net].push(Tie { at, node: id });
+                }
+                _ => {}
+            }
+        }
+        let outputs: HashMap<String, NodeId> = plan.outputs.iter().cloned().collect();
+        let mut grads = Vec::new();
+        if let Some(t) = trained {
+            for e in &nets[t].set.entries {
+                let name = format!("grad.{}{}", nets[t].prefix, e.name);
+                // A parameter the loss never reads keeps a zero gradient.
+                if let Some(&node) = outputs.get(&name) {
+                    grads.push(Tie { at: e.at, node });
+                }
+            }
+        }
+        Ok(Bound {
+            name: graph.name.clone(),
+            exe,
+            params,
+            grads,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// Record copies of every net's current parameters into this graph.
+    pub fn feed_params(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        nets: &[Net],
+    ) -> Result<(), TrainError> {
+        for (net, ties) in nets.iter().zip(&self.params) {
+            copy_in(enc, &self.exe, &net.set.p, ties)?;
+        }
+        Ok(())
+    }
+
+    /// Record copies of the gradients into the trained net's gradient buffer.
+    pub fn take_grads(&self, enc: &mut wgpu::CommandEncoder, net: &Net) -> Result<(), TrainError> {
+        let g = net.set.opt.as_ref().map(|o| &o.g).ok_or_else(|| {
+            TrainError::Setup("the trained network has no gradient buffer".into())
+        })?;
+        copy_out(enc, &self.exe, g, &self.grads)?;
+        Ok(())
+    }
+
+    /// Write an input by name (a value the compiler dropped needs no data).
+    pub fn write(&self, name: &str, data: &[f32]) -> Result<(), TrainError> {
+        let node = self.input(name)?;
+        if self.exe.value(node)?.pieces.is_empty() {
+            return Ok(());
+        }
+        Ok(self.exe.write(node, data)?)
+    }
+
+    pub fn input(&self, name: &str) -> Result<NodeId, TrainError> {
+        self.inputs.get(name).copied().ok_or_else(|| {
+            let mut have: Vec<&str> = self.inputs.keys().map(String::as_str).collect();
+            have.sort();
+            TrainError::Setup(format!(
+                "graph `{}` has no input `{name}`; its inputs: {}",
+                self.name,
+                have.join(", ")
+            ))
+        })
+    }
+
+    /// The value of a one-element output.
+    pub fn scalar(&self, name: &str) -> Result<f32, TrainError> {
+        let node = self.outputs.get(name).copied().ok_or_else(|| {
+            TrainError::Setup(format!("graph `{}` has no output `{name}`", self.name))
+        })?;
+        Ok(self.exe.read(node)?[0])
+    }
+}
+
+/// `graph` with the loss parts of [`PARTS`] it has as extra outputs, and, for `prefix`, the
+/// gradient of its output `loss` w.r.t. every parameter whose name starts with `prefix`.
+pub fn loss_graph(graph: &Graph, prefix: &str) -> Result<Graph, TrainError> {
+    let Some(&(_, loss)) = graph.outputs.iter().find(|(n, _)| n == "loss") else {
+        return Err(TrainError::Setup(format!(
+            "loss graph {} has no output named `loss`",
+            graph.name
+        )));
+    };
+    let wrt: Vec<NodeId> = graph
+        .params()
+        .filter(|(_, n)| n.name.starts_with(prefix))
+        .map(|(i, _)| i)
+        .collect();
+    if wrt.is_empty() {
+        return Err(TrainError::Setup(format!(
+            "loss graph {} has no parameters named `{prefix}*` to train",
+            graph.name
+        )));
+    }
+    let mut g = graph.clone();
+    for part in PARTS {
+        if let Some(id) = g.find(part) {
+            if ir::numel(&g.nodes[id].shape) == 1 {
+                g.outputs.push((part.to_string(), id));
+            }
+        }
+    }
+    let (g, _) = compiler::autodiff::grad(&g, loss, &wrt)?;
+    Ok(g)
+}

@@ -1,0 +1,307 @@
+//! `irdc deblur --checkpoint C INPUT... --out DIR`: run a trained generator on images.
+//!
+//! INPUTs are images or folders (searched recursively for files with an image extension), of any
+//! size and any format the `image` crate reads. Each image is reflect-padded on the bottom and
+//! right to the multiple the generator needs, run on the GPU, cropped back and written as
+//! `DIR/<stem>.png`. An image that cannot be read is reported on stderr, naming the file, and
+//! skipped; the others are still written. Exit status: 0 when every image was written, 1 when
+//! any failed (or nothing could start: no checkpoint, no GPU).
+
+use super::checkpoint::{load_generator, Generator};
+use anyhow::{bail, Context, Result};
+use compiler::Plan;
+use ir::{NodeId, Tensor, ValueKind};
+use runtime::image_io::{read_image, write_png};
+use runtime::{Executable, Gpu, PipelineCache};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A checkpoint written by `irdc train`
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Images, or folders of images (searched recursively)
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the deblurred PNGs (created if missing)
+    #[arg(long)]
+    out: PathBuf,
+    /// Override a model parameter after the checkpoint's own (repeatable)
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let files = image_files(&args.inputs)?;
+    if files.is_empty() {
+        bail!("no images found in the inputs given");
+    }
+    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut failed = 0;
+    // Outputs are named by stem alone: a second `a.jpg` (another folder, or `a.png`) would
+    // overwrite the first, so it fails instead.
+    let mut written: HashMap<PathBuf, &Path> = HashMap::new();
+    for (i, file) in files.iter().enumerate() {
+        let started = Instant::now();
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+        let out = args.out.join(format!("{stem}.png"));
+        let result = match written.get(&out) {
+            Some(first) => Err(anyhow::anyhow!(
+                "{}: {} is already the output of {}",
+                file.display(),
+                out.display(),
+                first.display()
+            )),
+            None => read_image(file).map_err(anyhow::Error::from),
+        };
+        let result = result
+            .and_then(|img| deblurrer.deblur(&img))
+            .and_then(|sharp| {
+                write_png(&out, &sharp)?;
+                written.insert(out.clone(), file);
+                Ok((out, sharp.shape[3], sharp.shape[2]))
+            });
+        match result {
+            Ok((out, w, h)) => eprintln!(
+                "[{}/{}] {} ({w}x{h}) -> {} in {:.2} s",
+                i + 1,
+                files.len(),
+                file.display(),
+                out.display(),
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("[{}/{}] error: {e:#}; skipped", i + 1, files.len());
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images failed", files.len());
+    }
+    Ok(())
+}
+
+/// The image files among `inputs`: files as given, folders searched recursively (sorted) for
+/// files with an image extension.
+pub fn image_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if is_image_name(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn is_image_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| image::ImageFormat::from_extension(e).is_some())
+}
+
+/// A checkpoint's generator on the GPU, compiled once per image size.
+pub struct Deblurrer {
+    gpu: Gpu,
+    generator: Generator,
+    input: String,
+    /// Height and width must be multiples of this.
+    multiple: usize,
+    compiled: HashMap<(usize, usize), Compiled>,
+    pipelines: PipelineCache,
+}
+
+struct Compiled {
+    exe: Executable,
+    input: NodeId,
+    output: NodeId,
+}
+
+impl Deblurrer {
+    pub fn new(checkpoint: &Path, sets: &[String]) -> Result<Deblurrer> {
+        let generator = load_generator(checkpoint, sets)?;
+        eprintln!(
+            "{}: generator `{}` at step {}",
+            checkpoint.display(),
+            generator.graph,
+            generator.step
+        );
+        let declared = generator.model.input_shapes(&generator.graph)?;
+        let [(input, _)] = &declared[..] else {
+            bail!(
+                "graph {} has {} inputs; a generator takes one image",
+                generator.graph,
+                declared.len()
+            );
+        };
+        let multiple = size_multiple(&generator.model, &generator.graph, input)?;
+        let gpu = Gpu::new()?;
+        eprintln!("{}", gpu.describe());
+        Ok(Deblurrer {
+            gpu,
+            input: input.clone(),
+            generator,
+            multiple,
+            compiled: HashMap::new(),
+            pipelines: PipelineCache::new(),
+        })
+    }
+
+    /// Deblur one image `[1, 3, H, W]` in [-1, 1]; the result has the same shape.
+    pub fn deblur(&mut self, image: &Tensor<f32>) -> Result<Tensor<f32>> {
+        let [1, 3, h, w] = image.shape[..] else {
+            bail!(
+                "image tensor has shape {:?}; expected [1, 3, H, W]",
+                image.shape
+            );
+        };
+        let (ph, pw) = (
+            h.next_multiple_of(self.multiple),
+            w.next_multiple_of(self.multiple),
+        );
+        if !self.compiled.contains_key(&(ph, pw)) {
+            let c = self.compile(ph, pw)?;
+            self.compiled.insert((ph, pw), c);
+        }
+        let c = &self.compiled[&(ph, pw)];
+        c.exe.write(c.input, &reflect_pad(image, ph, pw).data)?;
+        c.exe.run()?;
+        let out = Tensor::new(&[1, 3, ph, pw], c.exe.read(c.output)?);
+        Ok(crop(&out, h, w))
+    }
+
+    fn compile(&mut self, h: usize, w: usize) -> Result<Compiled> {
+        // Compiling (and building pipelines) dominates a first image; same-size images reuse it.
+        eprintln!("compiling the generator for {w}x{h}");
+        let g = &self.generator;
+        let shapes = [(self.input.clone(), vec![1, 3, h, w])];
+        let graph = g
+            .model
+            .build_with(&g.graph, &shapes, &compiler::differentiate::Autodiff)?;
+        let (plan, _) = compiler::compile(&graph, &self.gpu.target())?;
+        let exe = Executable::with_cache(&self.gpu, &plan, &mut self.pipelines)?;
+        let mut input = None;
+        for v in plan.values.iter().filter(|v| v.kind != ValueKind::Computed) {
+            match v.kind {
+                ValueKind::Input if v.name == self.input => input = Some(v.node),
+                ValueKind::Param => {
+                    let t = g.params.get(&v.name).with_context(|| {
+                        format!(
+                            "the checkpoint has no tensor `generator.{}` (shape {:?})",
+                            v.name, v.shape
+                        )
+                    })?;
+                    if t.shape != v.shape {
+                        bail!("checkpoint tensor `generator.{}` has shape {:?}, the generator expects {:?} (were the same --set overrides given?)", v.name, t.shape, v.shape);
+                    }
+                    if !v.pieces.is_empty() {
+                        exe.write(v.node, &t.data)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let input =
+            input.with_context(|| format!("the compiled plan has no input `{}`", self.input))?;
+        let output = output_of(&plan)?;
+        Ok(Compiled { exe, input, output })
+    }
+}
+
+fn output_of(plan: &Plan) -> Result<NodeId> {
+    match &plan.outputs[..] {
+        [(_, node)] => Ok(*node),
+        outs => bail!(
+            "graph {} has {} outputs; a generator gives one image",
+            plan.graph,
+            outs.len()
+        ),
+    }
+}
+
+/// The smallest power of two m such that the generator maps an m·k-sized image to one of the
+/// same size (its down- and up-sampling need it; IRD-GAN: 4). Found by building the graph, which
+/// runs only the shape rules, so it follows the model file rather than a constant here.
+fn size_multiple(model: &ir::front::Model, graph: &str, input: &str) -> Result<usize> {
+    let keeps_size = |s: usize| {
+        let shape = vec![1, 3, s, s];
+        model
+            .build_with(
+                graph,
+                &[(input.to_string(), shape.clone())],
+                &compiler::differentiate::Autodiff,
+            )
+            .is_ok_and(|g| g.outputs.len() == 1 && g.nodes[g.outputs[0].1].shape == shape)
+    };
+    // Odd multiples (3m, 5m) so that m is not satisfied by accident by a larger power of two.
+    (0..8)
+        .map(|k| 1usize << k)
+        .find(|&m| keeps_size(3 * m) && keeps_size(5 * m))
+        .with_context(|| format!("graph {graph} changes the size of every image tried; it is not an image-to-image generator"))
+}
+
+/// Pad `[1, 3, h, w]` at the bottom and right to `[1, 3, ph, pw]` by reflection without repeating
+/// the edge (`c b | a b c | b a`, PyTorch's ReflectionPad2d, as the generator's own padding).
+pub fn reflect_pad(t: &Tensor<f32>, ph: usize, pw: usize) -> Tensor<f32> {
+    let (h, w) = (t.shape[2], t.shape[3]);
+    let mut out = Tensor::zeros(&[1, 3, ph, pw]);
+    for c in 0..3 {
+        for y in 0..ph {
+            for x in 0..pw {
+                out.data[(c * ph + y) * pw + x] =
+                    t.data[(c * h + reflect(y, h)) * w + reflect(x, w)];
+            }
+        }
+    }
+    out
+}
+
+/// Index `i >= 0` reflected into `0..n` (any distance; a single row or column is repeated).
+fn reflect(i: usize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let m = i % (2 * (n - 1));
+    if m < n {
+        m
+    } else {
+        2 * (n - 1) - m
+    }
+}
+
+/// The top-left `[1, 3, h, w]` of an image tensor.
+pub fn crop(t: &Tensor<f32>, h: usize, w: usize) -> Tensor<f32> {
+    let (th, tw) = (t.shape[2], t.shape[3]);
+    let mut out = Tensor::zeros(&[1, 3, h, w]);
+    for c in 0..3 {
+        for y in 0..h {
+            let src = (c * th + y) * tw;
+            out.data[(c * h + y) * w..(c * h + y + 1) * w].copy_from_slice(&t.data[src..src + w]);
+        }
+    }
+    out
+}

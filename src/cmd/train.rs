@@ -1,0 +1,200 @@
+//! `irdc train MODEL [--data DIR] [--set NAME=VALUE].. [--out RUN_DIR] [--resume] [--vgg19 FILE]
+//! [--steps N]`: train the model's generator and critic as its `training:` section says (SPEC.md
+//! "Training"), on the GPU. The run directory gets `checkpoint.safetensors` (every
+//! `checkpoint_every` steps and at the end; the last good one is kept when a loss turns NaN),
+//! `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred | sharp).
+
+use super::ModelArgs;
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use ir::front::{DataDefault, Length};
+use runtime::data::DataSpec;
+use runtime::train::{Event, RunOptions};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Pairs in an epoch of endless procedural data: GoPro's training set, so a schedule in epochs
+/// means the same amount of training on either.
+const PROCEDURAL_EPOCH: u64 = 2103;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Training data: a GoPro_Large folder (with train/ and test/) or a folder of sharp images
+    /// (blurred on the fly); default: the model's `data` (procedural images)
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The run directory (checkpoint, metrics, plot, samples)
+    #[arg(long, default_value = "runs/train")]
+    out: PathBuf,
+    /// Continue the run in --out from its checkpoint, exactly where it stopped
+    #[arg(long)]
+    resume: bool,
+    /// VGG19's ImageNet weights (safetensors, torchvision's names: features.0.weight, ..)
+    #[arg(long, value_name = "FILE")]
+    vgg19: Option<PathBuf>,
+    /// Generator steps of the whole run (instead of the model's schedule)
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Test hook: feed NaN images at this step (1-based), to check that training stops cleanly
+    #[arg(long, hide = true)]
+    debug_nan_at: Option<u64>,
+    /// Test hook: stop after this many steps, as if interrupted (a checkpoint is written)
+    #[arg(long, hide = true)]
+    stop_after: Option<u64>,
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let out = &args.out;
+    let ckpt = out.join("checkpoint.safetensors");
+    // A resumed run is rebuilt from what its checkpoint recorded, not from today's model file.
+    let (source, model_path, sets, recorded_total) = if args.resume {
+        let (_, meta) = runtime::checkpoint::load(&ckpt)
+            .with_context(|| format!("--resume: reading {}", ckpt.display()))?;
+        let today = std::fs::read_to_string(&args.model.model).unwrap_or_default();
+        if today != meta.model_source || (!args.model.set.is_empty() && args.model.set != meta.sets)
+        {
+            eprintln!("warning: --resume uses the model and --set values recorded in {} ({}), not the ones given now", ckpt.display(), meta.sets.join(","));
+        }
+        (
+            meta.model_source,
+            meta.model_path,
+            meta.sets,
+            Some(meta.total_steps),
+        )
+    } else {
+        let text = std::fs::read_to_string(&args.model.model).with_context(|| {
+            format!("cannot read the model file {}", args.model.model.display())
+        })?;
+        args.model.load()?; // the model's own errors, with file:line:col
+        (
+            text,
+            args.model.model.display().to_string(),
+            args.model.set.clone(),
+            None,
+        )
+    };
+    let overrides = sets
+        .iter()
+        .map(|s| ir::front::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let model = ir::front::parse(&source, &model_path, &overrides)?;
+    let spec = model.training_spec()?;
+    let data = match &args.data {
+        Some(dir) if dir.join("train").is_dir() => DataSpec::GoPro { dir: dir.clone() },
+        Some(dir) => DataSpec::SharpFolder {
+            dir: dir.clone(),
+            noise: 0.0,
+        },
+        None => match &spec.data {
+            DataDefault::Procedural => DataSpec::Procedural {
+                size: spec.crop,
+                noise: 0.0,
+            },
+            DataDefault::Folder(p) => DataSpec::SharpFolder {
+                dir: p.into(),
+                noise: 0.0,
+            },
+            DataDefault::GoPro(p) => DataSpec::GoPro { dir: p.into() },
+        },
+    };
+    let total = match (args.steps, recorded_total, spec.length) {
+        (Some(n), _, _) => n,
+        (None, Some(n), _) => n,
+        (None, None, Length::Steps(n)) => n as u64,
+        (None, None, Length::Epochs(e)) => {
+            let source = runtime::data::open(
+                &data,
+                runtime::data::Split::Train,
+                Some(spec.crop),
+                spec.seed,
+            )?;
+            let per_epoch = source
+                .len()
+                .unwrap_or(PROCEDURAL_EPOCH)
+                .div_ceil(spec.batch as u64);
+            e as u64 * per_epoch
+        }
+    };
+    if total == 0 {
+        bail!("--steps 0: nothing to train");
+    }
+    let frozen = match &args.vgg19 {
+        Some(path) => vgg19(path)?,
+        None => HashMap::new(),
+    };
+    let gpu = runtime::Gpu::new()?;
+    eprintln!("{}", gpu.describe());
+    let opts = RunOptions {
+        model_source: source,
+        model_path,
+        sets,
+        data,
+        out: out.clone(),
+        total_steps: total,
+        resume: args.resume,
+        frozen,
+        debug_nan_at: args.debug_nan_at,
+        stop_after: args.stop_after,
+    };
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),
+    );
+    let result = runtime::train::run(&gpu, &opts, &mut |e| match e {
+        Event::Started {
+            first,
+            total,
+            params,
+        } => {
+            bar.set_position(first);
+            bar.println(format!(
+                "training {total} steps from step {}: generator {} parameters, critic {}, frozen {}",
+                first + 1,
+                super::format_count(params[0]),
+                super::format_count(params[1]),
+                super::format_count(params[2])
+            ));
+        }
+        Event::Step {
+            step,
+            losses,
+            lr,
+            steps_per_s,
+        } => {
+            bar.set_position(step);
+            bar.set_message(format!(
+                "critic {:.4} generator {:.4} lr {lr:.2e} {steps_per_s:.2} steps/s",
+                losses.critic.last().copied().unwrap_or(f32::NAN),
+                losses.generator
+            ));
+        }
+        Event::Checkpoint(_) | Event::Sample(_) => {}
+    });
+    bar.finish();
+    result?;
+    eprintln!(
+        "run directory: {} (checkpoint.safetensors, metrics.csv, losses.png, samples/)",
+        out.display()
+    );
+    Ok(())
+}
+
+/// torchvision's VGG19 state dict (`features.N.weight`) as the model's frozen `vgg19.*` tensors.
+fn vgg19(path: &Path) -> Result<HashMap<String, ir::Tensor<f32>>> {
+    let file = runtime::io::read_tensors(path)?;
+    let out: HashMap<_, _> = file
+        .tensors
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("features."))
+        .map(|(n, t)| (format!("vgg19.{n}"), t))
+        .collect();
+    if out.is_empty() {
+        bail!(
+            "{}: no tensors named features.N.weight / features.N.bias (torchvision's VGG19 names)",
+            path.display()
+        );
+    }
+    Ok(out)
+}
