@@ -237,3 +237,48 @@ pub fn format_count(n: usize) -> String {
     }
     out
 }
+
+/// Load the model, read the input file, and build `graph` at the shapes of the file's tensors:
+/// the first half of `irdc run` and `irdc grad`.
+pub fn build_from_inputs(
+    model_args: &ModelArgs,
+    graph: &str,
+    input: &Path,
+) -> Result<(Graph, TensorFile)> {
+    let model = model_args.load()?;
+    let input_file = runtime::io::read_tensors(input)?;
+    let input_name = input.display().to_string();
+    let shapes = input_shapes_from(&model, &model_args.model, graph, &input_name, &input_file)?;
+    Ok((
+        build_graph(&model, &model_args.model, graph, &shapes)?,
+        input_file,
+    ))
+}
+
+/// Compile `graph` for the GPU, feed it, run it and write its outputs to `output`: the second
+/// half of `irdc run` and `irdc grad`. Returns the kernel count and the outputs written.
+pub fn execute_to_file(
+    graph: &Graph,
+    params: Vec<(String, Tensor<f32>)>,
+    inputs: &TensorFile,
+    output: &Path,
+) -> Result<(usize, usize)> {
+    let gpu = runtime::Gpu::new()?;
+    eprintln!("{}", gpu.describe());
+    let started = std::time::Instant::now();
+    let (plan, plan_graph) = compiler::compile(graph, &gpu.target())?;
+    let feeds = plan_feeds(&plan_graph, params, inputs);
+    let compiled = std::time::Instant::now();
+    let outputs = runtime::execute(&gpu, &plan, &feeds).context("running the plan")?;
+    let ran = std::time::Instant::now();
+    runtime::io::write_tensors(output, &outputs, &HashMap::new())?;
+    eprintln!(
+        "{}: {} kernels; compile {:.2} s, run {:.2} s; wrote {}",
+        graph.name,
+        plan.kernels.len(),
+        (compiled - started).as_secs_f64(),
+        (ran - compiled).as_secs_f64(),
+        output.display()
+    );
+    Ok((plan.kernels.len(), outputs.len()))
+}

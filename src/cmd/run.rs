@@ -1,11 +1,10 @@
 //! `irdc run MODEL --graph G --input X.safetensors --output Y.safetensors`: execute a graph.
 
 use super::{ModelArgs, WeightArgs};
-use anyhow::{Context, Result};
-use runtime::io::{read_tensors, write_tensors};
+use anyhow::Result;
+use runtime::io::write_tensors;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,38 +27,11 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let model = args.model.load()?;
-    let input_name = args.input.display().to_string();
-    let input_file = read_tensors(&args.input)?;
-    let shapes = super::input_shapes_from(
-        &model,
-        &args.model.model,
-        &args.graph,
-        &input_name,
-        &input_file,
-    )?;
-    let graph = super::build_graph(&model, &args.model.model, &args.graph, &shapes)?;
+    let (graph, input_file) = super::build_from_inputs(&args.model, &args.graph, &args.input)?;
     let params = args.weights.load(&graph)?;
     if let Some(path) = &args.save_weights {
         write_tensors(path, &params, &HashMap::new())?;
     }
-
-    let gpu = runtime::Gpu::new()?;
-    eprintln!("{}", gpu.describe());
-    let started = Instant::now();
-    let (plan, plan_graph) = compiler::compile(&graph, &gpu.target())?;
-    let feeds = super::plan_feeds(&plan_graph, params, &input_file);
-    let compiled = Instant::now();
-    let outputs = runtime::execute(&gpu, &plan, &feeds).context("running the plan")?;
-    let ran = Instant::now();
-    write_tensors(&args.output, &outputs, &HashMap::new())?;
-    eprintln!(
-        "{}: {} kernels; compile {:.2} s, run {:.2} s; wrote {}",
-        args.graph,
-        plan.kernels.len(),
-        (compiled - started).as_secs_f64(),
-        (ran - compiled).as_secs_f64(),
-        args.output.display()
-    );
+    super::execute_to_file(&graph, params, &input_file, &args.output)?;
     Ok(())
 }
