@@ -2,80 +2,30 @@
 // out[a, b, ki, kj] = sum over n, i, j of s[n, a, i, j] * g[n, b, i*STRIDE + ki - PAD, j*STRIDE + kj - PAD]
 // conv2d:           s = gy [N, O, Ho, Wo], g = x  [N, C, H, W],   out [O, C, KH, KW]
 // conv_transpose2d: s = x  [N, C, H, W],   g = gy [N, O, Ho, Wo], out [C, O, KH, KW]
-// One workgroup per tile of 4 a-channels x 4 b-channels at one kernel offset (ki, kj): its
-// invocations split the N x rows x cols pixels where the tap lands inside g (bounds computed
-// once, so the loop has no bounds checks), each keeps a 4x4 register tile, then a tree sum.
+// in the GEMM of shaders/gemm.wgsl: m = a, col = (b, ki, kj), k = (n, i, j), the long sum.
 
-var<workgroup> part: array<mat4x4<f32>, WG>;
-
-// First i with i*STRIDE + k >= PAD.
-fn first_in(k: u32) -> u32 {
-    if (PAD > k) {
-        return (PAD - k + STRIDE - 1u) / STRIDE;
-    }
-    return 0u;
+fn a_at(m: u32, k: u32) -> f32 {
+    let t = k / S_W;
+    return ld_s(t / S_H, m, t % S_H, k % S_W);
 }
 
-// One past the last i < small with i*STRIDE + k - PAD < big.
-fn end_in(k: u32, big: u32, small: u32) -> u32 {
-    let t = big + PAD;
-    if (t <= k) {
-        return 0u;
-    }
-    return min(small, (t - 1u - k) / STRIDE + 1u);
+// (b, ki - PAD, kj - PAD).
+fn b_col(col: u32) -> vec4<i32> {
+    let t = col / KW;
+    return vec4<i32>(i32(t / KH), i32(t % KH) - i32(PAD), i32(col % KW) - i32(PAD), 0);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let gi = flat_index(wid, nwg, 1u);
-    // The same for the whole workgroup, so the barriers below stay in uniform control flow.
-    if (gi >= TOTAL) {
-        return;
+fn b_at(c: vec4<i32>, k: u32) -> f32 {
+    let t = k / S_W;
+    let gh = i32((t % S_H) * STRIDE) + c.y;
+    let gw = i32((k % S_W) * STRIDE) + c.z;
+    if (gh < 0 || gh >= i32(G_H) || gw < 0 || gw >= i32(G_W)) {
+        return 0.0;
     }
-    let t = unflat(gi, vec4<u32>(A_BLOCKS, B_BLOCKS, KH, KW));
-    let a0 = t.x * 4u;
-    let b0 = t.y * 4u;
-    let ki = t.z;
-    let kj = t.w;
-    // Channels past the end (a last, partial tile) read the last real channel and are not stored.
-    let a = min(vec4<u32>(a0, a0 + 1u, a0 + 2u, a0 + 3u), vec4<u32>(S_C - 1u));
-    let b = min(vec4<u32>(b0, b0 + 1u, b0 + 2u, b0 + 3u), vec4<u32>(G_C - 1u));
-    let i0 = first_in(ki);
-    let j0 = first_in(kj);
-    let i1 = max(end_in(ki, G_H, S_H), i0);
-    let j1 = max(end_in(kj, G_W, S_W), j0);
-    let cols = j1 - j0;
-    let plane = (i1 - i0) * cols;
-    // acc[q][r]: a-channel a0 + q, b-channel b0 + r.
-    var acc = mat4x4<f32>();
-    for (var p = lid; p < S_N * plane; p += WG) {
-        let n = p / plane;
-        let r = p % plane;
-        let i = i0 + r / cols;
-        let j = j0 + r % cols;
-        let gh = i * STRIDE + ki - PAD;
-        let gw = j * STRIDE + kj - PAD;
-        let sv = vec4<f32>(ld_s(n, a.x, i, j), ld_s(n, a.y, i, j), ld_s(n, a.z, i, j), ld_s(n, a.w, i, j));
-        let gv = vec4<f32>(ld_g(n, b.x, gh, gw), ld_g(n, b.y, gh, gw), ld_g(n, b.z, gh, gw), ld_g(n, b.w, gh, gw));
-        acc[0] += sv.x * gv;
-        acc[1] += sv.y * gv;
-        acc[2] += sv.z * gv;
-        acc[3] += sv.w * gv;
-    }
-    part[lid] = acc;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k = k / 2u) {
-        if (lid < k) {
-            part[lid] += part[lid + k];
-        }
-        workgroupBarrier();
-    }
-    // Invocation q * 4 + r stores element (q, r) of the tile.
-    if (lid < 16u) {
-        let q = lid / 4u;
-        let r = lid % 4u;
-        if (a0 + q < S_C && b0 + r < G_C) {
-            st_out(a0 + q, b0 + r, ki, kj, part[0][q][r]);
-        }
-    }
+    return ld_g(t / S_H, u32(c.x), u32(gh), u32(gw));
+}
+
+fn c_st(m: u32, col: u32, v: f32) {
+    let t = col / KW;
+    st_out(m, t / KH, t % KH, col % KW, v);
 }

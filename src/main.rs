@@ -31,6 +31,8 @@ enum Command {
     Run(cmd::run::Args),
     /// The gradients of a graph's output w.r.t. its parameters and inputs, computed on the GPU.
     Grad(cmd::grad::Args),
+    /// Time a graph (or a training step) kernel by kernel: GPU time, FLOPs, bytes, rates.
+    Profile(cmd::profile::Args),
     /// Make blurred/sharp pairs (GoPro layout) from a folder of sharp images with the synthetic motion blur.
     Blur(cmd::blur::Args),
     /// Deblur images (files or folders) with a trained checkpoint's generator; PNGs out.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => cmd::plan::main(a),
         Command::Run(a) => cmd::run::main(a),
         Command::Grad(a) => cmd::grad::main(a),
+        Command::Profile(a) => cmd::profile::main(a),
         Command::Blur(a) => cmd::blur::main(a),
         Command::Deblur(a) => cmd::deblur::main(a),
         Command::Eval(a) => cmd::eval::main(a),

@@ -53,6 +53,7 @@ fn training_lowers_the_held_out_l1_error() {
     let procedural = DataSpec::Procedural {
         size: 16,
         noise: 0.0,
+        blur_scale: 1.0,
     };
     let train = data::open(&procedural, Split::Train, Some(16), spec.seed).unwrap();
     let test = data::open(&procedural, Split::Test, Some(16), spec.seed).unwrap();

@@ -1,12 +1,17 @@
 //! irdc's compiler: passes from a [`ir::Graph`] to a [`Plan`] of kernels over planned memory.
 //!
-//! simplify -> recompute (training graphs) -> schedule -> plan memory -> generate WGSL. Each
+//! simplify -> recompute (training graphs) -> lower -> fuse -> schedule -> plan memory ->
+//! generate WGSL. Each
 //! pass is a small function in its own file; the `Plan` they produce is plain data (see
 //! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
 
 pub mod autodiff;
 pub mod codegen;
+pub mod cost;
 pub mod differentiate;
+pub mod fold;
+pub mod fuse;
+pub mod lower;
 pub mod memory;
 pub mod plan;
 pub mod print;
@@ -38,11 +43,17 @@ pub struct Options {
     /// Recompute cheap forward values in the backward pass when that lowers the peak
     /// (`recompute.rs`); off, every forward value backward reads is kept from the forward pass.
     pub recompute: bool,
+    /// Fuse kernels (`fuse.rs`): elementwise work computed inside the kernels that read it,
+    /// and convolutions' consumers in their stores; off, one kernel per node.
+    pub fuse: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { recompute: true }
+        Options {
+            recompute: true,
+            fuse: true,
+        }
     }
 }
 
@@ -82,18 +93,32 @@ pub fn compile_with(
     } else {
         (graph, 0)
     };
+    let (graph, lowered) = match options.fuse {
+        true => lower::instance_norms(&graph),
+        false => (graph, 0),
+    };
     let slices = memory::in_place(&graph);
-    let steps = schedule::schedule(&graph, &slices);
-    let (mut values, mut memory) = memory::plan_memory(&graph, &steps, &slices, target)?;
+    let fusion = match options.fuse {
+        true => fuse::fuse(&graph, &slices),
+        false => fuse::Fusion::none(&graph),
+    };
+    let steps = fuse::schedule(&schedule::schedule(&graph, &slices), &fusion);
+    let (mut values, mut memory) =
+        memory::plan_fused_memory(&graph, &steps, &slices, &fusion, target)?;
     memory.recomputed = recomputed;
     memory.forward_kept_bytes = forward_kept_bytes;
+    fuse::describe(&graph, &fusion, &mut values);
     let kernels = codegen::generate(&graph, &steps, &values, target)?;
-    memory::retime(&mut values, &steps, &kernels);
+    let at = fuse::carried_at(&graph, &steps, &fusion);
+    memory::retime(&mut values, &at, steps.len(), &kernels);
+    // Unfused, each lowered InstanceNorm is one kernel, not two.
+    let unfused_kernels = kernels.len() + fusion.kernels_saved() - lowered;
     let plan = Plan {
         graph: graph.name.clone(),
         target: target.clone(),
         values,
         kernels,
+        unfused_kernels,
         memory,
         outputs: graph.outputs.clone(),
         constants: constants(&graph),

@@ -8,6 +8,7 @@
 //! input's channels, and an Add into such a view that nothing else reads accumulates in place, so
 //! the gradient of a dense-concat region is one region too, sliced and summed without copies.
 
+use crate::fuse::Fusion;
 use crate::{Arena, CompileError, ConcatRegion, Kernel, MemoryPlan, Piece, Target, ValuePlan};
 use ir::ops::{Binary, ChannelSlice};
 use ir::{numel, shape4, Graph, NodeId, Op, ValueKind};
@@ -136,29 +137,28 @@ fn align_up(x: u64, a: u64) -> u64 {
 
 /// Lifetimes in steps: first write .. last read. Sources live for the whole program, outputs to
 /// its end; a value holding others in place lives as long as the union of theirs and its own.
+/// `at[v]`: the steps whose kernels carry out node v (`fuse::carried_at`): a value is written at
+/// the first of its own and read at those of its consumers (an inlined consumer's readers).
 fn lifetimes(
     graph: &Graph,
-    steps: &[NodeId],
+    at: &[Vec<usize>],
+    steps: usize,
     slices: &[Option<(NodeId, usize)>],
 ) -> Vec<(usize, usize)> {
     let n = graph.nodes.len();
-    let end = steps.len().saturating_sub(1);
-    let mut step_of = vec![None; n];
-    steps
-        .iter()
-        .enumerate()
-        .for_each(|(s, &v)| step_of[v] = Some(s));
+    let end = steps.saturating_sub(1);
     let consumers = graph.consumers();
     let mut live = vec![(0, end); n];
     for v in 0..n {
         if graph.kind(v) != ValueKind::Computed {
             continue;
         }
-        let first = step_of[v].unwrap_or(usize::MAX);
+        let first = at[v].iter().copied().min().unwrap_or(usize::MAX);
         let last = consumers[v]
             .iter()
-            .filter_map(|&u| step_of[u])
-            .chain(step_of[v])
+            .flat_map(|&u| &at[u])
+            .chain(&at[v])
+            .copied()
             .max()
             .unwrap_or(0);
         let mut l = (first, last);
@@ -281,12 +281,13 @@ fn blocks(
     graph: &Graph,
     roots: &[Option<(NodeId, usize)>],
     live: &[(usize, usize)],
+    fusion: &Fusion,
     target: &Target,
     align: u64,
 ) -> Result<Vec<Block>, CompileError> {
     let mut blocks = Vec::new();
     for (v, node) in graph.nodes.iter().enumerate() {
-        if roots[v].is_none() {
+        if roots[v].is_none() && fusion.has_memory(v) {
             let [n, _, h, w] = shape4(&node.shape);
             for c in split(&node.name, &node.shape, target, align)? {
                 let bytes = align_up(((n * (c.1 - c.0) * h * w) as u64 * F32).max(1), align);
@@ -313,14 +314,16 @@ pub fn peak_bytes(
     keep: &[bool],
 ) -> Result<u64, CompileError> {
     let align = target.storage_alignment.max(F32);
-    let mut live = lifetimes(graph, steps, slices);
+    let none = Fusion::none(graph);
+    let at = crate::fuse::carried_at(graph, steps, &none);
+    let mut live = lifetimes(graph, &at, steps.len(), slices);
     let roots = resolve_roots(slices);
     let end = steps.len().saturating_sub(1);
     for v in (0..graph.nodes.len()).filter(|&v| keep.get(v) == Some(&true)) {
         let r = roots[v].map_or(v, |(r, _)| r);
         live[r].1 = end;
     }
-    let blocks = blocks(graph, &roots, &live, target, align)?;
+    let blocks = blocks(graph, &roots, &live, &none, target, align)?;
     Ok(pack(&blocks, target, align).1.iter().sum())
 }
 
@@ -332,10 +335,24 @@ pub fn plan_memory(
     slices: &[Option<(NodeId, usize)>],
     target: &Target,
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
+    plan_fused_memory(graph, steps, slices, &Fusion::none(graph), target)
+}
+
+/// [`plan_memory`] for a fused graph: `steps` as `fuse::schedule` gives them, and values without
+/// memory of their own (inlined, stored through) get no pieces. Read [`ValuePlan::fused`] after
+/// `fuse::describe`.
+pub fn plan_fused_memory(
+    graph: &Graph,
+    steps: &[NodeId],
+    slices: &[Option<(NodeId, usize)>],
+    fusion: &Fusion,
+    target: &Target,
+) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
     let align = target.storage_alignment.max(F32);
-    let live = lifetimes(graph, steps, slices);
+    let at = crate::fuse::carried_at(graph, steps, fusion);
+    let live = lifetimes(graph, &at, steps.len(), slices);
     let roots = resolve_roots(slices);
-    let blocks = blocks(graph, &roots, &live, target, align)?;
+    let blocks = blocks(graph, &roots, &live, fusion, target, align)?;
     let (at, arena_bytes) = pack(&blocks, target, align);
     let mut pieces: Vec<Vec<Piece>> = vec![Vec::new(); graph.nodes.len()];
     for (blk, &(arena, off)) in blocks.iter().zip(&at) {
@@ -381,6 +398,7 @@ pub fn plan_memory(
             pieces: std::mem::take(&mut pieces[v]),
             live: live[v],
             slice_of: roots[v],
+            fused: None,
         })
         .collect();
     let mut regions: Vec<ConcatRegion> = Vec::new();
@@ -423,18 +441,14 @@ pub fn plan_memory(
 /// given each step its kernels. A kernel belongs to the latest step whose node it writes; one that
 /// writes no scheduled node (a first pass, say) to the next kernel's step. Steps map to
 /// increasing, disjoint kernel ranges, so values disjoint in steps stay disjoint in kernels.
-pub fn retime(values: &mut [ValuePlan], steps: &[NodeId], kernels: &[Kernel]) {
-    let mut step_of = vec![None; values.len()];
-    steps
-        .iter()
-        .enumerate()
-        .for_each(|(s, &v)| step_of[v] = Some(s));
+///
+/// `at` is where each node is carried out (`fuse::carried_at`), over `steps` steps.
+pub fn retime(values: &mut [ValuePlan], at: &[Vec<usize>], steps: usize, kernels: &[Kernel]) {
     let mut ks: Vec<Option<usize>> = kernels
         .iter()
         .map(|k| {
-            k.writes
-                .iter()
-                .filter_map(|&w| step_of.get(w).copied().flatten())
+            (k.writes.iter())
+                .filter_map(|&w| at.get(w).and_then(|s| s.iter().copied().max()))
                 .max()
         })
         .collect();
@@ -448,7 +462,7 @@ pub fn retime(values: &mut [ValuePlan], steps: &[NodeId], kernels: &[Kernel]) {
     let last = kernels.len().saturating_sub(1);
     let first_of = |s: usize| ks.iter().position(|&t| t >= s).unwrap_or(last);
     let last_of = |s: usize| ks.iter().rposition(|&t| t <= s).unwrap_or(0);
-    let end = steps.len().saturating_sub(1);
+    let end = steps.saturating_sub(1);
     for v in values {
         let (a, b) = v.live;
         let a = if a == 0 { 0 } else { first_of(a) };

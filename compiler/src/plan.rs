@@ -16,6 +16,21 @@ pub struct Target {
     pub max_workgroups_per_dim: u32,
     /// wgpu `max_storage_buffers_per_shader_stage`.
     pub max_storage_buffers_per_stage: u32,
+    /// The tiles of the convolution GEMM kernels (the runtime autotunes them per adapter).
+    pub conv_tiles: ConvTiles,
+}
+
+/// Tiles of the register-tiled GEMM behind every convolution kernel (`shaders/gemm.wgsl`): a
+/// workgroup computes a `bm` x `bn` tile of the output (channels x pixels), staging `bk` steps
+/// of the reduction at a time in workgroup memory; each invocation keeps a `tm` x `tn` tile in
+/// registers. `ConvTiles::check` says which combinations a kernel can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct ConvTiles {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
 }
 
 impl Default for Target {
@@ -25,6 +40,7 @@ impl Default for Target {
             storage_alignment: 256,
             max_workgroups_per_dim: 65535,
             max_storage_buffers_per_stage: 8,
+            conv_tiles: ConvTiles::default(),
         }
     }
 }
@@ -54,6 +70,24 @@ pub struct ValuePlan {
     pub live: (usize, usize),
     /// The concat region this value is a slice of: (region value, first channel), if any.
     pub slice_of: Option<(NodeId, usize)>,
+    /// How kernels reach a value that fusion gave no memory (`fuse.rs`); None: its pieces.
+    #[serde(skip)]
+    pub fused: Option<Box<Fused>>,
+}
+
+/// A value without memory of its own, as code generation reaches it.
+#[derive(Debug, Clone)]
+pub enum Fused {
+    /// Computed in each reader's load: `op` over its inputs, as planned (loads or inlined too).
+    Inline { op: ir::Op, inputs: Vec<ValuePlan> },
+    /// A convolution's output stored through its only reader: `op` over `inputs`, with this value
+    /// at position `at`, and the result stored to `out`.
+    Store {
+        op: ir::Op,
+        at: usize,
+        inputs: Vec<ValuePlan>,
+        out: Box<ValuePlan>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +145,8 @@ pub struct Plan {
     /// One entry per graph node, indexed by NodeId.
     pub values: Vec<ValuePlan>,
     pub kernels: Vec<Kernel>,
+    /// How many kernels the same graph has compiled without fusion.
+    pub unfused_kernels: usize,
     pub memory: MemoryPlan,
     /// Graph outputs by name.
     pub outputs: Vec<(String, NodeId)>,

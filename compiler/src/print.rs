@@ -27,9 +27,13 @@ const SHOWN: usize = 20;
 pub fn text(plan: &Plan, verbose: bool) -> String {
     let m = &plan.memory;
     let mut s = String::new();
+    let fused = match plan.unfused_kernels == plan.kernels.len() {
+        true => String::new(),
+        false => format!(" ({} before fusion)", plan.unfused_kernels),
+    };
     let _ = writeln!(
         s,
-        "plan `{}`: {} kernels, {} values",
+        "plan `{}`: {} kernels{fused}, {} values",
         plan.graph,
         plan.kernels.len(),
         plan.values.len()
@@ -96,6 +100,9 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
         );
         if let Some((r, c)) = vp.slice_of {
             let _ = write!(s, "  (slice of `{}` at channel {c})", plan.values[r].name);
+        }
+        if vp.fused.is_some() {
+            s.push_str("  (fused: computed in the kernels that read it)");
         }
         s.push('\n');
     }

@@ -1,5 +1,6 @@
-//! Simplification of a forward (inference) graph: Dropout is the identity, so its consumers read
-//! its input instead; nodes that no output depends on are dropped. Graph inputs are kept even when
+//! Simplification of a graph: an inference Dropout (one input, `[x]`) is the identity, so its
+//! consumers read its input instead (a training one, `[x, seed]`, stays); nodes that no output
+//! depends on are dropped. Graph inputs are kept even when
 //! unused, because the user feeds them by name. Node ids change; names do not.
 
 use ir::{Graph, NodeId, Op};
@@ -9,7 +10,7 @@ pub fn simplify(graph: &Graph) -> Graph {
     // What each node stands for once identities are skipped (inputs precede their consumers).
     let mut rep: Vec<NodeId> = (0..n).collect();
     for (i, node) in graph.nodes.iter().enumerate() {
-        if matches!(node.op, Op::Dropout(_)) {
+        if matches!(node.op, Op::Dropout(_)) && node.inputs.len() == 1 {
             rep[i] = rep[node.inputs[0]];
         }
     }

@@ -16,7 +16,10 @@
 //!     makes an in-place write sound: a backward pass accumulates a gradient into a view
 //!     (`Add(view, b)` written over the view's bytes) only when nothing later needs the old value;
 //! (f) a kernel writing bytes it also reads does so only elementwise, index for index: the value
-//!     read and the value written cover the same channels of their region.
+//!     read and the value written cover the same channels of their region;
+//! (g) a value fusion gave no memory (computed in its readers' loads, or stored through its
+//!     reader) has no pieces, is no output, and no kernel reads or writes it as memory: its
+//!     readers read its materialised inputs instead, which (c) checks like any read.
 
 use crate::Plan;
 use ir::ops::ChannelSlice;
@@ -38,6 +41,16 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
     // (d) pieces, and each value's byte intervals per arena.
     let mut spans: Vec<Vec<(usize, u64, u64)>> = Vec::new();
     for (v, vp) in plan.values.iter().enumerate() {
+        if vp.fused.is_some() {
+            if !vp.pieces.is_empty() {
+                errs.push(format!(
+                    "value `{}` is fused, yet has pieces in memory",
+                    name(v)
+                ));
+            }
+            spans.push(Vec::new());
+            continue;
+        }
         let [n, c, h, w] = shape4(&graph.nodes[v].shape);
         let mut next = 0;
         let mut s = Vec::new();
@@ -119,6 +132,11 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
         }
     }
     for (out, o) in &graph.outputs {
+        if plan.values[*o].fused.is_some() {
+            errs.push(format!(
+                "output `{out}` is fused: it has no memory to be read from"
+            ));
+        }
         if plan.values[*o].live.1 != last {
             errs.push(format!(
                 "output `{out}` must live to kernel {last}, found {}",
@@ -267,6 +285,12 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
             if v >= graph.nodes.len() {
                 errs.push(format!("{at} {verb} unknown value {v}"));
                 continue;
+            }
+            if plan.values[v].fused.is_some() {
+                errs.push(format!(
+                    "{at} {verb} `{}`, which fusion gave no memory",
+                    name(v)
+                ));
             }
             if verb == "reads" && !available(plan, graph, &written, v) {
                 errs.push(format!(

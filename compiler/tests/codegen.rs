@@ -63,6 +63,7 @@ fn place(g: &Graph, split: bool) -> Vec<ValuePlan> {
             pieces,
             live: (0, 0),
             slice_of: None,
+            fused: None,
         });
     }
     plans
@@ -240,7 +241,7 @@ fn every_op() -> Graph {
         }),
         &[a],
     );
-    let dr = push(&mut g, "drop", Op::Dropout(Dropout { p: 0.2 }), &[mp]);
+    let dr = push(&mut g, "drop", Op::Dropout(Dropout { p: 0.2, salt: 0 }), &[mp]);
     let cat = push(&mut g, "cat", Op::Concat(Concat {}), &[dr, a, p]);
     push(
         &mut g,
@@ -306,9 +307,11 @@ fn kernel_fields_name_the_node_and_its_operands() {
     assert_eq!(conv.writes, vec![id("conv")]);
     // x, weight, bias, conv are nodes 0, 1, 2, 3: arenas 0, 1, 2, 0.
     assert_eq!(conv.arenas, vec![0, 1, 2]);
-    // 2 samples x 2 blocks of 4 output channels x 10 rows x 3 quads of pixels, in workgroups of 64.
-    assert_eq!(const_u32(conv, "TOTAL"), 120);
-    assert_eq!(conv.workgroups, [2, 1, 1]);
+    // The default conv tiles: one tile of 16 output channels (8 here) x the 2 x 10 rows of
+    // pixels in tiles of 64, one workgroup each.
+    assert_eq!(const_u32(conv, "GM"), 8);
+    assert_eq!(const_u32(conv, "TOTAL"), const_u32(conv, "GN").div_ceil(64));
+    assert_eq!(conv.workgroups, [4, 1, 1]);
     let relu = kernels.iter().find(|k| k.name == "relu:u0").unwrap();
     assert_eq!(relu.template, "elementwise");
     assert!(relu.wgsl.contains("return max(x, 0.0);"));
@@ -527,14 +530,15 @@ fn backward_ops_validate_in_one_piece_and_split() {
     let find = |name: &str| kernels.iter().find(|k| k.name == name).unwrap();
     let wg = find("conv2d_weight_grad:conv_wg");
     assert_eq!(wg.template, "weight_grad");
-    // One workgroup per tile of 4 x 4 channels at one tap: 2 x 2 tiles of [5, 6] x 3 x 3 taps.
-    assert_eq!(wg.workgroups, [36, 1, 1]);
+    // A GEMM of [5] x [6 x 3 x 3] (one tile of the default 16 x 64) summing over the pixels.
+    assert_eq!(wg.workgroups, [1, 1, 1]);
+    assert_eq!(const_u32(wg, "GK"), 2 * 5 * 6);
     // gy is the operand on the strided grid, x the one read at the taps.
     assert_eq!(const_u32(wg, "S_C"), 5);
     assert_eq!(const_u32(wg, "G_C"), 6);
     let twg = find("conv_transpose2d_weight_grad:convt_wg");
-    // [6, 3] channels: 2 x 1 tiles, 4 x 4 taps; x on the grid.
-    assert_eq!(twg.workgroups, [32, 1, 1]);
+    // [6] x [3 x 4 x 4]: one tile; x on the grid.
+    assert_eq!(twg.workgroups, [1, 1, 1]);
     assert_eq!(const_u32(twg, "S_C"), 6);
     assert_eq!(
         find("reflect_pad_grad:pad_grad").template,

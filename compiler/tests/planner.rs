@@ -27,7 +27,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
     let slices = memory::concat_slices(graph);
     let steps = schedule::schedule(graph, &slices);
     let (values, memory) = memory::plan_memory(graph, &steps, &slices, target)?;
-    let kernels = steps
+    let kernels: Vec<Kernel> = steps
         .iter()
         .map(|&v| {
             let node = &graph.nodes[v];
@@ -55,6 +55,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         graph: graph.name.clone(),
         target: target.clone(),
         values,
+        unfused_kernels: kernels.len(),
         kernels,
         memory,
         outputs: graph.outputs.clone(),
@@ -334,12 +335,12 @@ fn simplify_removes_dropout_and_dead_nodes() {
     let unused = input(&mut g, "unused", &[1, 2, 4, 4]);
     let a = relu(&mut g, "a", x);
     let d = g
-        .push("drop", Op::Dropout(Dropout { p: 0.2 }), vec![a])
+        .push("drop", Op::Dropout(Dropout { p: 0.2, salt: 0 }), vec![a])
         .unwrap();
     let _dead = relu(&mut g, "dead", d);
     let b = relu(&mut g, "b", d);
     let d2 = g
-        .push("drop2", Op::Dropout(Dropout { p: 0.2 }), vec![b])
+        .push("drop2", Op::Dropout(Dropout { p: 0.2, salt: 0 }), vec![b])
         .unwrap();
     g.outputs = vec![("y".into(), d2)];
     let s = simplify::simplify(&g);

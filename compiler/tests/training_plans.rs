@@ -25,7 +25,10 @@ fn generator_step() -> Graph {
 
 fn plan(recompute: bool) -> (Plan, Graph) {
     let g = generator_step();
-    let (p, planned) = compile_with(&g, &Target::default(), &Options { recompute }).unwrap();
+    let (p, planned) = compile_with(&g, &Target::default(), &Options {
+            recompute,
+            ..Options::default()
+        }).unwrap();
     if let Err(e) = verify(&p, &planned) {
         panic!("the checker rejects the plan:\n{}", e.join("\n"));
     }
@@ -72,6 +75,8 @@ fn recomputing_cheap_forward_values_lowers_the_peak() {
     assert_eq!(without.memory.recomputed, 0);
     let clones = (g.nodes.iter())
         .filter(|n| n.name.starts_with(compiler::recompute::PREFIX))
+        // Fusion's lowering splits each InstanceNorm, clones included, adding a `.stats` node.
+        .filter(|n| !matches!(n.op, Op::InstanceNormStats(_)))
         .count();
     assert_eq!(clones, m.recomputed);
     // ReLU and InstanceNorm of a dense block, recomputed from the block's input.
@@ -101,8 +106,7 @@ fn a_forward_graph_recomputes_nothing() {
     let (p, planned) = compiler::compile(&g, &Target::default()).unwrap();
     assert_eq!((p.memory.recomputed, p.memory.forward_kept_bytes), (0, 0));
     assert!(!print::text(&p, false).contains("forward values"));
-    assert_eq!(
-        planned.nodes.len(),
-        compiler::simplify::simplify(&g).nodes.len()
-    );
+    // Nothing added but fusion's lowering of each InstanceNorm into two nodes.
+    let lowered = compiler::lower::instance_norms(&compiler::simplify::simplify(&g)).0;
+    assert_eq!(planned.nodes.len(), lowered.nodes.len());
 }

@@ -120,6 +120,97 @@ fn deblurgan_generator_builds() {
     );
 }
 
+/// DeblurGAN trains as IRD-GAN does: its critic and VGG19 are the same networks with the same
+/// parameter names (so one `--vgg19` file serves both), and its losses read the trained networks.
+#[test]
+fn deblurgan_critic_and_vgg19_are_ird_gans() {
+    let (d, i) = (model("deblurgan.ron", &[]), model("ird_gan.ron", &[]));
+    assert_eq!(
+        d.graph_names(),
+        [
+            "generator",
+            "critic",
+            "vgg19",
+            "critic_loss",
+            "generator_loss"
+        ]
+    );
+    let params = |m: &front::Model, g: &str| -> Vec<(String, Vec<usize>)> {
+        let g = m.build(g, &[]).unwrap();
+        g.params()
+            .map(|(_, n)| (n.name.clone(), n.shape.clone()))
+            .collect()
+    };
+    for g in ["critic", "vgg19"] {
+        assert_eq!(params(&d, g), params(&i, g), "{g}");
+    }
+    let critic = d.build("critic", &[]).unwrap();
+    assert_eq!(param_count(&critic), 2_764_737);
+    assert_eq!(param_count(&d.build("vgg19", &[]).unwrap()), 1_735_488);
+    // generator_loss reads G, D and VGG19; its parts are named as the trainer reports them, and it
+    // has no L1 term (DeblurGAN has none).
+    let gl = d.build("generator_loss", &[]).unwrap();
+    let prefixes: std::collections::BTreeSet<&str> = gl
+        .params()
+        .map(|(_, n)| n.name.split('.').next().unwrap())
+        .collect();
+    assert_eq!(Vec::from_iter(prefixes), ["critic", "generator", "vgg19"]);
+    assert!(gl.find("adversarial").is_some() && gl.find("perceptual").is_some());
+    assert!(gl.find("l1").is_none());
+    // critic_loss holds a Grad, which only the compiler's autodiff builds: tests/train_deblurgan.rs
+    // trains with it.
+}
+
+#[test]
+fn deblurgan_training_section_is_deblurgans_setup() {
+    use front::{AdamSpec, DataDefault, Length, TrainingSpec};
+    let spec = model("deblurgan.ron", &[]).training_spec().unwrap();
+    let expected = TrainingSpec {
+        generator: "generator".into(),
+        critic: "critic".into(),
+        critic_loss: "critic_loss".into(),
+        generator_loss: "generator_loss".into(),
+        critic_steps: 5,
+        adam: AdamSpec {
+            lr: 1e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+        },
+        length: Length::Epochs(300),
+        decay_after: 0.5,
+        batch: 1,
+        crop: 256,
+        seed: 0,
+        sample_every: 500,
+        checkpoint_every: 1000,
+        data: DataDefault::Procedural,
+    };
+    assert_eq!(spec, expected);
+    // The params of ird_gan.ron's names drive it the same way.
+    let small = model(
+        "deblurgan.ron",
+        &[("H", "16"), ("lr", "2e-3"), ("critic_steps", "2")],
+    )
+    .training_spec()
+    .unwrap();
+    assert_eq!(
+        (small.crop, small.adam.lr, small.critic_steps),
+        (16, 2e-3, 2)
+    );
+    let m = model("deblurgan.ron", &[("per_weight", "0"), ("ndf", "4")]);
+    assert_eq!(m.params()["per_weight"], 0.0);
+    assert_eq!(m.params()["gp_weight"], 10.0);
+    assert_eq!(
+        param_count(&m.build("critic", &[]).unwrap()),
+        param_count(
+            &model("ird_gan.ron", &[("ndf", "4")])
+                .build("critic", &[])
+                .unwrap()
+        )
+    );
+}
+
 #[test]
 fn training_section_is_kept_as_written() {
     let src = "Model(graphs: {}, training: (critic_steps: 5, losses: [l1(170)]))";

@@ -15,6 +15,8 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// Errors that escaped every error scope, and why the device was lost, if it was.
     state: Arc<Mutex<State>>,
+    /// The conv tiles for this adapter, autotuned (or read from the disk cache) on first use.
+    tiles: Arc<crate::autotune::TileState>,
 }
 
 #[derive(Default)]
@@ -53,6 +55,10 @@ impl Gpu {
         let desc = wgpu::DeviceDescriptor {
             label: Some("irdc"),
             required_limits: limits.clone(),
+            // Per-kernel GPU times for `Executable::profile`, where the adapter has them; the
+            // driver's pipeline cache kept across runs (pipeline_cache.rs).
+            required_features: adapter.features()
+                & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE),
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
@@ -80,6 +86,7 @@ impl Gpu {
             info,
             limits,
             state,
+            tiles: Default::default(),
         })
     }
 
@@ -97,8 +104,17 @@ impl Gpu {
         )
     }
 
-    /// What the compiler plans for on this device.
+    /// What the compiler plans for on this device, with the conv tiles autotuned for it (the
+    /// first call times them, unless cached on disk or `IRDC_AUTOTUNE=0`; see `autotune.rs`).
     pub fn target(&self) -> compiler::Target {
+        compiler::Target {
+            conv_tiles: self.tiles.get(self),
+            ..self.limits_target()
+        }
+    }
+
+    /// The target from the adapter's limits alone, with the default conv tiles.
+    pub fn limits_target(&self) -> compiler::Target {
         let l = &self.limits;
         compiler::Target {
             // A binding can be no larger than the buffer holding it.
@@ -106,6 +122,7 @@ impl Gpu {
             storage_alignment: l.min_storage_buffer_offset_alignment as u64,
             max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
             max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
+            conv_tiles: Default::default(),
         }
     }
 

@@ -133,22 +133,41 @@ impl Executable {
         let context = format!("running graph `{}`", self.graph);
         self.gpu.checked(&context, || {
             let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            {
-                // One pass: wgpu puts the barriers between dependent dispatches itself.
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(&self.graph),
-                    timestamp_writes: None,
-                });
-                for s in &self.steps {
-                    pass.set_pipeline(&s.pipeline.pipeline);
-                    pass.set_bind_group(0, &s.bind_group, &[]);
-                    let [x, y, z] = s.workgroups;
-                    pass.dispatch_workgroups(x, y, z);
-                }
-            }
+            self.record(&mut enc);
             self.gpu.queue.submit([enc.finish()]);
         })?;
         self.gpu.wait(&context)
+    }
+
+    /// Record every kernel once, in plan order, as one compute pass (wgpu puts the barriers
+    /// between dependent dispatches itself). Callers that chain several graphs into one submit
+    /// (a training step) record them into one encoder.
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(&self.graph),
+            timestamp_writes: None,
+        });
+        for s in &self.steps {
+            pass.set_pipeline(&s.pipeline.pipeline);
+            pass.set_bind_group(0, &s.bind_group, &[]);
+            let [x, y, z] = s.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    /// Time the plan: one warm-up run, `repeat` timed runs of the whole plan, then `repeat` runs
+    /// timed kernel by kernel (GPU timestamps where the device has them and `host_clock` is false;
+    /// see `profile.rs`).
+    pub fn profile(&self, repeat: usize, host_clock: bool) -> Result<crate::profile::Profile> {
+        let dispatches: Vec<crate::profile::Dispatch> = (self.steps.iter())
+            .map(|s| crate::profile::Dispatch {
+                pipeline: &s.pipeline.pipeline,
+                bind_group: &s.bind_group,
+                workgroups: s.workgroups,
+            })
+            .collect();
+        let run = || self.run();
+        crate::profile::profile(&self.gpu, &self.graph, &dispatches, run, repeat, host_clock)
     }
 
     /// Read a value back as a dense NCHW tensor.

@@ -5,6 +5,7 @@
 //! ones), else the most capable one, with the adapter's real limits. [`Executable`] lays the
 //! plan's arenas out as buffers and runs its kernels; [`execute`] does it all once.
 
+pub mod autotune;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
@@ -15,6 +16,7 @@ pub mod io;
 mod layout;
 pub mod metrics;
 pub mod pipeline_cache;
+pub mod profile;
 pub mod train;
 
 pub use device::Gpu;

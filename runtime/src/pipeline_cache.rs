@@ -1,6 +1,12 @@
 //! Compute pipelines keyed by their WGSL text, so identical kernels (the same conv shape in every
 //! block, say) compile once.
 //!
+//! Where the adapter has `wgpu::Features::PIPELINE_CACHE` (Vulkan), the driver's compiled code
+//! also persists across runs: a `wgpu::PipelineCache` starts from the file of this adapter in the
+//! cache directory (`autotune::cache_dir`) and is written back, atomically, when the
+//! `PipelineCache` is dropped (or `save`d) after compiling new pipelines, so a second start of
+//! the same model skips the driver's shader compiler (lavapipe: LLVM).
+//!
 //! The bind group layout is read from the shader's own declarations (with naga) rather than
 //! derived by wgpu: wgpu's derived layout drops bindings the entry point never touches, and a
 //! bind group with one entry too many is then invalid. Declared bindings are what the plan binds.
@@ -8,6 +14,7 @@
 use crate::device::Gpu;
 use crate::error::{Result, RuntimeError};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A compiled kernel: its pipeline, its layout, and the bindings (of group 0) it declares.
@@ -18,14 +25,68 @@ pub struct CachedPipeline {
     pub bindings: Vec<u32>,
 }
 
-#[derive(Default)]
 pub struct PipelineCache {
     pipelines: HashMap<String, Arc<CachedPipeline>>,
+    /// Where the driver's cache lives on disk; `None`: memory only.
+    dir: Option<PathBuf>,
+    /// Opened on the first compile (it needs the device).
+    disk: Option<DiskCache>,
+}
+
+/// The driver's pipeline cache and its file.
+struct DiskCache {
+    cache: wgpu::PipelineCache,
+    path: PathBuf,
+    /// Bytes read from the file at the start (0: none, or none usable).
+    loaded: usize,
+    /// New pipelines compiled since the last save.
+    dirty: bool,
+}
+
+impl Default for PipelineCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl PipelineCache {
+    /// A cache that persists in the default cache directory (`IRDC_CACHE_DIR`, ...).
     pub fn new() -> Self {
-        Self::default()
+        Self::with_dir(crate::autotune::cache_dir())
+    }
+
+    /// A cache that persists in `dir` (`None`: in memory only).
+    pub fn with_dir(dir: Option<PathBuf>) -> Self {
+        PipelineCache {
+            pipelines: HashMap::new(),
+            dir,
+            disk: None,
+        }
+    }
+
+    /// Bytes of driver cache this cache started from (0 before the first compile, without a
+    /// file, or where the adapter has no pipeline cache).
+    pub fn loaded_bytes(&self) -> usize {
+        self.disk.as_ref().map_or(0, |d| d.loaded)
+    }
+
+    /// Whether this adapter's compiled pipelines can be kept on disk (Vulkan, where wgpu offers
+    /// `PIPELINE_CACHE`).
+    pub fn persists_on(gpu: &Gpu) -> bool {
+        gpu.device.features().contains(wgpu::Features::PIPELINE_CACHE)
+            && wgpu::util::pipeline_cache_key(&gpu.info).is_some()
+    }
+
+    /// Write the driver's cache to disk if pipelines were compiled since the last save.
+    pub fn save(&mut self) -> std::io::Result<()> {
+        let Some(d) = self.disk.as_mut().filter(|d| d.dirty) else {
+            return Ok(());
+        };
+        d.dirty = false;
+        match d.cache.get_data() {
+            Some(data) => crate::autotune::write_atomic(&d.path, &data),
+            None => Ok(()),
+        }
     }
 
     /// Number of distinct pipelines compiled so far.
@@ -43,13 +104,64 @@ impl PipelineCache {
         if let Some(p) = self.pipelines.get(wgsl) {
             return Ok(p.clone());
         }
-        let p = Arc::new(compile(gpu, kernel, wgsl)?);
+        if self.disk.is_none() {
+            self.disk = self.dir.as_deref().and_then(|dir| open_disk(gpu, dir));
+        }
+        let cache = self.disk.as_ref().map(|d| &d.cache);
+        let p = Arc::new(compile(gpu, kernel, wgsl, cache)?);
+        if let Some(d) = &mut self.disk {
+            d.dirty = true;
+        }
         self.pipelines.insert(wgsl.to_string(), p.clone());
         Ok(p)
     }
 }
 
-fn compile(gpu: &Gpu, kernel: &str, wgsl: &str) -> Result<CachedPipeline> {
+impl Drop for PipelineCache {
+    fn drop(&mut self) {
+        if let Err(e) = self.save() {
+            eprintln!("warning: cannot write the pipeline cache: {e}");
+        }
+    }
+}
+
+/// The driver cache of this adapter, from its file in `dir` if there is one; `None` where the
+/// adapter has no pipeline cache (wgpu names none for its backend, or the feature is off).
+fn open_disk(gpu: &Gpu, dir: &Path) -> Option<DiskCache> {
+    if !PipelineCache::persists_on(gpu) {
+        return None;
+    }
+    let path = dir.join(wgpu::util::pipeline_cache_key(&gpu.info)?);
+    let data = std::fs::read(&path).ok();
+    // Safety: wgpu checks the data's header (its magic, the adapter and driver it came from,
+    // its length) and, with `fallback`, starts empty from data it cannot use; the driver checks
+    // its own header again. The file is only ever written from `get_data` (`save`).
+    let cache = gpu
+        .checked("opening the pipeline cache", || unsafe {
+            gpu.device
+                .create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("irdc"),
+                    data: data.as_deref(),
+                    fallback: true,
+                })
+        })
+        .ok()?;
+    let loaded = data.map_or(0, |d| d.len());
+    let dirty = false;
+    Some(DiskCache {
+        cache,
+        path,
+        loaded,
+        dirty,
+    })
+}
+
+fn compile(
+    gpu: &Gpu,
+    kernel: &str,
+    wgsl: &str,
+    cache: Option<&wgpu::PipelineCache>,
+) -> Result<CachedPipeline> {
     let declared = storage_bindings(kernel, wgsl)?;
     let entries: Vec<wgpu::BindGroupLayoutEntry> = declared
         .iter()
@@ -66,10 +178,11 @@ fn compile(gpu: &Gpu, kernel: &str, wgsl: &str) -> Result<CachedPipeline> {
         .collect();
     gpu.checked(&format!("compiling kernel `{kernel}`"), || {
         let d = &gpu.device;
-        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel),
             source: wgpu::ShaderSource::Wgsl(wgsl.into()),
-        });
+        };
+        let module = d.create_shader_module(desc);
         let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(kernel),
             entries: &entries,
@@ -85,7 +198,7 @@ fn compile(gpu: &Gpu, kernel: &str, wgsl: &str) -> Result<CachedPipeline> {
             module: &module,
             entry_point: Some("main"),
             compilation_options: Default::default(),
-            cache: None,
+            cache,
         });
         CachedPipeline {
             pipeline,

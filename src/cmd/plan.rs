@@ -36,6 +36,9 @@ pub struct Args {
     /// With --train, the output to differentiate when the graph has several
     #[arg(long, value_name = "NAME", requires = "train")]
     of: Option<String>,
+    /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
+    #[arg(long)]
+    no_fuse: bool,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -53,7 +56,11 @@ pub fn main(args: Args) -> Result<()> {
         max_binding_bytes: args.max_binding_mib << 20,
         ..Default::default()
     };
-    let (plan, plan_graph) = compiler::compile(&graph, &target)?;
+    let options = compiler::Options {
+        fuse: !args.no_fuse,
+        ..Default::default()
+    };
+    let (plan, plan_graph) = compiler::compile_with(&graph, &target, &options)?;
     if let Err(errors) = compiler::verify::verify(&plan, &plan_graph) {
         bail!(
             "the plan of {} fails the plan checker (a compiler bug): {}",

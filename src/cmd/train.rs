@@ -25,6 +25,10 @@ pub struct Args {
     /// (blurred on the fly); default: the model's `data` (procedural images)
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Length of the synthetic blur's trajectories relative to SPEC.md's 60 pixels (procedural
+    /// data and folders of sharp images; give the same value again with --resume)
+    #[arg(long, default_value_t = 1.0)]
+    blur_scale: f64,
     /// The run directory (checkpoint, metrics, plot, samples)
     #[arg(long, default_value = "runs/train")]
     out: PathBuf,
@@ -86,15 +90,18 @@ pub fn main(args: Args) -> Result<()> {
         Some(dir) => DataSpec::SharpFolder {
             dir: dir.clone(),
             noise: 0.0,
+            blur_scale: args.blur_scale,
         },
         None => match &spec.data {
             DataDefault::Procedural => DataSpec::Procedural {
                 size: spec.crop,
                 noise: 0.0,
+                blur_scale: args.blur_scale,
             },
             DataDefault::Folder(p) => DataSpec::SharpFolder {
                 dir: p.into(),
                 noise: 0.0,
+                blur_scale: args.blur_scale,
             },
             DataDefault::GoPro(p) => DataSpec::GoPro { dir: p.into() },
         },

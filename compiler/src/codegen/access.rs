@@ -10,8 +10,14 @@
 //! - `flat_index(id, nwg, WG)` (thread kernels, `id` = global_invocation_id) or
 //!   `flat_index(id, nwg, 1u)` (workgroup kernels, `id` = workgroup_id): the linear index over a
 //!   dispatch split into x and y; `unflat(i, dims)`: (n, c, h, w) of a linear index.
+//!
+//! Fusion lives here too: loading a value that fusion inlined generates `ld_<name>` as its op
+//! over its inputs' accessors (`<name>_0`, `<name>_1`, ...), and storing a convolution stored
+//! through its reader generates `st_<name>` as that reader's op, stored to `<name>_out`. The
+//! builder records the values really read and written and the nodes computed on the way.
 
-use crate::{Piece, Target, ValuePlan};
+use crate::{Fused, Piece, Target, ValuePlan};
+use ir::NodeId;
 use std::fmt::Write;
 
 /// How many invocations a kernel runs.
@@ -36,6 +42,11 @@ pub(crate) struct Generated {
     pub wgsl: String,
     pub arenas: Vec<usize>,
     pub workgroups: [u32; 3],
+    /// Values loaded and stored through memory, in the order first used.
+    pub reads: Vec<NodeId>,
+    pub writes: Vec<NodeId>,
+    /// Nodes computed inside accessors (inlined values, stored-through readers).
+    pub nodes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -43,17 +54,73 @@ pub(crate) struct KernelBuilder {
     operands: Vec<Operand>,
     consts: String,
     code: String,
+    reads: Vec<NodeId>,
+    writes: Vec<NodeId>,
+    nodes: Vec<String>,
 }
 
 impl KernelBuilder {
     /// A value read through `ld_<name>`.
     pub fn load(&mut self, name: &str, value: &ValuePlan) -> Result<(), String> {
-        self.operand(name, value, false)
+        let Some(Fused::Inline { op, inputs }) = value.fused.as_deref() else {
+            if value.fused.is_some() {
+                return Err(format!(
+                    "value `{}` is stored through its reader, so no kernel can load it",
+                    value.name
+                ));
+            }
+            push_new(&mut self.reads, value.node);
+            return self.operand(name, value, false);
+        };
+        for (k, input) in inputs.iter().enumerate() {
+            self.load(&format!("{name}_{k}"), input)?;
+        }
+        let load = |k: usize, at: &str| format!("ld_{name}_{k}({at})");
+        let body = super::fused::body(op, &value.shape, &load, &format!("AFFINE_{name}"))?;
+        self.code(&body.decls);
+        self.code(&body.function(&format!(
+            "fn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32"
+        )));
+        push_new(&mut self.nodes, value.name.clone());
+        Ok(())
     }
 
     /// A value written through `st_<name>`.
     pub fn store(&mut self, name: &str, value: &ValuePlan) -> Result<(), String> {
-        self.operand(name, value, true)
+        let Some(Fused::Store {
+            op,
+            at,
+            inputs,
+            out,
+        }) = value.fused.as_deref()
+        else {
+            if value.fused.is_some() {
+                return Err(format!(
+                    "value `{}` is computed in its readers' loads, so no kernel stores it",
+                    value.name
+                ));
+            }
+            push_new(&mut self.writes, value.node);
+            return self.operand(name, value, true);
+        };
+        for (k, input) in inputs.iter().enumerate().filter(|&(k, _)| k != *at) {
+            self.load(&format!("{name}_{k}"), input)?;
+        }
+        // Nodes in dataflow order: this reader before what its own store computes.
+        push_new(&mut self.nodes, out.name.clone());
+        self.store(&format!("{name}_out"), out)?;
+        let load = |k: usize, coords: &str| match k == *at {
+            true => "v".to_string(),
+            false => format!("ld_{name}_{k}({coords})"),
+        };
+        let body = super::fused::body(op, &out.shape, &load, &format!("AFFINE_{name}"))?;
+        self.code(&body.decls);
+        self.code(&format!(
+            "fn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{\n{}    st_{name}_out(n, c, h, w, {});\n}}",
+            body.lets(),
+            body.expr
+        ));
+        Ok(())
     }
 
     /// An absent optional operand (a conv without bias): `ld_<name>` returns 0.
@@ -159,6 +226,9 @@ impl KernelBuilder {
             wgsl: s,
             arenas,
             workgroups,
+            reads: self.reads,
+            writes: self.writes,
+            nodes: self.nodes,
         })
     }
 }
@@ -247,6 +317,12 @@ fn check_pieces(value: &ValuePlan, channels: usize) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn push_new<T: PartialEq>(list: &mut Vec<T>, x: T) {
+    if !list.contains(&x) {
+        list.push(x);
+    }
 }
 
 /// Split `groups` workgroups into x and y, each at most `max`.

@@ -1,21 +1,71 @@
-//! Direct convolution and transposed convolution (gather form), with register tiles: an
-//! invocation computes 4 consecutive output channels (one `vec4<f32>`) of one output pixel, or
-//! for `conv2d` of 4 consecutive pixels of a row, so each loaded input and weight serves several
-//! multiply-adds; the kh x kw loops run over constants so they unroll.
-//! (Implicit-GEMM kernels with tuned tiles replace these later.)
+//! Convolutions as register-tiled implicit GEMMs: one GEMM template (`shaders/gemm.wgsl`) over
+//! the operand functions of each op's template (conv2d, conv_transpose2d here; the weight
+//! gradients in `conv_grad.rs`), with the tiles of `Target::conv_tiles`. All global memory goes
+//! through the generated `ld_`/`st_` accessors, so a fused load or store composes with it.
 
 use super::{Ctx, Dispatch, KernelBuilder};
-use crate::Kernel;
+use crate::{ConvTiles, Kernel};
 use ir::ops::{Conv2d, ConvTranspose2d};
+use std::fmt::Write;
 
+const GEMM: &str = include_str!("../../../shaders/gemm.wgsl");
+const GEMM_DIRECT: &str = include_str!("../../../shaders/gemm_direct.wgsl");
 const CONV2D: &str = include_str!("../../../shaders/conv2d.wgsl");
 const CONV_TRANSPOSE2D: &str = include_str!("../../../shaders/conv_transpose2d.wgsl");
-/// Output channels per invocation (the templates' `vec4<f32>`). Pixels per invocation are each
-/// template's `w_tile`: 4 for `conv2d`, 1 for `conv_transpose2d` (whose gather skips most taps).
-const CO_TILE: usize = 4;
+
+/// Good on lavapipe (8-wide SIMD over the invocations of a workgroup, one workgroup per CPU
+/// thread, per-invocation loads done lane by lane): no workgroup memory, 16 output channels
+/// per invocation, so each gathered input element serves 16 multiply-adds.
+impl Default for ConvTiles {
+    fn default() -> Self {
+        ConvTiles {
+            bm: 16,
+            bn: 64,
+            bk: 0,
+            tm: 16,
+            tn: 1,
+        }
+    }
+}
+
+impl ConvTiles {
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        (self.bm / self.tm.max(1)) * (self.bn / self.tn.max(1))
+    }
+
+    /// Whether `bk` is 0: the GEMM without workgroup memory (`shaders/gemm_direct.wgsl`).
+    pub fn direct(&self) -> bool {
+        self.bk == 0
+    }
+
+    /// Whether a GEMM template can use these tiles: register tiles divide the block, a
+    /// workgroup of at most 256 invocations (WebGPU's guaranteed minimum) that loads whole rows
+    /// of each slice, and at most 16 KiB of workgroup memory (also guaranteed); `direct` tiles
+    /// have one row of invocations (`bm` = `tm`) and at most 64 accumulators per invocation.
+    pub fn check(&self) -> Result<(), String> {
+        let t = *self;
+        let wg = self.invocations();
+        let sizes = [t.bm, t.bn, t.tm, t.tn].iter().all(|&v| v > 0);
+        let ok = match t.direct() {
+            true => sizes && t.bm == t.tm && t.bn % t.tn == 0 && (1..=256).contains(&wg)
+                && t.tm * t.tn <= 64,
+            false => sizes && t.bm % t.tm == 0 && t.bn % t.tn == 0 && (1..=256).contains(&wg)
+            && wg % t.bk == 0
+            && wg % t.bn == 0
+            && (t.bm * t.bk) % wg == 0
+            && (t.bk * t.bn) % wg == 0
+            && (t.bm + t.bn) * t.bk * 4 <= 16384,
+        };
+        match ok {
+            true => Ok(()),
+            false => Err(format!("conv tiles {t:?} do not fit the GEMM template")),
+        }
+    }
+}
 
 pub(super) fn conv2d(ctx: &Ctx, o: &Conv2d) -> Result<Kernel, String> {
-    conv(ctx, ("conv2d", CONV2D, 4), o.stride, o.pad, o.bias)
+    conv(ctx, ("conv2d", CONV2D), o.stride, o.pad, o.bias)
 }
 
 /// The output size (with its `out_pad`) is already the node's shape; the gather needs only
@@ -23,7 +73,7 @@ pub(super) fn conv2d(ctx: &Ctx, o: &Conv2d) -> Result<Kernel, String> {
 pub(super) fn conv_transpose2d(ctx: &Ctx, o: &ConvTranspose2d) -> Result<Kernel, String> {
     conv(
         ctx,
-        ("conv_transpose2d", CONV_TRANSPOSE2D, 1),
+        ("conv_transpose2d", CONV_TRANSPOSE2D),
         o.stride,
         o.pad,
         o.bias,
@@ -32,7 +82,7 @@ pub(super) fn conv_transpose2d(ctx: &Ctx, o: &ConvTranspose2d) -> Result<Kernel,
 
 fn conv(
     ctx: &Ctx,
-    (template, src, w_tile): (&str, &str, usize),
+    (template, src): (&str, &str),
     stride: usize,
     pad: usize,
     bias: bool,
@@ -50,17 +100,101 @@ fn conv(
     b.dims("Y", &y.shape)?;
     let [_, _, kh, kw] = ir::shape4(&w.shape);
     let [n, co, oh, ow] = ir::shape4(&y.shape);
-    let blocks = co.div_ceil(CO_TILE);
+    let cin = ir::shape4(&x.shape)[1];
+    for (name, v) in [("KH", kh), ("KW", kw), ("STRIDE", stride), ("PAD", pad)] {
+        b.u32(name, v as u64)?;
+    }
+    let (src, dispatch) = gemm(&mut b, ctx, src, [co, n * oh * ow, cin * kh * kw])?;
+    ctx.kernel(template, &src, b, dispatch)
+}
+
+/// Add the GEMM's sizes `[GM, GN, GK]` and tile constants to `b`; returns the op template
+/// followed by the GEMM template with its register tile written out, and the dispatch.
+pub(super) fn gemm(
+    b: &mut KernelBuilder,
+    ctx: &Ctx,
+    op_src: &str,
+    [gm, gn, gk]: [usize; 3],
+) -> Result<(String, Dispatch), String> {
+    let t = ctx.target.conv_tiles;
+    t.check()?;
+    let m_tiles = gm.div_ceil(t.bm as usize);
     for (name, v) in [
-        ("KH", kh),
-        ("KW", kw),
-        ("STRIDE", stride),
-        ("PAD", pad),
-        ("CO_BLOCKS", blocks),
-        ("W_BLOCKS", ow.div_ceil(w_tile)),
+        ("GM", gm),
+        ("GN", gn),
+        ("GK", gk),
+        ("M_TILES", m_tiles),
+        ("BM", t.bm as usize),
+        ("BN", t.bn as usize),
+        ("BK", t.bk as usize),
+        ("TM", t.tm as usize),
+        ("TN", t.tn as usize),
+        ("A_TILE", (t.bm * t.bk) as usize),
+        ("B_TILE", (t.bk * t.bn) as usize),
     ] {
         b.u32(name, v as u64)?;
     }
-    let total = (n * blocks * oh * ow.div_ceil(w_tile)) as u64;
-    ctx.kernel(template, src, b, Dispatch::Threads { total, wg: 64 })
+    let src = format!("{op_src}\n{}", micro_tile(t));
+    let count = (m_tiles * gn.div_ceil(t.bn as usize)) as u64;
+    let wg = t.invocations();
+    Ok((src, Dispatch::Groups { count, wg }))
+}
+
+/// The GEMM template with its register tile unrolled: `c_i_j` for row i < tm, column j < tn,
+/// row `m0 + ty + i * (BM / TM)`, column `n0 + tx + j * (BN / TN)`.
+fn micro_tile(t: ConvTiles) -> String {
+    let (rows, cols) = (0..t.tm, 0..t.tn);
+    let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
+    for i in rows.clone() {
+        for j in cols.clone() {
+            let _ = writeln!(decl, "    var c_{i}_{j} = 0.0;");
+        }
+    }
+    let template = match t.direct() {
+        true => {
+            // The columns' b_col once; rows past GM read row GM - 1 (uniform, in range).
+            for j in cols.clone() {
+                let _ = writeln!(
+                    decl,
+                    "    let col_{j} = b_col(min(n0 + tx + {j}u * WG, GN - 1u));"
+                );
+                let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k);");
+            }
+            for i in rows.clone() {
+                let _ = writeln!(step, "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);");
+            }
+            GEMM_DIRECT
+        }
+        false => GEMM,
+    };
+    for i in rows.clone().filter(|_| !t.direct()) {
+        let _ = writeln!(
+            step,
+            "            let a_{i} = tile_a[kk * BM + ty + {i}u * (BM / TM)];"
+        );
+    }
+    for j in cols.clone().filter(|_| !t.direct()) {
+        let _ = writeln!(
+            step,
+            "            let b_{j} = tile_b[kk * BN + tx + {j}u * (BN / TN)];"
+        );
+    }
+    for i in rows.clone() {
+        for j in cols.clone() {
+            let _ = writeln!(step, "            c_{i}_{j} += a_{i} * b_{j};");
+        }
+    }
+    for i in rows {
+        let _ = writeln!(store, "    let m_{i} = m0 + ty + {i}u * (BM / TM);");
+        for j in cols.clone() {
+            let _ = writeln!(
+                store,
+                "    if (m_{i} < GM && n0 + tx + {j}u * (BN / TN) < GN) {{ c_st(m_{i}, n0 + tx + {j}u * (BN / TN), c_{i}_{j}); }}"
+            );
+        }
+    }
+    template
+        .replace("MICRO_DECL\n", &decl)
+        .replace("MICRO_STEP\n", &step)
+        .replace("MICRO_STORE\n", &store)
 }

@@ -1,64 +1,63 @@
 //! Elementwise kernels, all from one template: for every element (n, c, h, w) of a domain,
 //! `st_y(n, c + Y_C_OFF, h, w, value(n, c, h, w))`, where `value` is generated here from the op's
-//! own WGSL definition (`Unary::wgsl`, `Binary::wgsl`). A fused chain will be a longer `value`.
-//! Concat copies and dropout (the identity) are elementwise copies.
+//! own WGSL definition (`codegen/fused.rs`); values fused into it make its loads longer.
+//! Concat copies and inference dropout (the identity) are elementwise copies.
 
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
-use ir::ops::{Binary, ChannelAffine, Unary};
+use ir::ops::Dropout;
 use ir::NodeId;
 use std::fmt::Write;
 
 const ELEMENTWISE: &str = include_str!("../../../shaders/elementwise.wgsl");
 
-pub(super) fn unary(ctx: &Ctx, o: &Unary) -> Result<Kernel, String> {
+/// Unary, binary (broadcasting comes from the accessors: a size-1 dim of an operand ignores its
+/// coordinate), per-channel affine and instance-norm apply: the op's own WGSL over its inputs,
+/// named `x` (`a`, `b` for a binary op).
+pub(super) fn node(ctx: &Ctx) -> Result<Kernel, String> {
+    let names: &[&str] = match ctx.node.inputs.len() {
+        2 if matches!(ctx.node.op, ir::Op::Binary(_)) => &["a", "b"],
+        2 => &["x", "stats"],
+        _ => &["x"],
+    };
+    let mut b = KernelBuilder::default();
+    for (k, name) in names.iter().enumerate() {
+        b.load(name, ctx.input(k, name)?)?;
+    }
+    let load = |k: usize, at: &str| format!("ld_{}({at})", names[k]);
+    let body = super::fused::body(&ctx.node.op, &ctx.node.shape, &load, "AFFINE")?;
+    b.code(&body.decls);
+    b.code(&body.function("fn value(n: u32, c: u32, h: u32, w: u32) -> f32"));
+    finish(ctx, b)
+}
+
+/// Dropout: with one input the identity (simplify removes it; a copy if it is left); with
+/// `[x, seed]` the op's mask from its own WGSL hash (`ir::ops::DROPOUT_WGSL`, the twin of its CPU
+/// reference), indexed by the element's flat index in the output, whatever arenas hold it.
+pub(super) fn dropout(ctx: &Ctx, o: &Dropout) -> Result<Kernel, String> {
+    if ctx.node.inputs.len() == 1 {
+        return copy(ctx);
+    }
     let mut b = KernelBuilder::default();
     b.load("x", ctx.input(0, "x")?)?;
-    b.code(&value_fn(&["let x = ld_x(n, c, h, w);"], &o.wgsl("x")));
-    finish(ctx, b)
-}
-
-/// Broadcasting comes from the accessors: a size-1 dim of an operand ignores its coordinate.
-pub(super) fn binary(ctx: &Ctx, o: &Binary) -> Result<Kernel, String> {
-    let mut b = KernelBuilder::default();
-    b.load("a", ctx.input(0, "a")?)?;
-    b.load("b", ctx.input(1, "b")?)?;
+    b.load("seed", ctx.input(1, "seed")?)?;
+    b.u32("DROPOUT_SALT", o.salt as u64)?;
+    b.u32("DROPOUT_KEEP_FROM", o.keep_from() as u64)?;
+    b.f32("DROPOUT_SCALE", o.scale());
+    b.code(ir::ops::DROPOUT_WGSL);
+    let lets = [
+        "let i = ((n * D_C + c) * D_H + h) * D_W + w;",
+        "let seed = u32(ld_seed(0u, 0u, 0u, 0u));",
+        "let keep = (dropout_hash(seed, DROPOUT_SALT, i) >> 8u) >= DROPOUT_KEEP_FROM;",
+    ];
     b.code(&value_fn(
-        &["let a = ld_a(n, c, h, w);", "let b = ld_b(n, c, h, w);"],
-        &o.wgsl("a", "b"),
+        &lets,
+        "select(0.0, ld_x(n, c, h, w) * DROPOUT_SCALE, keep)",
     ));
     finish(ctx, b)
 }
 
-pub(super) fn channel_affine(ctx: &Ctx, o: &ChannelAffine) -> Result<Kernel, String> {
-    let x = ctx.input(0, "x")?;
-    let channels = ir::shape4(&x.shape)[1];
-    // The op's rule: a list of one value stands for every channel (a VJP writes `shift: [0]`).
-    let per_channel = |v: &[f64], what: &str| match v.len() {
-        1 => Ok(vec![v[0]; channels]),
-        n if n == channels => Ok(v.to_vec()),
-        n => Err(format!(
-            "channel_affine: expected 1 or {channels} {what}, found {n}"
-        )),
-    };
-    let (scale, shift) = (
-        per_channel(&o.scale, "scales")?,
-        per_channel(&o.shift, "shifts")?,
-    );
-    let mut b = KernelBuilder::default();
-    b.load("x", x)?;
-    // Private tables rather than `const` arrays: indexing those with a runtime channel is not
-    // accepted by every backend.
-    b.code(&table("AFFINE_SCALE", &scale));
-    b.code(&table("AFFINE_SHIFT", &shift));
-    b.code(&value_fn(
-        &["let x = ld_x(n, c, h, w);"],
-        "x * AFFINE_SCALE[c] + AFFINE_SHIFT[c]",
-    ));
-    finish(ctx, b)
-}
-
-/// The identity (dropout outside training).
+/// The identity.
 pub(super) fn copy(ctx: &Ctx) -> Result<Kernel, String> {
     let mut b = KernelBuilder::default();
     b.load("x", ctx.input(0, "x")?)?;
@@ -88,14 +87,7 @@ pub(super) fn concat(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
             let name = format!("concat:{}[{k}]", ctx.node.name);
             let total = ir::numel(&x.shape) as u64;
             let dispatch = Dispatch::Threads { total, wg: 256 };
-            kernels.push(ctx.kernel_named(
-                name,
-                "elementwise",
-                ELEMENTWISE,
-                b,
-                dispatch,
-                vec![id],
-            )?);
+            kernels.push(ctx.kernel_named(name, "elementwise", ELEMENTWISE, b, dispatch)?);
         }
         c_off += ir::shape4(&x.shape)[1];
     }
@@ -124,13 +116,4 @@ pub(super) fn value_fn(lets: &[&str], expr: &str) -> String {
     }
     let _ = writeln!(s, "    return {expr};\n}}");
     s
-}
-
-fn table(name: &str, v: &[f64]) -> String {
-    let lits: Vec<String> = v.iter().map(|&x| ir::ops::wgsl_f32(x)).collect();
-    let n = v.len();
-    format!(
-        "var<private> {name}: array<f32, {n}> = array<f32, {n}>({});",
-        lits.join(", ")
-    )
 }

@@ -10,6 +10,7 @@ mod access;
 mod conv;
 mod conv_grad;
 mod elementwise;
+mod fused;
 mod layout;
 mod reduce;
 mod window;
@@ -58,11 +59,13 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::ReflectPad(o) => window::reflect_pad(ctx, o).map(|k| vec![k]),
         Op::MaxPool2d(o) => window::max_pool2d(ctx, o).map(|k| vec![k]),
         Op::InstanceNorm(o) => reduce::instance_norm(ctx, o).map(|k| vec![k]),
+        Op::InstanceNormStats(o) => reduce::instance_norm_stats(ctx, o).map(|k| vec![k]),
+        Op::InstanceNormApply(_) => elementwise::node(ctx).map(|k| vec![k]),
         Op::Reduce(o) => reduce::reduce(ctx, o).map(|k| vec![k]),
-        Op::Unary(o) => elementwise::unary(ctx, o).map(|k| vec![k]),
-        Op::Binary(o) => elementwise::binary(ctx, o).map(|k| vec![k]),
-        Op::ChannelAffine(o) => elementwise::channel_affine(ctx, o).map(|k| vec![k]),
-        Op::Dropout(_) => elementwise::copy(ctx).map(|k| vec![k]),
+        Op::Unary(_) | Op::Binary(_) | Op::ChannelAffine(_) => {
+            elementwise::node(ctx).map(|k| vec![k])
+        }
+        Op::Dropout(o) => elementwise::dropout(ctx, o).map(|k| vec![k]),
         Op::Concat(_) => elementwise::concat(ctx),
         Op::Conv2dWeightGrad(o) => conv_grad::conv2d_weight_grad(ctx, o).map(|k| vec![k]),
         Op::ConvTranspose2dWeightGrad(o) => {
@@ -121,7 +124,7 @@ impl Ctx<'_> {
         self.value(self.input_id(k, what)?)
     }
 
-    /// The kernel of this node (fusion will pass several nodes here).
+    /// The kernel of this node, and of the nodes fused into its loads and stores.
     fn kernel(
         &self,
         template: &str,
@@ -130,7 +133,7 @@ impl Ctx<'_> {
         dispatch: Dispatch,
     ) -> Result<Kernel, String> {
         let name = format!("{}:{}", self.node.op.kind_name(), self.node.name);
-        self.kernel_named(name, template, src, b, dispatch, self.node.inputs.clone())
+        self.kernel_named(name, template, src, b, dispatch)
     }
 
     fn kernel_named(
@@ -140,15 +143,16 @@ impl Ctx<'_> {
         src: &str,
         b: KernelBuilder,
         dispatch: Dispatch,
-        reads: Vec<NodeId>,
     ) -> Result<Kernel, String> {
         let g = b.finish(src, dispatch, self.target)?;
+        let mut nodes = vec![self.node.name.clone()];
+        nodes.extend(g.nodes.into_iter().filter(|n| *n != self.node.name));
         Ok(Kernel {
             name,
             template: template.into(),
-            nodes: vec![self.node.name.clone()],
-            reads,
-            writes: vec![self.id],
+            nodes,
+            reads: g.reads,
+            writes: g.writes,
             arenas: g.arenas,
             workgroups: g.workgroups,
             wgsl: g.wgsl,

@@ -3,9 +3,10 @@
 
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
-use ir::ops::{InstanceNorm, Reduce, ReduceKind};
+use ir::ops::{InstanceNorm, InstanceNormStats, Reduce, ReduceKind};
 
 const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
+const INSTANCE_NORM_STATS: &str = include_str!("../../../shaders/instance_norm_stats.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 /// Invocations per workgroup; the templates' tree sums need a power of two.
 const WG: u32 = 256;
@@ -24,6 +25,26 @@ pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, Strin
     ctx.kernel(
         "instance_norm",
         INSTANCE_NORM,
+        b,
+        Dispatch::Groups { count, wg: WG },
+    )
+}
+
+/// The lowered first half of an instance norm: one workgroup per (n, c) stores the plane's mean
+/// and 1 / sqrt(var + eps) at w = 0 and 1 of `[N, C, 1, 2]`. The normalisation itself is
+/// elementwise (`InstanceNormApply`), so fusion computes it in the kernels that read it.
+pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Kernel, String> {
+    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
+    let mut b = KernelBuilder::default();
+    b.load("x", x)?;
+    b.store("y", y)?;
+    b.dims("X", &x.shape)?;
+    b.f32("EPS", o.eps);
+    let [n, c, _, _] = ir::shape4(&x.shape);
+    let count = (n * c) as u64;
+    ctx.kernel(
+        "instance_norm_stats",
+        INSTANCE_NORM_STATS,
         b,
         Dispatch::Groups { count, wg: WG },
     )

@@ -50,6 +50,7 @@ pub fn build_graph(
     g: &GraphDef,
     shapes: &[(String, Vec<usize>)],
     diff: Option<&dyn Differentiator>,
+    training: bool,
 ) -> R<Graph> {
     let mut b = Builder {
         parts,
@@ -61,6 +62,8 @@ pub fn build_graph(
         graphs: vec![g.name.clone()],
         params: HashMap::new(),
         diff,
+        training,
+        seed: None,
     };
     for (name, _) in shapes {
         if !g.inputs.iter().any(|(k, _)| &k.name == name) {
@@ -99,6 +102,7 @@ pub fn build_graph(
         param_root: String::new(),
     };
     b.body(&g.body, &mut scope)?;
+    b.check_seed_name()?;
     for (name, target) in &g.outputs {
         b.graph
             .outputs
@@ -125,6 +129,10 @@ pub(super) struct Builder<'m> {
     /// Parameters by name: a name is one Param node, however many calls reach it.
     params: HashMap<String, NodeId>,
     pub(super) diff: Option<&'m dyn Differentiator>,
+    /// A training build: dropouts read the seed input (see `dropout.rs`).
+    pub(super) training: bool,
+    /// The seed input, once a dropout has made it.
+    pub(super) seed: Option<NodeId>,
 }
 
 impl Builder<'_> {
@@ -202,13 +210,14 @@ impl Builder<'_> {
             ));
         };
         call.f.finish()?;
-        let mut inputs = built.inputs;
+        let (mut op, mut inputs) = (built.op, built.inputs);
+        self.dropout(&mut op, &mut inputs, scope, at)?;
         for (suffix, shape, init) in built.params {
             let name = format!("{}.{suffix}", at.param_path);
             inputs.push(self.param(name, shape, init, at.span)?);
         }
         self.graph
-            .push(at.path, built.op, inputs)
+            .push(at.path, op, inputs)
             .map_err(|m| Diag::at(at.span, m))
     }
 

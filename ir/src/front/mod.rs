@@ -6,6 +6,7 @@
 
 mod call;
 mod calls;
+mod dropout;
 mod error;
 mod expand;
 mod expr;
@@ -125,7 +126,7 @@ impl Model {
         graph: &str,
         input_shapes: &[(String, Vec<usize>)],
     ) -> Result<crate::Graph, FrontError> {
-        self.build_inner(graph, input_shapes, None)
+        self.build_inner(graph, input_shapes, None, false)
     }
 
     /// [`Model::build`] with the reverse-mode pass that builds `Grad` nodes (the compiler's
@@ -136,7 +137,21 @@ impl Model {
         input_shapes: &[(String, Vec<usize>)],
         diff: &dyn Differentiator,
     ) -> Result<crate::Graph, FrontError> {
-        self.build_inner(graph, input_shapes, Some(diff))
+        self.build_inner(graph, input_shapes, Some(diff), false)
+    }
+
+    /// [`Model::build_with`] in training mode: every Dropout is active. A graph with dropout (its
+    /// own or in a graph it calls) gets one more input, [`crate::ops::DROPOUT_SEED`] of shape [1],
+    /// which every dropout reads: feed it an integer 0 <= seed < 2^24 as f32, a new one per step
+    /// (the masks are a pure function of the seed, the dropout's path and the element).
+    /// [`Model::input_shapes`] does not list it: it is not a declared input.
+    pub fn build_training(
+        &self,
+        graph: &str,
+        input_shapes: &[(String, Vec<usize>)],
+        diff: &dyn Differentiator,
+    ) -> Result<crate::Graph, FrontError> {
+        self.build_inner(graph, input_shapes, Some(diff), true)
     }
 
     fn build_inner(
@@ -144,9 +159,10 @@ impl Model {
         graph: &str,
         input_shapes: &[(String, Vec<usize>)],
         diff: Option<&dyn Differentiator>,
+        training: bool,
     ) -> Result<crate::Graph, FrontError> {
         let g = self.graph(graph)?;
-        expand::build_graph(&self.parts, g, input_shapes, diff)
+        expand::build_graph(&self.parts, g, input_shapes, diff, training)
             .map_err(|d| d.into_error(&self.file))
     }
 

@@ -155,7 +155,9 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
         }
         "Dropout" => {
             let x = c.value("in")?;
-            plain(Op::Dropout(Dropout { p: c.num("p")? }), vec![x])
+            // The salt (from the node's path) and a training build's seed: front/dropout.rs.
+            let p = c.num("p")?;
+            plain(Op::Dropout(Dropout { p, salt: 0 }), vec![x])
         }
         "Sum" | "Mean" => {
             let x = c.value("in")?;

@@ -1,35 +1,138 @@
-//! Dropout. In inference (the only mode of a forward graph) it is the identity.
+//! Dropout. With one input `[x]` it is inference: the identity (the compiler removes it). With two
+//! inputs `[x, seed]` it is training: element i is kept iff `(hash(seed, salt, i) >> 8) / 2^24 >= p`
+//! and kept elements are scaled by 1 / (1 - p). The mask is a pure function of (seed, salt, flat
+//! element index), so the backward pass and the GPU kernel draw the same mask without storing it:
+//! the same u32 hash is written here twice, in Rust ([`dropout_hash`]) and in WGSL ([`DROPOUT_WGSL`]).
+//! `salt` comes from the node's path in the graph that defines it (see [`dropout_salt`]), so a graph
+//! drops the same elements whether it is built alone or inlined by a `Call`.
 
 use super::check;
-use crate::{Graph, NodeId, Shape, Tensor};
+use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
+
+/// The name of the seed input that a training build adds to a graph with dropout (shape [1], an
+/// integer 0 <= seed < 2^24 stored as f32, exact).
+pub const DROPOUT_SEED: &str = "dropout_seed";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dropout {
     pub p: f64,
+    /// Distinguishes the masks of the dropouts of one graph that see the same seed.
+    pub salt: u32,
+}
+
+/// murmur3's 32-bit finaliser: every input bit flips each output bit with probability ~1/2.
+fn mix(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    x = x.wrapping_mul(0xc2b2_ae35);
+    x ^ (x >> 16)
+}
+
+/// The counter-based hash of element `index` of the dropout with `salt` under `seed`.
+pub fn dropout_hash(seed: u32, salt: u32, index: u32) -> u32 {
+    let key = mix(seed ^ mix(salt.wrapping_add(0x9e37_79b9)));
+    mix(mix(index ^ key).wrapping_add(key))
+}
+
+/// [`dropout_hash`] in WGSL, word for word (u32 arithmetic wraps in WGSL as `wrapping_*` does here).
+pub const DROPOUT_WGSL: &str = "
+fn dropout_mix(x0: u32) -> u32 {
+    var x = x0;
+    x = x ^ (x >> 16u);
+    x = x * 0x85ebca6bu;
+    x = x ^ (x >> 13u);
+    x = x * 0xc2b2ae35u;
+    return x ^ (x >> 16u);
+}
+
+fn dropout_hash(seed: u32, salt: u32, index: u32) -> u32 {
+    let key = dropout_mix(seed ^ dropout_mix(salt + 0x9e3779b9u));
+    return dropout_mix(dropout_mix(index ^ key) + key);
+}
+";
+
+/// The salt of a dropout at node path `path` (within the graph that defines it): FNV-1a, 32 bits.
+pub fn dropout_salt(path: &str) -> u32 {
+    path.bytes()
+        .fold(0x811c_9dc5, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
 impl Dropout {
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
-        check::arity("dropout", inputs, 1, "x")?;
+        if !(1..=2).contains(&inputs.len()) {
+            return Err(format!(
+                "dropout: expected 1 input (x) or 2 (x, seed), found {}",
+                inputs.len()
+            ));
+        }
         check::rank1to4("dropout", inputs[0])?;
+        if let Some(seed) = inputs.get(1) {
+            if *seed != [1] {
+                return Err(format!(
+                    "dropout: expected a seed of shape [1], found {seed:?}"
+                ));
+            }
+        }
         // p = 1 would drop everything and scale by 1/(1-p) = infinity.
         if !(0.0..1.0).contains(&self.p) {
             return Err(format!("dropout: expected 0 <= p < 1, found {:?}", self.p));
         }
         Ok(inputs[0].to_vec())
     }
-    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        Tensor::new(out_shape, inputs[0].data.clone())
+
+    /// Elements whose `hash >> 8` is at least this are kept: `(hash >> 8) / 2^24 >= p` evaluated
+    /// exactly (p * 2^24 is exact in f64), the same integer test on the CPU and the GPU.
+    pub fn keep_from(&self) -> u32 {
+        (self.p * (1u32 << 24) as f64).ceil() as u32
     }
-    /// The identity, as the forward graph is inference.
+
+    /// The factor of kept elements, 1 / (1 - p).
+    pub fn scale(&self) -> f64 {
+        1.0 / (1.0 - self.p)
+    }
+
+    /// Whether element `index` is kept under `seed`.
+    pub fn keeps(&self, seed: u32, index: u32) -> bool {
+        (dropout_hash(seed, self.salt, index) >> 8) >= self.keep_from()
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let x = &inputs[0].data;
+        let Some(seed) = inputs.get(1) else {
+            return Tensor::new(out_shape, x.clone());
+        };
+        // An f32 holding an integer below 2^24 (`as` saturates anything else, as WGSL's u32()).
+        let seed = seed.data[0].to_f64().unwrap_or(0.0) as u32;
+        let scale = T::from(self.scale()).expect("a finite scale");
+        let data = (x.iter().enumerate())
+            .map(|(i, &v)| {
+                if self.keeps(seed, i as u32) {
+                    v * scale
+                } else {
+                    T::zero()
+                }
+            })
+            .collect();
+        Tensor::new(out_shape, data)
+    }
+
+    /// Linear in x with a fixed mask: the gradient is the same dropout (same p, salt and seed)
+    /// of the incoming gradient; none for the seed. In inference, the identity.
     pub fn vjp(
         &self,
-        _g: &mut Graph,
-        _node: NodeId,
+        g: &mut Graph,
+        node: NodeId,
         grad: NodeId,
     ) -> Result<Vec<Option<NodeId>>, String> {
-        Ok(vec![Some(grad)])
+        let inputs = g.nodes[node].inputs.clone();
+        let [_, seed] = inputs[..] else {
+            return Ok(vec![Some(grad)]);
+        };
+        let name = format!("grad.{}.dropout", g.nodes[node].name);
+        let gx = g.push(name, Op::Dropout(self.clone()), vec![grad, seed])?;
+        Ok(vec![Some(gx), None])
     }
 }
 
@@ -37,31 +140,68 @@ impl Dropout {
 mod tests {
     use super::*;
 
-    #[test]
-    fn identity_in_inference() {
-        let d = Dropout { p: 0.2 };
-        assert_eq!(d.shape(&[&[1, 2, 3, 3]]), Ok(vec![1, 2, 3, 3]));
-        let x = Tensor::new(&[3], vec![1.0f32, -2.0, 3.0]);
-        assert_eq!(d.cpu(&[&x], &[3]), x);
+    fn d(p: f64) -> Dropout {
+        Dropout { p, salt: 7 }
     }
 
     #[test]
-    fn rejects_bad_p() {
+    fn identity_in_inference() {
+        assert_eq!(d(0.2).shape(&[&[1, 2, 3, 3]]), Ok(vec![1, 2, 3, 3]));
+        let x = Tensor::new(&[3], vec![1.0f32, -2.0, 3.0]);
+        assert_eq!(d(0.2).cpu(&[&x], &[3]), x);
+    }
+
+    #[test]
+    fn shape_rule_messages() {
         assert_eq!(
-            Dropout { p: 1.0 }.shape(&[&[3]]).unwrap_err(),
+            d(1.0).shape(&[&[3]]).unwrap_err(),
             "dropout: expected 0 <= p < 1, found 1.0"
         );
         assert_eq!(
-            Dropout { p: -0.1 }.shape(&[&[3]]).unwrap_err(),
+            d(-0.1).shape(&[&[3]]).unwrap_err(),
             "dropout: expected 0 <= p < 1, found -0.1"
         );
         assert_eq!(
-            Dropout { p: f64::NAN }.shape(&[&[3]]).unwrap_err(),
+            d(f64::NAN).shape(&[&[3]]).unwrap_err(),
             "dropout: expected 0 <= p < 1, found NaN"
         );
+        assert_eq!(d(0.5).shape(&[&[2, 3], &[1]]), Ok(vec![2, 3]));
         assert_eq!(
-            Dropout { p: 0.0 }.shape(&[&[3], &[3]]).unwrap_err(),
-            "dropout: expected 1 input (x), found 2"
+            d(0.5).shape(&[&[3], &[3]]).unwrap_err(),
+            "dropout: expected a seed of shape [1], found [3]"
         );
+        assert_eq!(
+            d(0.5).shape(&[&[3], &[1, 1]]).unwrap_err(),
+            "dropout: expected a seed of shape [1], found [1, 1]"
+        );
+        assert_eq!(
+            d(0.5).shape(&[&[3], &[1], &[1]]).unwrap_err(),
+            "dropout: expected 1 input (x) or 2 (x, seed), found 3"
+        );
+        assert_eq!(
+            d(0.5).shape(&[]).unwrap_err(),
+            "dropout: expected 1 input (x) or 2 (x, seed), found 0"
+        );
+    }
+
+    #[test]
+    fn threshold_is_exact() {
+        assert_eq!(d(0.0).keep_from(), 0);
+        assert_eq!(d(0.5).keep_from(), 1 << 23);
+        // 0.2 * 2^24 = 3355443.2: kept from 3355444 on, i.e. u / 2^24 >= 0.2 exactly.
+        assert_eq!(d(0.2).keep_from(), 3_355_444);
+        for p in [0.1, 0.2, 0.3, 0.9, 1.0 - 1e-9] {
+            let k = d(p).keep_from() as f64;
+            let two24 = (1u32 << 24) as f64;
+            assert!((k - 1.0) / two24 < p && k / two24 >= p, "p = {p}: {k}");
+        }
+    }
+
+    #[test]
+    fn salt_is_fnv1a() {
+        // FNV-1a 32-bit test vectors.
+        assert_eq!(dropout_salt(""), 0x811c_9dc5);
+        assert_eq!(dropout_salt("a"), 0xe40c_292c);
+        assert_eq!(dropout_salt("foobar"), 0xbf9c_f968);
     }
 }

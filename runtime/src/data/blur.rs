@@ -103,7 +103,17 @@ pub struct Kernel {
 impl Kernel {
     /// A random trajectory over a random part (1/10, 1/2 or all) of the exposure.
     pub fn random(rng: &mut impl Rng) -> Kernel {
-        let traj = Trajectory::random(rng);
+        Kernel::random_scaled(rng, 1.0)
+    }
+
+    /// As [`Kernel::random`] (the same draws), with the trajectory scaled by `scale` about its
+    /// start: 0.25 gives 15-pixel paths, a blur as strong on a 64-pixel image as SPEC.md's is on
+    /// a 256-pixel crop.
+    pub fn random_scaled(rng: &mut impl Rng, scale: f64) -> Kernel {
+        let mut traj = Trajectory::random(rng);
+        for p in traj.points.iter_mut() {
+            *p = [p[0] * scale, p[1] * scale];
+        }
         let part = EXPOSURES[rng.random_range(0..EXPOSURES.len())];
         Kernel::from_trajectory(&traj, part)
     }

@@ -65,6 +65,9 @@ pub enum DataError {
     /// Every image tried in a row failed: no point in going on.
     #[error("{failed} images in a row could not be read; the last: {last}")]
     NothingReadable { failed: u64, last: Box<DataError> },
+    /// A data setting out of its range.
+    #[error("{0}")]
+    Setting(String),
 }
 
 impl From<crate::image_io::ImageError> for DataError {

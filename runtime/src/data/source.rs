@@ -28,13 +28,22 @@ const EPOCH_SALT: u64 = 0x0e90_c5ee_d5a1_7000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataSpec {
     /// Procedural sharp images of `size x size`, blurred by the synthetic blur with Gaussian
-    /// noise `noise` (standard deviation on the [0, 1] scale; 0 for none).
-    Procedural { size: usize, noise: f32 },
+    /// noise `noise` (standard deviation on the [0, 1] scale; 0 for none). `blur_scale` scales
+    /// the blur trajectories (1: SPEC.md's 60 pixels; small images want shorter ones).
+    Procedural {
+        size: usize,
+        noise: f32,
+        blur_scale: f64,
+    },
     /// GoPro's layout: `dir/{train,test}/<sequence>/{blur,sharp}/NNNNNN.png`, paired by file name.
     GoPro { dir: PathBuf },
     /// Every image under `dir` (recursively, any format the `image` crate reads), blurred on the
-    /// fly by the synthetic blur with noise `noise`.
-    SharpFolder { dir: PathBuf, noise: f32 },
+    /// fly by the synthetic blur with noise `noise` and trajectories scaled by `blur_scale`.
+    SharpFolder {
+        dir: PathBuf,
+        noise: f32,
+        blur_scale: f64,
+    },
 }
 
 /// A data set split: pairs by index. (`len` is `None` for an endless source, so an `is_empty`
@@ -60,13 +69,25 @@ pub fn open(
 ) -> Result<Box<dyn Source>, DataError> {
     let aug = Augment { split, crop, seed };
     Ok(match spec {
-        DataSpec::Procedural { size, noise } => Box::new(Procedural {
+        DataSpec::Procedural {
+            size,
+            noise,
+            blur_scale,
+        } => Box::new(Procedural {
             size: *size,
-            noise: *noise,
+            blur: Synthetic::new(*noise, *blur_scale)?,
             aug,
         }),
         DataSpec::GoPro { dir } => Box::new(GoPro::open(dir, aug)?),
-        DataSpec::SharpFolder { dir, noise } => Box::new(SharpFolder::open(dir, *noise, aug)?),
+        DataSpec::SharpFolder {
+            dir,
+            noise,
+            blur_scale,
+        } => Box::new(SharpFolder::open(
+            dir,
+            Synthetic::new(*noise, *blur_scale)?,
+            aug,
+        )?),
     })
 }
 
@@ -123,9 +144,10 @@ impl Augment {
     }
 
     /// A pair made from a sharp image by the synthetic blur.
-    fn synthetic(&self, sharp: &ir::Tensor<f32>, noise: f32, index: u64, name: String) -> Pair {
+    fn synthetic(&self, sharp: &ir::Tensor<f32>, s: Synthetic, index: u64, name: String) -> Pair {
         let mut rng = rng_for(self.seed, index);
-        let k = blur::Kernel::random(&mut rng);
+        let noise = s.noise;
+        let k = blur::Kernel::random_scaled(&mut rng, s.blur_scale);
         let (mut blurred, sharp) = self.apply(sharp, &mut rng, |img, win| {
             blur::blur_window(img, &k, win.y, win.x, win.h, win.w)
         });
@@ -138,9 +160,32 @@ impl Augment {
     }
 }
 
+/// The synthetic blur's settings, checked.
+#[derive(Debug, Clone, Copy)]
+struct Synthetic {
+    noise: f32,
+    blur_scale: f64,
+}
+
+impl Synthetic {
+    fn new(noise: f32, blur_scale: f64) -> Result<Synthetic, DataError> {
+        if !(noise >= 0.0 && noise.is_finite()) {
+            return Err(DataError::Setting(format!(
+                "blur noise {noise}: expected a finite value >= 0"
+            )));
+        }
+        if !(blur_scale > 0.0 && blur_scale <= 4.0) {
+            return Err(DataError::Setting(format!(
+                "blur scale {blur_scale}: expected a value in (0, 4] (1 is SPEC.md's 60-pixel trajectories)"
+            )));
+        }
+        Ok(Synthetic { noise, blur_scale })
+    }
+}
+
 struct Procedural {
     size: usize,
-    noise: f32,
+    blur: Synthetic,
     aug: Augment,
 }
 
@@ -159,7 +204,7 @@ impl Source for Procedural {
         let sharp = procedural::image(self.size, self.size, self.aug.seed, image);
         Ok(self
             .aug
-            .synthetic(&sharp, self.noise, image, format!("procedural/{image}")))
+            .synthetic(&sharp, self.blur, image, format!("procedural/{image}")))
     }
     fn describe(&self) -> String {
         let n = self
@@ -280,12 +325,12 @@ struct SharpFolder {
     dir: PathBuf,
     /// This split's files, sorted.
     files: Vec<PathBuf>,
-    noise: f32,
+    blur: Synthetic,
     aug: Augment,
 }
 
 impl SharpFolder {
-    fn open(dir: &Path, noise: f32, aug: Augment) -> Result<SharpFolder, DataError> {
+    fn open(dir: &Path, blur: Synthetic, aug: Augment) -> Result<SharpFolder, DataError> {
         let mut files = image_files(dir)?;
         if files.len() < 2 {
             return Err(DataError::Empty {
@@ -302,7 +347,7 @@ impl SharpFolder {
         Ok(SharpFolder {
             dir: dir.into(),
             files,
-            noise,
+            blur,
             aug,
         })
     }
@@ -323,7 +368,7 @@ impl Source for SharpFolder {
             .unwrap_or(path)
             .to_string_lossy()
             .to_string();
-        Ok(self.aug.synthetic(&sharp, self.noise, index, name))
+        Ok(self.aug.synthetic(&sharp, self.blur, index, name))
     }
     fn describe(&self) -> String {
         format!(

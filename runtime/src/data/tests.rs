@@ -131,6 +131,7 @@ fn sharp_folder_holds_out_its_last_images_and_pads_small_ones() {
     let spec = DataSpec::SharpFolder {
         dir: root.clone(),
         noise: 0.0,
+        blur_scale: 1.0,
     };
     let train = open(&spec, Split::Train, Some(8), 1).unwrap();
     let test = open(&spec, Split::Test, None, 1).unwrap();
@@ -149,6 +150,7 @@ fn sharp_folder_holds_out_its_last_images_and_pads_small_ones() {
         &DataSpec::SharpFolder {
             dir: root.join("nope"),
             noise: 0.0,
+            blur_scale: 1.0,
         },
         Split::Train,
         None,
@@ -165,6 +167,7 @@ fn procedural_source_is_seeded_and_its_test_split_is_apart() {
     let spec = DataSpec::Procedural {
         size: 24,
         noise: 0.01,
+        blur_scale: 1.0,
     };
     let a = open(&spec, Split::Train, Some(16), 9).unwrap();
     assert_eq!(a.len(), None);
@@ -191,4 +194,28 @@ fn procedural_source_is_seeded_and_its_test_split_is_apart() {
     .collect();
     assert_eq!(got.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2, 3, 4]);
     assert_eq!(got[1].1.blurred, p.blurred);
+}
+
+#[test]
+fn scaled_blur_draws_the_same_path_shorter_and_bad_scales_are_refused() {
+    use super::blur::Kernel;
+    let k1 = Kernel::random(&mut rng_for(3, 7));
+    assert_eq!(Kernel::random_scaled(&mut rng_for(3, 7), 1.0), k1);
+    let k4 = Kernel::random_scaled(&mut rng_for(3, 7), 0.25);
+    // A quarter of the path fits a kernel about a quarter the size (bilinear splats add a pixel).
+    assert!(k4.size < k1.size, "{} vs {}", k4.size, k1.size);
+    assert!(k4.size <= k1.size / 4 + 4, "{} vs {}", k4.size, k1.size);
+    let sum: f32 = k4.weights.iter().sum();
+    assert!((sum - 1.0).abs() < 1e-5);
+    for (scale, noise, msg) in [
+        (0.0, 0.0, "blur scale 0: expected a value in (0, 4] (1 is SPEC.md's 60-pixel trajectories)"),
+        (1.0, -0.1, "blur noise -0.1: expected a finite value >= 0"),
+    ] {
+        let spec = DataSpec::Procedural {
+            size: 16,
+            noise,
+            blur_scale: scale,
+        };
+        assert_eq!(open(&spec, Split::Train, Some(16), 0).err().unwrap().to_string(), msg);
+    }
 }

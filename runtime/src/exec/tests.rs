@@ -19,6 +19,7 @@ fn value(
         pieces,
         live: (0, 1),
         slice_of: None,
+        fused: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn plan(
         graph: "test".into(),
         target: Target::default(),
         values,
+        unfused_kernels: kernels.len(),
         kernels,
         memory: MemoryPlan {
             arenas: arenas.iter().map(|&bytes| Arena { bytes }).collect(),

@@ -11,10 +11,12 @@ use wgpu::util::DeviceExt;
 
 const ADAM: &str = include_str!("../../../shaders/adam.wgsl");
 const WG: usize = 256;
+/// Floats per update in the kernel's scalars buffer.
+const SCALARS: usize = 7;
 
 /// The per-step scalars of the kernel (see the shader's header) for step `t` (1-based) at
 /// learning rate `lr`: computed in f64 and rounded to f32, as PyTorch's Python-float scalars are.
-pub fn scalars(a: &AdamSpec, lr: f64, t: u64, len: usize) -> [f32; 7] {
+pub fn scalars(a: &AdamSpec, lr: f64, t: u64, len: usize) -> [f32; SCALARS] {
     let bc1 = 1.0 - a.beta1.powf(t as f64);
     let bc2 = 1.0 - a.beta2.powf(t as f64);
     [
@@ -49,13 +51,26 @@ pub fn adam_cpu(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &[f32
 pub struct GpuAdam {
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
+    /// The scalars the kernel reads (7 floats).
     scalars: wgpu::Buffer,
+    /// One set of scalars per update of a submit: a step records several updates (one per critic
+    /// step) in one command buffer, and a queue write would land before all of them, so each
+    /// update copies its own slot into `scalars` in command order.
+    slots: wgpu::Buffer,
+    max_slots: usize,
     workgroups: [u32; 3],
     len: usize,
 }
 
 impl GpuAdam {
-    pub fn new(gpu: &Gpu, cache: &mut PipelineCache, set: &ParamSet) -> Result<GpuAdam> {
+    /// Adam over `set`, for up to `max_slots` updates per submit.
+    pub fn new(
+        gpu: &Gpu,
+        cache: &mut PipelineCache,
+        set: &ParamSet,
+        max_slots: usize,
+    ) -> Result<GpuAdam> {
+        let max_slots = max_slots.max(1);
         let Some(o) = &set.opt else {
             return Err(RuntimeError::Plan(
                 "Adam over a network without moments".into(),
@@ -77,9 +92,15 @@ impl GpuAdam {
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("adam.scalars"),
-                    contents: bytemuck::cast_slice(&[0f32; 7]),
+                    contents: bytemuck::cast_slice(&[0f32; SCALARS]),
                     usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
                 });
+            let slots = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("adam.slots"),
+                size: (max_slots * SCALARS * 4) as u64,
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
             let buffers = [&set.p, &o.m, &o.v, &o.g, &scalars];
             let entries: Vec<wgpu::BindGroupEntry> = (pipeline.bindings.iter().zip(buffers))
                 .map(|(&binding, b)| wgpu::BindGroupEntry {
@@ -96,21 +117,39 @@ impl GpuAdam {
                 pipeline: pipeline.clone(),
                 bind_group,
                 scalars,
+                slots,
+                max_slots,
                 workgroups,
                 len: set.len,
             }
         })
     }
 
-    /// Write this step's scalars and record the update. The scalars are written through the
-    /// queue, so they take effect at the next submit: record one update per submit.
-    pub fn record(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder, a: &AdamSpec, lr: f64, t: u64) {
+    /// Write the scalars of this submit's updates, `(lr, t)` per slot, through the queue (they
+    /// land before the submit's commands run).
+    pub fn stage(&self, gpu: &Gpu, a: &AdamSpec, updates: &[(f64, u64)]) -> Result<()> {
+        if updates.len() > self.max_slots {
+            return Err(RuntimeError::Plan(format!(
+                "{} Adam updates in one submit; this optimiser was made for {}",
+                updates.len(),
+                self.max_slots
+            )));
+        }
+        let s: Vec<f32> = (updates.iter())
+            .flat_map(|&(lr, t)| scalars(a, lr, t, self.len))
+            .collect();
+        gpu.queue
+            .write_buffer(&self.slots, 0, bytemuck::cast_slice(&s));
+        Ok(())
+    }
+
+    /// Record update `slot` of what [`GpuAdam::stage`] wrote.
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder, slot: usize) {
         if self.len == 0 {
             return;
         }
-        let s = scalars(a, lr, t, self.len);
-        gpu.queue
-            .write_buffer(&self.scalars, 0, bytemuck::cast_slice(&s));
+        let bytes = (SCALARS * 4) as u64;
+        enc.copy_buffer_to_buffer(&self.slots, slot as u64 * bytes, &self.scalars, 0, bytes);
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("adam"),
             timestamp_writes: None,
@@ -148,7 +187,7 @@ mod tests {
         ];
         let set = ParamSet::new(&gpu, "t", &params, true).unwrap();
         let mut cache = PipelineCache::new();
-        let adam = GpuAdam::new(&gpu, &mut cache, &set).unwrap();
+        let adam = GpuAdam::new(&gpu, &mut cache, &set, 2).unwrap();
         let spec = AdamSpec {
             lr: 1e-2,
             beta1: 0.5,
@@ -165,11 +204,17 @@ mod tests {
                 0,
                 bytemuck::cast_slice(&g),
             );
+            // Two updates with the same gradient in one submit, each with its own scalars.
+            let t2 = t + 10;
+            adam.stage(&gpu, &spec, &[(lr, t), (lr * 0.5, t2)]).unwrap();
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            adam.record(&gpu, &mut enc, &spec, lr, t);
+            adam.record(&mut enc, 0);
+            adam.record(&mut enc, 1);
             gpu.queue.submit([enc.finish()]);
             adam_cpu(&mut p, &mut m, &mut v, &g, &scalars(&spec, lr, t, 700));
+            adam_cpu(&mut p, &mut m, &mut v, &g, &scalars(&spec, lr * 0.5, t2, 700));
         }
+        assert!(adam.stage(&gpu, &spec, &[(1.0, 1); 3]).is_err());
         let flat = |w| -> Vec<f32> {
             set.read(&gpu, w, "")
                 .unwrap()

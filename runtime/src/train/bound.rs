@@ -131,25 +131,26 @@ impl Bound {
         })
     }
 
-    /// The value of a one-element output.
-    pub fn scalar(&self, name: &str) -> Result<f32, TrainError> {
-        let node = self.outputs.get(name).copied().ok_or_else(|| {
+    pub fn output(&self, name: &str) -> Result<NodeId, TrainError> {
+        self.outputs.get(name).copied().ok_or_else(|| {
             TrainError::Setup(format!("graph `{}` has no output `{name}`", self.name))
-        })?;
-        Ok(self.exe.read(node)?[0])
+        })
     }
 }
 
 /// `graph` with the loss parts of [`PARTS`] it has as extra outputs, and, for `prefix`, the
 /// gradient of its output `loss` w.r.t. every parameter whose name starts with `prefix`.
 pub fn loss_graph(graph: &Graph, prefix: &str) -> Result<Graph, TrainError> {
-    let Some(&(_, loss)) = graph.outputs.iter().find(|(n, _)| n == "loss") else {
+    // A term weighted 0 (`--set per_weight=0`) is dropped before differentiation, with the
+    // networks only it used (VGG19): neither its forward nor its backward pass runs.
+    let (mut g, _) = compiler::fold::zero_weighted_terms(graph);
+    let Some(&(_, loss)) = g.outputs.iter().find(|(n, _)| n == "loss") else {
         return Err(TrainError::Setup(format!(
             "loss graph {} has no output named `loss`",
             graph.name
         )));
     };
-    let wrt: Vec<NodeId> = graph
+    let wrt: Vec<NodeId> = g
         .params()
         .filter(|(_, n)| n.name.starts_with(prefix))
         .map(|(i, _)| i)
@@ -160,7 +161,6 @@ pub fn loss_graph(graph: &Graph, prefix: &str) -> Result<Graph, TrainError> {
             graph.name
         )));
     }
-    let mut g = graph.clone();
     for part in PARTS {
         if let Some(id) = g.find(part) {
             if ir::numel(&g.nodes[id].shape) == 1 {

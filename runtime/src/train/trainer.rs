@@ -4,12 +4,14 @@
 
 use super::adam::GpuAdam;
 use super::bound::{loss_graph, Bound, Net, PARTS};
-use super::params::{ParamSet, Tie, Which};
+use super::params::{copy_in, copy_out, read_buffer, ParamSet, Tie, Which};
 use super::TrainError;
 use crate::device::Gpu;
 use crate::pipeline_cache::PipelineCache;
 use ir::front::{Model, TrainingSpec};
-use ir::Tensor;
+use ir::ops::DROPOUT_SEED;
+use ir::{NodeId, Tensor};
+use rand::{RngCore, SeedableRng};
 use std::collections::HashMap;
 
 /// The trainer's networks, in this order.
@@ -51,6 +53,14 @@ pub struct Trainer {
     forward_out: Tie,
     /// G(blurred) on its way from the forward graph into the critic's loss.
     fake: wgpu::Buffer,
+    /// Each critic step's alpha vector, written once per step and copied in before its run.
+    alphas: wgpu::Buffer,
+    /// The step's scalars, gathered on the GPU and read back once: each critic step's loss, the
+    /// generator's, then the parts ([`Trainer::readback_layout`]).
+    losses: wgpu::Buffer,
+    /// Loss parts of the last critic step and of the generator step: (name, node).
+    critic_parts: Vec<(String, NodeId)>,
+    generator_parts: Vec<(String, NodeId)>,
 }
 
 /// The input shapes of a graph for batch `b` and crop `c`: images become [b, C, c, c], per-sample
@@ -89,7 +99,8 @@ impl Trainer {
         let (b, c) = (spec.batch, spec.crop);
         let diff = &compiler::differentiate::Autodiff;
         let build = |g: &str| -> Result<ir::Graph, TrainError> {
-            Ok(model.build_with(g, &shapes(model, g, b, c)?, diff)?)
+            // Training mode: every Dropout draws its mask from the `dropout_seed` input.
+            Ok(model.build_training(g, &shapes(model, g, b, c)?, diff)?)
         };
         let g_graph = build(&spec.generator)?;
         let c_graph = build(&spec.critic)?;
@@ -164,8 +175,8 @@ impl Trainer {
         let generator_step =
             Bound::new(gpu, &mut cache, &generator_loss, &nets, "", Some(GENERATOR))?;
         let adam = [
-            GpuAdam::new(gpu, &mut cache, &nets[GENERATOR].set)?,
-            GpuAdam::new(gpu, &mut cache, &nets[CRITIC].set)?,
+            GpuAdam::new(gpu, &mut cache, &nets[GENERATOR].set, 1)?,
+            GpuAdam::new(gpu, &mut cache, &nets[CRITIC].set, spec.critic_steps)?,
         ];
         let (forward_in, _) = g_graph
             .inputs()
@@ -189,12 +200,23 @@ impl Trainer {
                 bound.input(n)?;
             }
         }
-        let fake = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("irdc.train.fake"),
-            size: numel as u64 * 4,
-            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let buffer = |label: &str, floats: usize| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: floats.max(1) as u64 * 4,
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let fake = buffer("irdc.train.fake", numel);
+        let alpha_len = ir::numel(&critic_step.exe.value(critic_step.input("alpha")?)?.shape);
+        let alphas = buffer("irdc.train.alphas", alpha_len * spec.critic_steps);
+        let critic_parts = parts_of(&critic_step);
+        let generator_parts = parts_of(&generator_step);
+        let losses = buffer(
+            "irdc.train.losses",
+            spec.critic_steps + 1 + critic_parts.len() + generator_parts.len(),
+        );
         Ok(Trainer {
             gpu: gpu.clone(),
             spec: spec.clone(),
@@ -209,6 +231,10 @@ impl Trainer {
                 node: out_node,
             },
             fake,
+            alphas,
+            losses,
+            critic_parts,
+            generator_parts,
         })
     }
 
@@ -235,6 +261,11 @@ impl Trainer {
 
     /// One training step (0-based `step`, learning rate `lr`) on `blurred`/`sharp` ([b, 3, c, c])
     /// with one alpha vector ([b] values in [0, 1)) per critic step.
+    ///
+    /// The whole step is one command buffer: inputs go in through the queue before it, every
+    /// graph run, copy and Adam update is recorded in order, and the losses are gathered on the
+    /// GPU and read back once at the end (on lavapipe a submit-and-wait round trip costs as much
+    /// as a small graph).
     pub fn step(
         &mut self,
         step: u64,
@@ -250,69 +281,96 @@ impl Trainer {
                 alphas.len()
             )));
         }
-        // fake = G(blurred) with the current weights.
-        self.forward.write(&self.forward_in, blurred)?;
-        self.submit("feeding the generator", |enc| {
-            self.forward.feed_params(enc, &self.nets)
-        })?;
-        self.forward.exe.run()?;
-        let fake_in = Tie {
-            at: 0,
-            node: self.critic_step.input("fake")?,
-        };
-        self.submit("passing G(blurred) to the critic", |enc| {
-            super::params::copy_out(enc, &self.forward.exe, &self.fake, &[self.forward_out])?;
-            super::params::copy_in(enc, &self.critic_step.exe, &self.fake, &[fake_in])?;
-            Ok(())
-        })?;
-        self.critic_step.write("sharp", sharp)?;
-        let adam = self.spec.adam;
-        let mut critic = Vec::with_capacity(k_steps);
-        let mut parts = Vec::new();
-        for (k, alpha) in alphas.iter().enumerate() {
-            self.critic_step.write("alpha", alpha)?;
-            self.submit("feeding the critic", |enc| {
-                self.critic_step.feed_params(enc, &self.nets)
-            })?;
-            self.critic_step.exe.run()?;
-            critic.push(self.critic_step.scalar("loss")?);
-            if k + 1 == k_steps {
-                parts.extend(self.parts(&self.critic_step)?);
+        // Inputs: the same for every graph run of the step. The generator's dropout masks come
+        // from one seed per step, the same in the forward graph and in the generator's loss, so
+        // the critic judges the very G(blurred) that the generator step differentiates.
+        let seed = [dropout_seed(self.spec.seed, step)];
+        for b in [&self.forward, &self.generator_step] {
+            if b.inputs.contains_key(DROPOUT_SEED) {
+                b.write(DROPOUT_SEED, &seed)?;
             }
-            let t = step * k_steps as u64 + k as u64 + 1;
-            self.submit("updating the critic", |enc| {
-                self.critic_step.take_grads(enc, &self.nets[CRITIC])?;
-                self.adam[CRITIC].record(&self.gpu, enc, &adam, lr, t);
-                Ok(())
-            })?;
         }
+        self.forward.write(&self.forward_in, blurred)?;
+        self.critic_step.write("sharp", sharp)?;
         self.generator_step.write("blurred", blurred)?;
         self.generator_step.write("sharp", sharp)?;
-        self.submit("feeding the generator's loss", |enc| {
-            self.generator_step.feed_params(enc, &self.nets)
-        })?;
-        self.generator_step.exe.run()?;
-        let generator = self.generator_step.scalar("loss")?;
-        parts.extend(self.parts(&self.generator_step)?);
-        self.submit("updating the generator", |enc| {
+        let flat_alphas: Vec<f32> = alphas.concat();
+        self.gpu
+            .queue
+            .write_buffer(&self.alphas, 0, bytemuck::cast_slice(&flat_alphas));
+        let adam = self.spec.adam;
+        let critic_updates: Vec<(f64, u64)> = (0..k_steps as u64)
+            .map(|k| (lr, step * k_steps as u64 + k + 1))
+            .collect();
+        self.adam[CRITIC].stage(&self.gpu, &adam, &critic_updates)?;
+        self.adam[GENERATOR].stage(&self.gpu, &adam, &[(lr, step + 1)])?;
+
+        let alpha_node = self.critic_step.input("alpha")?;
+        let alpha_len = flat_alphas.len() / k_steps.max(1);
+        let critic_loss = self.critic_step.output("loss")?;
+        let generator_loss = self.generator_step.output("loss")?;
+        let (first_part, _) = self.readback_layout();
+        self.submit("running the training step", |enc| {
+            // fake = G(blurred) with the current weights, into the critic's input.
+            self.forward.feed_params(enc, &self.nets)?;
+            self.forward.exe.record(enc);
+            let fake_in = Tie {
+                at: 0,
+                node: self.critic_step.input("fake")?,
+            };
+            copy_out(enc, &self.forward.exe, &self.fake, &[self.forward_out])?;
+            copy_in(enc, &self.critic_step.exe, &self.fake, &[fake_in])?;
+            for k in 0..k_steps {
+                let alpha = Tie {
+                    at: k * alpha_len,
+                    node: alpha_node,
+                };
+                copy_in(enc, &self.critic_step.exe, &self.alphas, &[alpha])?;
+                self.critic_step.feed_params(enc, &self.nets)?;
+                self.critic_step.exe.record(enc);
+                let mut out = vec![Tie {
+                    at: k,
+                    node: critic_loss,
+                }];
+                if k + 1 == k_steps {
+                    out.extend(ties_at(&self.critic_parts, first_part));
+                }
+                copy_out(enc, &self.critic_step.exe, &self.losses, &out)?;
+                self.critic_step.take_grads(enc, &self.nets[CRITIC])?;
+                self.adam[CRITIC].record(enc, k);
+            }
+            self.generator_step.feed_params(enc, &self.nets)?;
+            self.generator_step.exe.record(enc);
+            let mut out = vec![Tie {
+                at: k_steps,
+                node: generator_loss,
+            }];
+            let at = first_part + self.critic_parts.len();
+            out.extend(ties_at(&self.generator_parts, at));
+            copy_out(enc, &self.generator_step.exe, &self.losses, &out)?;
             self.generator_step.take_grads(enc, &self.nets[GENERATOR])?;
-            self.adam[GENERATOR].record(&self.gpu, enc, &adam, lr, step + 1);
+            self.adam[GENERATOR].record(enc, 0);
             Ok(())
         })?;
-        self.gpu.wait("updating the generator")?;
+        let (_, len) = self.readback_layout();
+        let read = read_buffer(&self.gpu, &self.losses, len)?;
+        let names = (self.critic_parts.iter()).chain(&self.generator_parts);
         Ok(StepLosses {
-            critic,
-            generator,
-            parts,
+            critic: read[..k_steps].to_vec(),
+            generator: read[k_steps],
+            parts: (names.zip(&read[first_part..]))
+                .map(|((n, _), &v)| (n.clone(), v))
+                .collect(),
         })
     }
 
-    fn parts(&self, b: &Bound) -> Result<Vec<(String, f32)>, TrainError> {
-        PARTS
-            .iter()
-            .filter(|p| b.outputs.contains_key(**p))
-            .map(|p| Ok((p.to_string(), b.scalar(p)?)))
-            .collect()
+    /// Where the parts start in the losses buffer, and its length.
+    fn readback_layout(&self) -> (usize, usize) {
+        let first = self.spec.critic_steps + 1;
+        (
+            first,
+            first + self.critic_parts.len() + self.generator_parts.len(),
+        )
     }
 
     /// G(blurred) with the current weights ([b, 3, c, c] in, the same out).
@@ -364,4 +422,26 @@ impl Trainer {
         self.gpu.wait("loading the checkpoint")?;
         Ok(())
     }
+}
+
+/// Step `step`'s dropout seed: an integer below 2^24 (exact in f32), from the run's seed.
+fn dropout_seed(seed: u64, step: u64) -> f32 {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ DROPOUT_STREAM);
+    rng.set_stream(step);
+    (rng.next_u32() >> 8) as f32
+}
+
+/// Keeps the dropout seeds' stream apart from the initialisers' and the data's.
+const DROPOUT_STREAM: u64 = 0xd40f_0a75_5eed_0001;
+
+/// The loss parts ([`PARTS`]) a loss graph outputs, in [`PARTS`] order.
+fn parts_of(b: &Bound) -> Vec<(String, NodeId)> {
+    (PARTS.iter())
+        .filter_map(|p| b.outputs.get(*p).map(|&n| (p.to_string(), n)))
+        .collect()
+}
+
+/// Ties of consecutive scalars from element `at` of a flat buffer.
+fn ties_at(parts: &[(String, NodeId)], at: usize) -> impl Iterator<Item = Tie> + '_ {
+    (parts.iter().enumerate()).map(move |(i, &(_, node))| Tie { at: at + i, node })
 }

@@ -1,0 +1,102 @@
+//! One elementwise op at (n, c, h, w) of its output, in WGSL, over loads of its inputs: what an
+//! elementwise kernel's `value` returns, what the accessor of an inlined value returns, and what
+//! a convolution stored through its reader stores (`fuse.rs`). The ops' own expressions come
+//! from their definitions (`Unary::wgsl`, `Binary::wgsl`), so each op is written once.
+
+use ir::Op;
+use std::fmt::Write;
+
+/// Declarations (tables) to place at module scope, then a function body: `let`s and a value.
+pub(super) struct Body {
+    pub decls: String,
+    lets: Vec<String>,
+    pub expr: String,
+}
+
+impl Body {
+    /// `signature { lets; return expr; }`.
+    pub fn function(&self, signature: &str) -> String {
+        let mut s = format!("{signature} {{\n");
+        for l in &self.lets {
+            let _ = writeln!(s, "    {l}");
+        }
+        let _ = writeln!(s, "    return {};\n}}", self.expr);
+        s
+    }
+
+    /// The `let`s, one per line, indented for a function body.
+    pub fn lets(&self) -> String {
+        self.lets.iter().map(|l| format!("    {l}\n")).collect()
+    }
+}
+
+/// `op` (output `shape`) at (n, c, h, w); `load(k, coords)` is the WGSL that loads input k at
+/// `coords`, and `tables` prefixes the private tables the op needs.
+pub(super) fn body(
+    op: &Op,
+    shape: &[usize],
+    load: &dyn Fn(usize, &str) -> String,
+    tables: &str,
+) -> Result<Body, String> {
+    const AT: &str = "n, c, h, w";
+    let at = |k: usize| load(k, AT);
+    let mut decls = String::new();
+    let (lets, expr) = match op {
+        Op::Unary(o) => (vec![format!("let x = {};", at(0))], o.wgsl("x")),
+        Op::Binary(o) => (
+            vec![format!("let a = {};", at(0)), format!("let b = {};", at(1))],
+            o.wgsl("a", "b"),
+        ),
+        Op::ChannelAffine(o) => {
+            let channels = ir::shape4(shape)[1];
+            // The op's rule: a list of one value stands for every channel (a VJP writes `shift: [0]`).
+            let per_channel = |v: &[f64], what: &str| match v.len() {
+                1 => Ok(vec![v[0]; channels]),
+                n if n == channels => Ok(v.to_vec()),
+                n => Err(format!(
+                    "channel_affine: expected 1 or {channels} {what}, found {n}"
+                )),
+            };
+            // Private tables rather than `const` arrays: indexing those with a runtime channel is
+            // not accepted by every backend.
+            decls.push_str(&table(
+                &format!("{tables}_SCALE"),
+                &per_channel(&o.scale, "scales")?,
+            ));
+            decls.push_str(&table(
+                &format!("{tables}_SHIFT"),
+                &per_channel(&o.shift, "shifts")?,
+            ));
+            (
+                vec![format!("let x = {};", at(0))],
+                format!("x * {tables}_SCALE[c] + {tables}_SHIFT[c]"),
+            )
+        }
+        Op::InstanceNormApply(_) => (
+            vec![
+                format!("let x = {};", at(0)),
+                format!("let mean = {};", load(1, "n, c, 0u, 0u")),
+                format!("let rstd = {};", load(1, "n, c, 0u, 1u")),
+            ],
+            "(x - mean) * rstd".to_string(),
+        ),
+        // Broadcast: the input's accessor ignores the coordinates of its size-1 dims.
+        Op::Expand(_) => (vec![], at(0)),
+        other => {
+            return Err(format!(
+                "{}: not an elementwise op, so it cannot be computed in a load or a store",
+                other.kind_name()
+            ))
+        }
+    };
+    Ok(Body { decls, lets, expr })
+}
+
+fn table(name: &str, v: &[f64]) -> String {
+    let lits: Vec<String> = v.iter().map(|&x| ir::ops::wgsl_f32(x)).collect();
+    let n = v.len();
+    format!(
+        "var<private> {name}: array<f32, {n}> = array<f32, {n}>({});\n",
+        lits.join(", ")
+    )
+}

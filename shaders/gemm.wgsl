@@ -1,0 +1,65 @@
+// Register-tiled GEMM, C[m, col] = sum over k < GK of A(m, k) * B(k, col), for m < GM and
+// col < GN, over the operand functions of the op's own template (conv2d.wgsl, ...):
+//   a_at(m, k) -> f32                 an element of A (read through the op's ld_ accessors),
+//   b_col(col) -> vec4<i32>           what B's column `col` needs, worked out once per column,
+//   b_at(c, k) -> f32                 an element of B in the column b_col gave `c`,
+//   c_st(m, col, v)                   store a finished element (through the op's st_ accessor).
+// A workgroup computes a BM x BN tile of C. It walks K in steps of BK, loading the A and B
+// slices of each step into workgroup memory together (each invocation loads A_LOADS + B_LOADS
+// elements, always the same B column, so b_col runs once), then each invocation accumulates its
+// TM x TN register tile: rows ty + i * (BM / TM), columns tx + j * (BN / TN), the generated
+// MICRO_* code below (unrolled, one variable per element, so the tile stays in registers).
+// Out-of-range rows, columns and k are loaded as 0 and not stored.
+
+const A_LOADS: u32 = BM * BK / WG;
+const B_LOADS: u32 = BK * BN / WG;
+
+var<workgroup> tile_a: array<f32, A_TILE>;
+var<workgroup> tile_b: array<f32, B_TILE>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = flat_index(wid, nwg, 1u);
+    // The same for the whole workgroup, so the barriers below stay in uniform control flow.
+    if (g >= TOTAL) {
+        return;
+    }
+    // Workgroups next to each other share a column tile (the larger operand, for a conv).
+    let m0 = (g % M_TILES) * BM;
+    let n0 = (g / M_TILES) * BN;
+    let a_k = lid % BK;
+    let a_m = lid / BK;
+    let b_n = lid % BN;
+    let b_k = lid / BN;
+    let col = n0 + b_n;
+    let col_in = col < GN;
+    let info = b_col(min(col, GN - 1u));
+    let tx = lid % (BN / TN);
+    let ty = lid / (BN / TN);
+MICRO_DECL
+    for (var k0 = 0u; k0 < GK; k0 += BK) {
+        let ka = k0 + a_k;
+        for (var e = 0u; e < A_LOADS; e++) {
+            let m = a_m + e * (WG / BK);
+            var v = 0.0;
+            if (m0 + m < GM && ka < GK) {
+                v = a_at(m0 + m, ka);
+            }
+            tile_a[a_k * BM + m] = v;
+        }
+        for (var e = 0u; e < B_LOADS; e++) {
+            let kk = b_k + e * (WG / BN);
+            var v = 0.0;
+            if (col_in && k0 + kk < GK) {
+                v = b_at(info, k0 + kk);
+            }
+            tile_b[kk * BN + b_n] = v;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk++) {
+MICRO_STEP
+        }
+        workgroupBarrier();
+    }
+MICRO_STORE
+}

@@ -1,0 +1,48 @@
+// Instance-normalisation statistics, one workgroup per (n, c) over the X_H x X_W plane:
+// y[n, c, 0, 0] = mean, y[n, c, 0, 1] = 1 / sqrt(var + EPS), biased variance. Two passes (mean,
+// then the mean of squared deviations) rather than E[x^2] - mean^2, which cancels badly in f32.
+
+var<workgroup> part: array<f32, WG>;
+
+// Sum of v over the workgroup; every invocation gets the result. Call from uniform control flow.
+fn wg_sum(lid: u32, v: f32) -> f32 {
+    part[lid] = v;
+    workgroupBarrier();
+    for (var k = WG / 2u; k > 0u; k = k / 2u) {
+        if (lid < k) {
+            part[lid] += part[lid + k];
+        }
+        workgroupBarrier();
+    }
+    let total = part[0];
+    // Everyone has read the total before a next call overwrites it.
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = flat_index(wid, nwg, 1u);
+    // The same for the whole workgroup, so the barriers below stay in uniform control flow.
+    if (g >= TOTAL) {
+        return;
+    }
+    let n = g / X_C;
+    let c = g % X_C;
+    let count = X_H * X_W;
+    var s = 0.0;
+    for (var j = lid; j < count; j += WG) {
+        s += ld_x(n, c, j / X_W, j % X_W);
+    }
+    let mean = wg_sum(lid, s) / f32(count);
+    var q = 0.0;
+    for (var j = lid; j < count; j += WG) {
+        let d = ld_x(n, c, j / X_W, j % X_W) - mean;
+        q += d * d;
+    }
+    let rstd = inverseSqrt(wg_sum(lid, q) / f32(count) + EPS);
+    if (lid == 0u) {
+        st_y(n, c, 0u, 0u, mean);
+        st_y(n, c, 0u, 1u, rstd);
+    }
+}

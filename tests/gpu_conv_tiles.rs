@@ -1,0 +1,206 @@
+//! The convolution GEMM kernels with every tile configuration the autotuner may pick, against the
+//! CPU reference in f64: channel counts that are not multiples of any tile (and more than one
+//! 64-channel tile), 1x1, 3x3, 4x4 and 7x7 kernels, stride 2, padding, tiny spatial sizes, and
+//! values split across arenas (the accessors' piece chains); conv2d, conv_transpose2d and both
+//! weight gradients. Tolerance as everywhere: 1e-4 * max(1, |cpu|).
+
+mod gpu_support;
+
+use compiler::{ConvTiles, Target};
+use gpu_support::{check_on, gpu, random_feeds, std_dev, G};
+use ir::ops::*;
+use ir::Op;
+
+/// Every candidate of the autotuner, plus a small one whose tiles are all partial here.
+fn tiles() -> Vec<ConvTiles> {
+    let mut t = runtime::autotune::candidates();
+    t.push(ConvTiles {
+        bm: 16,
+        bn: 16,
+        bk: 8,
+        tm: 2,
+        tn: 2,
+    });
+    t
+}
+
+fn target(tiles: ConvTiles) -> Target {
+    Target {
+        conv_tiles: tiles,
+        ..gpu().limits_target()
+    }
+}
+
+/// Run `g` with every tile configuration; the outputs must match the CPU and not be constant.
+fn check_all_tiles(g: &G, seed: u64) {
+    let feeds = random_feeds(&g.0, seed);
+    for t in tiles() {
+        t.check().unwrap();
+        let (_, out) = check_on(&g.0, &target(t), &feeds);
+        assert!(std_dev(&out[0].1) > 1e-3, "{} {t:?}: near constant", g.0.name);
+    }
+}
+
+#[test]
+fn conv2d_every_tile() {
+    // (input, out channels, kernel, stride, pad, bias)
+    let cases = [
+        ([2, 5, 9, 7], 7, 1, 1, 0, true),
+        ([1, 70, 6, 5], 67, 1, 1, 0, false),
+        ([2, 6, 7, 9], 5, 3, 1, 1, true),
+        ([1, 5, 9, 6], 9, 3, 2, 1, true),
+        ([1, 3, 13, 12], 4, 7, 1, 3, true),
+        ([1, 2, 9, 9], 3, 7, 2, 3, false),
+        ([1, 3, 2, 3], 2, 3, 1, 1, true),
+        ([1, 4, 1, 1], 65, 1, 1, 0, true),
+    ];
+    for (i, &(x, out, k, stride, pad, bias)) in cases.iter().enumerate() {
+        let mut g = G::new(&format!("conv{i}_k{k}s{stride}p{pad}"));
+        let xi = g.input("x", &x);
+        let w = g.param("w", &[out, x[1], k, k]);
+        let mut ins = vec![xi, w];
+        if bias {
+            ins.push(g.param("b", &[out]));
+        }
+        let y = g.op("y", Op::Conv2d(Conv2d { stride, pad, bias }), &ins);
+        g.output(y);
+        check_all_tiles(&g, i as u64);
+    }
+}
+
+#[test]
+fn conv_transpose2d_every_tile() {
+    // (input, out channels, kernel, stride, pad, out_pad, bias)
+    let cases = [
+        ([1, 5, 5, 6], 3, 3, 2, 1, 1, true),
+        ([2, 3, 4, 5], 7, 4, 2, 1, 0, true),
+        ([1, 66, 3, 3], 5, 3, 1, 1, 0, false),
+        ([1, 2, 3, 4], 3, 1, 2, 0, 1, true),
+        ([1, 3, 2, 2], 70, 7, 1, 3, 0, true),
+    ];
+    for (i, &(x, out, k, stride, pad, out_pad, bias)) in cases.iter().enumerate() {
+        let mut g = G::new(&format!("convT{i}_k{k}s{stride}p{pad}o{out_pad}"));
+        let xi = g.input("x", &x);
+        let w = g.param("w", &[x[1], out, k, k]);
+        let mut ins = vec![xi, w];
+        if bias {
+            ins.push(g.param("b", &[out]));
+        }
+        let op = ConvTranspose2d {
+            stride,
+            pad,
+            out_pad,
+            bias,
+        };
+        let y = g.op("y", Op::ConvTranspose2d(op), &ins);
+        g.output(y);
+        check_all_tiles(&g, 20 + i as u64);
+    }
+}
+
+#[test]
+fn weight_grads_every_tile() {
+    // (x, out channels, kernel, stride, pad); the long sum of the first is 2 x 9 x 7 pixels.
+    let cases = [
+        ([2, 5, 9, 7], 7, 3, 1, 1),
+        ([1, 67, 4, 3], 3, 1, 1, 0),
+        ([1, 3, 11, 10], 4, 7, 2, 3),
+        ([1, 4, 9, 8], 66, 3, 2, 1),
+    ];
+    for (i, &(x, out, k, stride, pad)) in cases.iter().enumerate() {
+        let conv = Conv2d {
+            stride,
+            pad,
+            bias: false,
+        };
+        let mut g = G::new(&format!("conv_wg{i}_k{k}s{stride}p{pad}"));
+        let gy_shape = conv.shape(&[&x, &[out, x[1], k, k]]).unwrap();
+        let (xi, gy) = (g.input("x", &x), g.input("gy", &gy_shape));
+        let op = Conv2dWeightGrad {
+            stride,
+            pad,
+            kh: k,
+            kw: k,
+        };
+        let gw = g.op("gw", Op::Conv2dWeightGrad(op), &[xi, gy]);
+        g.output(gw);
+        check_all_tiles(&g, 40 + i as u64);
+
+        // The transposed conv whose input is `gy`-shaped and output `x`-shaped.
+        let mut g = G::new(&format!("convT_wg{i}_k{k}s{stride}p{pad}"));
+        let convt = ConvTranspose2d {
+            stride,
+            pad,
+            out_pad: 0,
+            bias: false,
+        };
+        let t_in = [gy_shape[0], gy_shape[1], gy_shape[2], gy_shape[3]];
+        let t_out = convt.shape(&[&t_in, &[out, 5, k, k]]).unwrap();
+        let (xi, gy) = (g.input("x", &t_in), g.input("gy", &t_out));
+        let op = ConvTranspose2dWeightGrad {
+            stride,
+            pad,
+            kh: k,
+            kw: k,
+        };
+        let gw = g.op("gw", Op::ConvTranspose2dWeightGrad(op), &[xi, gy]);
+        g.output(gw);
+        check_all_tiles(&g, 60 + i as u64);
+    }
+}
+
+/// A conv whose input and output are split across arenas by channels (a small binding limit):
+/// the accessors pick the piece per channel, inside the GEMM's tile loads and stores.
+#[test]
+fn split_values_every_tile() {
+    let mut g = G::new("split_conv");
+    let x = g.input("x", &[1, 24, 32, 32]);
+    let w = g.param("w", &[24, 24, 3, 3]);
+    let b = g.param("b", &[24]);
+    let conv = Conv2d {
+        stride: 1,
+        pad: 1,
+        bias: true,
+    };
+    let y = g.op("y", Op::Conv2d(conv), &[x, w, b]);
+    g.output(y);
+    let feeds = random_feeds(&g.0, 80);
+    for t in tiles() {
+        let small = Target {
+            max_binding_bytes: 64 * 1024,
+            ..target(t)
+        };
+        let (plan, _) = check_on(&g.0, &small, &feeds);
+        assert!(plan.memory.arenas.len() > 2, "{:?}", plan.memory.arenas.len());
+    }
+}
+
+#[test]
+fn tiles_the_template_cannot_use_are_an_error() {
+    let bad = ConvTiles {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 3,
+        tn: 4,
+    };
+    assert_eq!(
+        bad.check().unwrap_err(),
+        "conv tiles ConvTiles { bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 } do not fit the GEMM template"
+    );
+    let mut g = G::new("bad_tiles");
+    let x = g.input("x", &[1, 3, 4, 4]);
+    let w = g.param("w", &[3, 3, 1, 1]);
+    let conv = Conv2d {
+        stride: 1,
+        pad: 0,
+        bias: false,
+    };
+    let y = g.op("y", Op::Conv2d(conv), &[x, w]);
+    g.output(y);
+    let err = compiler::compile(&g.0, &target(bad)).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "code generation for `y`: conv tiles ConvTiles { bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 } do not fit the GEMM template"
+    );
+}

@@ -1,0 +1,145 @@
+//! Fused and unfused plans of the same graph give the same numbers on the device (lavapipe without
+//! a GPU), and both match the CPU reference (f64): IRD-GAN's generator, the critic's loss with its
+//! gradient penalty and gradients (second order), and a generator training step. Every fused plan
+//! passes the plan checker.
+
+mod gpu_support;
+
+use compiler::autodiff::{grad, sum_to_scalar};
+use compiler::differentiate::Autodiff;
+use compiler::Options;
+use gpu_support::{gpu, random_feeds};
+use ir::{Graph, Op, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn model(set: &[(&str, &str)]) -> ir::front::Model {
+    let set: Vec<(String, String)> = (set.iter())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ir::front::load(Path::new("models/ird_gan.ron"), &set).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `g` with outputs: its (only) output, then d sum(output) / d p for every parameter p.
+fn with_gradients(g: &Graph) -> Graph {
+    let (name, out) = g.outputs[0].clone();
+    let wrt: Vec<usize> = (0..g.nodes.len())
+        .filter(|&i| matches!(g.nodes[i].op, Op::Param { .. }))
+        .collect();
+    let mut g = g.clone();
+    let scalar = sum_to_scalar(&mut g, out).unwrap();
+    let (mut t, grads) = grad(&g, scalar, &wrt).unwrap_or_else(|e| panic!("{e}"));
+    t.outputs = vec![(name, out)];
+    for (&w, &d) in wrt.iter().zip(&grads) {
+        t.outputs.push((g.nodes[w].name.clone(), d));
+    }
+    t
+}
+
+/// Compile `g` with or without fusion, check the plan, run it; its outputs and kernel count.
+fn run(
+    g: &Graph,
+    feeds: &HashMap<String, Tensor<f32>>,
+    fuse: bool,
+) -> (Vec<(String, Tensor<f32>)>, usize) {
+    let options = Options {
+        fuse,
+        ..Options::default()
+    };
+    let (plan, planned) = compiler::compile_with(g, &gpu().target(), &options)
+        .unwrap_or_else(|e| panic!("compile {} (fuse {fuse}): {e}", g.name));
+    compiler::verify::verify(&plan, &planned)
+        .unwrap_or_else(|e| panic!("plan checker on {} (fuse {fuse}): {}", g.name, e.join("; ")));
+    let mut gpu_feeds = HashMap::new();
+    for node in &planned.nodes {
+        let key = match &node.op {
+            Op::Input { name } => name,
+            Op::Param { .. } => &node.name,
+            _ => continue,
+        };
+        gpu_feeds.insert(key.clone(), feeds[key].clone());
+    }
+    let out = runtime::execute(gpu(), &plan, &gpu_feeds).unwrap_or_else(|e| panic!("run: {e}"));
+    (out, plan.kernels.len())
+}
+
+/// Fused, unfused and CPU agree on every output: |a - b| <= 1e-3 * max(scale, |b|), scale the
+/// largest |cpu| of that output (sums of many terms round relative to the terms); an output that
+/// is zero in exact arithmetic (a conv bias before InstanceNorm) is f32 noise on the device, and
+/// must be below 1e-4 of the largest output.
+fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>) {
+    let f64_feeds: HashMap<_, _> = feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
+    let cpu = ir::cpu::evaluate::<f64>(g, &f64_feeds).unwrap_or_else(|e| panic!("CPU: {e}"));
+    let (fused, fused_kernels) = run(g, feeds, true);
+    let (unfused, unfused_kernels) = run(g, feeds, false);
+    assert!(
+        fused_kernels < unfused_kernels,
+        "{}: {fused_kernels} kernels fused, {unfused_kernels} unfused",
+        g.name
+    );
+    let scale = |id: usize| cpu[id].data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let largest = g
+        .outputs
+        .iter()
+        .map(|&(_, id)| scale(id))
+        .fold(0.0, f64::max);
+    let mut nonzero = 0;
+    for (((name, f), (_, u)), (want, id)) in fused.iter().zip(&unfused).zip(&g.outputs) {
+        assert_eq!(name, want);
+        let c = &cpu[*id];
+        assert_eq!(f.shape, c.shape, "{name}");
+        let scale = scale(*id);
+        let zero = scale <= 1e-9 * largest;
+        nonzero += usize::from(!zero);
+        for (i, ((&a, &b), &y)) in f.data.iter().zip(&u.data).zip(&c.data).enumerate() {
+            let bound = if zero {
+                1e-4 * largest
+            } else {
+                1e-3 * scale.max(y.abs())
+            };
+            for (what, x, r) in [
+                ("fused vs unfused", a as f64, b as f64),
+                ("fused vs CPU", a as f64, y),
+            ] {
+                assert!(
+                    (x - r).abs() <= bound,
+                    "{}: `{name}` {:?} element {i}, {what}: {x} vs {r} (scale {scale:.3e})",
+                    g.name,
+                    c.shape
+                );
+            }
+        }
+    }
+    assert!(
+        2 * nonzero > fused.len(),
+        "{}: most outputs are zero",
+        g.name
+    );
+}
+
+#[test]
+fn generator_fused_matches_unfused() {
+    let m = model(&[("N", "4")]);
+    let g = m
+        .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
+        .unwrap();
+    fused_matches_unfused(&g, &random_feeds(&g, 21));
+}
+
+#[test]
+fn critic_loss_with_gradient_penalty_fused_matches_unfused() {
+    let m = model(&[("ndf", "4"), ("H", "16"), ("W", "16")]);
+    let loss = m.build_with("critic_loss", &[], &Autodiff).unwrap();
+    let g = with_gradients(&loss);
+    let mut feeds = random_feeds(&g, 22);
+    feeds.insert("alpha".into(), Tensor::new(&[1, 1, 1, 1], vec![0.3]));
+    fused_matches_unfused(&g, &feeds);
+}
+
+#[test]
+fn generator_training_step_fused_matches_unfused() {
+    let m = model(&[("N", "4"), ("ndf", "4"), ("H", "8"), ("W", "8")]);
+    let loss = m.build_with("generator_loss", &[], &Autodiff).unwrap();
+    let g = with_gradients(&loss);
+    fused_matches_unfused(&g, &random_feeds(&g, 23));
+}

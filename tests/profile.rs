@@ -1,0 +1,209 @@
+//! `irdc profile` end to end on a tiny model: every kernel of the plan is timed once, FLOPs follow
+//! the formulas of `compiler::cost`, times are real, `--train` times the backward kernels, and bad
+//! arguments get their exact message.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn irdc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_irdc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("irdc-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// conv 3x3 stride 2 (3 -> C channels), then the mean: the conv's kernel carries out the conv
+/// alone, so its FLOPs are the formula's.
+const MODEL: &str = r#"
+Model(
+    params: { C: 4 },
+    graphs: {
+        net: Graph(
+            inputs: { x: [1, 3, 8, 8] },
+            nodes: {
+                conv: Conv(in: x, out: C, kernel: 3, stride: 2),
+                loss: Mean(in: conv),
+            },
+            outputs: { loss: loss },
+        ),
+    },
+)
+"#;
+
+fn model() -> PathBuf {
+    let path = scratch("tiny.ron");
+    std::fs::write(&path, MODEL).unwrap();
+    path
+}
+
+/// Run `irdc profile` with `extra` arguments; return the JSON profile and stdout.
+fn profile(extra: &[&str], json_name: &str) -> (Value, String) {
+    let model = model();
+    let json = scratch(json_name);
+    let mut args = vec!["profile", model.to_str().unwrap(), "--graph", "net"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let o = irdc(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (doc, stdout)
+}
+
+/// The kernel names of the plan `irdc plan` shows for the same graph.
+fn plan_kernels(model: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "plan",
+        model.to_str().unwrap(),
+        "--graph",
+        "net",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let o = irdc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut names: Vec<String> = (plan["kernels"].as_array().unwrap().iter())
+        .map(|k| k["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn kernels(doc: &Value) -> &Vec<Value> {
+    doc["kernels"].as_array().unwrap()
+}
+
+fn assert_times_real(doc: &Value) {
+    for k in kernels(doc) {
+        let s = k["seconds"].as_f64().unwrap();
+        assert!(s.is_finite() && s > 0.0, "{k}");
+    }
+    let wall = &doc["wall_s"];
+    for key in ["median", "min"] {
+        let s = wall[key].as_f64().unwrap();
+        assert!(s.is_finite() && s > 0.0, "{wall}");
+    }
+    // Largest first, and the shares of a whole.
+    let secs: Vec<f64> = kernels(doc)
+        .iter()
+        .map(|k| k["seconds"].as_f64().unwrap())
+        .collect();
+    assert!(secs.windows(2).all(|w| w[0] >= w[1]), "{secs:?}");
+    let shares: f64 = (doc["templates"].as_array().unwrap().iter())
+        .map(|t| t["share"].as_f64().unwrap())
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
+}
+
+#[test]
+fn every_kernel_is_timed_once_and_a_conv_has_the_formulas_flops() {
+    let (doc, stdout) = profile(&["--input", "x=2x3x9x9", "--repeat", "2"], "fwd.json");
+    let mut names: Vec<String> = (kernels(&doc).iter())
+        .map(|k| k["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, plan_kernels(&model(), &["--input", "x=2x3x9x9"]));
+    assert_times_real(&doc);
+    assert_eq!(doc["repeat"], 2);
+    for k in kernels(&doc) {
+        assert_eq!(k["runs_s"].as_array().unwrap().len(), 2, "{k}");
+    }
+    // x [2, 3, 9, 9], conv 3x3 stride 2 pad 1 -> [2, 4, 5, 5]: 2 N Co Ho Wo Ci kh kw FLOPs; it reads
+    // x, the weight and the bias and writes its output.
+    let conv = (kernels(&doc).iter())
+        .find(|k| k["nodes"].as_array().unwrap().iter().any(|n| n == "conv"))
+        .expect("a kernel carries out the conv");
+    assert_eq!(conv["nodes"], serde_json::json!(["conv"]));
+    assert_eq!(conv["flops"], 2 * (2 * 4 * 5 * 5) * (3 * 3 * 3));
+    assert_eq!(
+        conv["bytes"],
+        4 * (2 * 3 * 9 * 9 + 4 * 3 * 3 * 3 + 4 + 2 * 4 * 5 * 5)
+    );
+    let rate = conv["gflop_per_s"].as_f64().unwrap();
+    let expected = conv["flops"].as_f64().unwrap() / conv["seconds"].as_f64().unwrap() * 1e-9;
+    assert!(
+        (rate - expected).abs() <= 1e-9 * expected,
+        "{rate} vs {expected}"
+    );
+    // The text names the timing method and shows each kernel with its nodes.
+    assert!(stdout.contains("wall time per run: median "), "{stdout}");
+    assert!(
+        stdout.contains("GPU timestamps") || stdout.contains("CPU-timed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{}: conv\n", conv["name"].as_str().unwrap())),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn train_profiles_the_gradient_kernels_too() {
+    let (doc, stdout) = profile(&["--train", "--repeat", "1"], "train.json");
+    let model = model();
+    assert_eq!(
+        kernels(&doc).len(),
+        plan_kernels(&model, &["--train"]).len()
+    );
+    assert!(kernels(&doc).len() > plan_kernels(&model, &[]).len());
+    assert_times_real(&doc);
+    // The weight gradient of the conv: x [1, 3, 8, 8] against gy [1, 4, 4, 4], 2 N Co Ho Wo Ci kh kw,
+    // plus what fusion puts into its load: the mean's gradient (a scale of one element, then its
+    // broadcast to gy), at most one FLOP per gy element each.
+    let grad = (kernels(&doc).iter())
+        .find(|k| k["template"] == "weight_grad")
+        .expect("a weight-gradient kernel");
+    let nodes = grad["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0], "grad.conv.weight", "{grad}");
+    let formula = 2 * (4 * 4 * 4) * (3 * 3 * 3);
+    let flops = grad["flops"].as_u64().unwrap();
+    let fused = (nodes.len() - 1) as u64;
+    assert!(
+        flops >= formula && flops <= formula + fused * 64,
+        "{flops} vs {formula}: {grad}"
+    );
+    assert!(stdout.contains("weight_grad"), "{stdout}");
+}
+
+#[test]
+fn host_timed_times_each_kernel_with_its_own_submit() {
+    let (doc, stdout) = profile(&["--host-timed", "--repeat", "1"], "host.json");
+    assert_eq!(doc["timing"], "cpu_timed");
+    assert!(stdout.contains("kernel times: CPU-timed"), "{stdout}");
+    assert_eq!(kernels(&doc).len(), plan_kernels(&model(), &[]).len());
+    assert_times_real(&doc);
+}
+
+fn fails_with(args: &[&str], message: &str) {
+    let o = irdc(args);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim_end(), message);
+}
+
+#[test]
+fn bad_arguments_are_reported() {
+    let model = model();
+    let m = model.to_str().unwrap();
+    fails_with(
+        &["profile", m, "--graph", "net", "--repeat", "0"],
+        "error: --repeat must be at least 1",
+    );
+    fails_with(
+        &["profile", m, "--graph", "net", "--input", "x=2x3x0x9"],
+        "error: --input `x=2x3x0x9`: `2x3x0x9` is not a shape of positive sizes like 1x3x256x256",
+    );
+    fails_with(
+        &["profile", m, "--graph", "gen"],
+        &format!("error: {m}: no graph named `gen`; the model has: net"),
+    );
+}
