@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     crop: usize,
     /// Generator steps (each with the model's critic steps)
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 100)]
     steps: u64,
     /// Adam's learning rate (the model's `lr`; SPEC.md's 1e-4 needs far more steps than a demo has)
     #[arg(long, default_value_t = 2e-3)]
