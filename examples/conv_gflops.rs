@@ -25,7 +25,10 @@ fn main() -> anyhow::Result<()> {
         let exe = runtime::Executable::new(&gpu, &plan)?;
         for (id, node) in g.nodes.iter().enumerate().take(2) {
             let n = ir::numel(&node.shape);
-            exe.write(id, &(0..n).map(|i| (i % 97) as f32 / 97.0).collect::<Vec<_>>())?;
+            exe.write(
+                id,
+                &(0..n).map(|i| (i % 97) as f32 / 97.0).collect::<Vec<_>>(),
+            )?;
         }
         exe.run()?;
         let mut best = Duration::MAX;
@@ -55,7 +58,11 @@ fn conv_graph(cin: usize, cout: usize, k: usize, hw: usize) -> Graph {
         inputs: vec![],
         shape,
     };
-    g.nodes.push(source("x", Op::Input { name: "x".into() }, vec![1, cin, hw, hw]));
+    g.nodes.push(source(
+        "x",
+        Op::Input { name: "x".into() },
+        vec![1, cin, hw, hw],
+    ));
     let w = Op::Param {
         init: Init::Normal { std: 0.02 },
     };

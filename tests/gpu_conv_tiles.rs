@@ -37,7 +37,11 @@ fn check_all_tiles(g: &G, seed: u64) {
     for t in tiles() {
         t.check().unwrap();
         let (_, out) = check_on(&g.0, &target(t), &feeds);
-        assert!(std_dev(&out[0].1) > 1e-3, "{} {t:?}: near constant", g.0.name);
+        assert!(
+            std_dev(&out[0].1) > 1e-3,
+            "{} {t:?}: near constant",
+            g.0.name
+        );
     }
 }
 
@@ -171,7 +175,11 @@ fn split_values_every_tile() {
             ..target(t)
         };
         let (plan, _) = check_on(&g.0, &small, &feeds);
-        assert!(plan.memory.arenas.len() > 2, "{:?}", plan.memory.arenas.len());
+        assert!(
+            plan.memory.arenas.len() > 2,
+            "{:?}",
+            plan.memory.arenas.len()
+        );
     }
 }
 
@@ -198,7 +206,9 @@ fn tiles_the_template_cannot_use_are_an_error() {
     };
     let y = g.op("y", Op::Conv2d(conv), &[x, w]);
     g.output(y);
-    let err = compiler::compile(&g.0, &target(bad)).unwrap_err().to_string();
+    let err = compiler::compile(&g.0, &target(bad))
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "code generation for `y`: conv tiles ConvTiles { bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 } do not fit the GEMM template"

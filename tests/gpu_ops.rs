@@ -135,7 +135,11 @@ fn reflect_pad_instance_norm_max_pool_dropout() {
                 pad: 1,
             }),
         ),
-        ("dropout", [1, 2, 3, 5], Op::Dropout(Dropout { p: 0.5, salt: 0 })),
+        (
+            "dropout",
+            [1, 2, 3, 5],
+            Op::Dropout(Dropout { p: 0.5, salt: 0 }),
+        ),
     ];
     for (i, (name, shape, op)) in cases.into_iter().enumerate() {
         let g = unary_graph(&shape, name, &[op]);

@@ -63,7 +63,9 @@ mod tests {
             shift: 0.5,
         });
         let wsq = g.push("w", w, vec![sq]).unwrap();
-        let loss = g.push("loss", Op::Binary(Binary::Add), vec![a, wsq]).unwrap();
+        let loss = g
+            .push("loss", Op::Binary(Binary::Add), vec![a, wsq])
+            .unwrap();
         g.outputs.push(("loss".into(), loss));
         let (f, n) = zero_weighted_terms(&g);
         assert_eq!(n, 1);

@@ -241,7 +241,12 @@ fn every_op() -> Graph {
         }),
         &[a],
     );
-    let dr = push(&mut g, "drop", Op::Dropout(Dropout { p: 0.2, salt: 0 }), &[mp]);
+    let dr = push(
+        &mut g,
+        "drop",
+        Op::Dropout(Dropout { p: 0.2, salt: 0 }),
+        &[mp],
+    );
     let cat = push(&mut g, "cat", Op::Concat(Concat {}), &[dr, a, p]);
     push(
         &mut g,

@@ -25,10 +25,15 @@ fn generator_step() -> Graph {
 
 fn plan(recompute: bool) -> (Plan, Graph) {
     let g = generator_step();
-    let (p, planned) = compile_with(&g, &Target::default(), &Options {
+    let (p, planned) = compile_with(
+        &g,
+        &Target::default(),
+        &Options {
             recompute,
             ..Options::default()
-        }).unwrap();
+        },
+    )
+    .unwrap();
     if let Err(e) = verify(&p, &planned) {
         panic!("the checker rejects the plan:\n{}", e.join("\n"));
     }

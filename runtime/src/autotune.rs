@@ -36,7 +36,11 @@ pub fn candidates() -> Vec<ConvTiles> {
 
 /// `$IRDC_CACHE_DIR`, else `$XDG_CACHE_HOME/irdc`, else `~/.cache/irdc`.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("IRDC_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("irdc")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("irdc")))
@@ -84,7 +88,10 @@ pub fn tune_cached(gpu: &Gpu, dir: &Path, candidates: &[ConvTiles]) -> Result<Tu
     entries.insert(key, tiles);
     let json = serde_json::to_string_pretty(&entries).expect("tiles serialise");
     if let Err(e) = write_atomic(&path, json.as_bytes()) {
-        eprintln!("warning: cannot write the tile cache {}: {e}", path.display());
+        eprintln!(
+            "warning: cannot write the tile cache {}: {e}",
+            path.display()
+        );
     }
     let from_cache = false;
     Ok(Tuned { tiles, from_cache })

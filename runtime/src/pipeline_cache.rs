@@ -73,7 +73,9 @@ impl PipelineCache {
     /// Whether this adapter's compiled pipelines can be kept on disk (Vulkan, where wgpu offers
     /// `PIPELINE_CACHE`).
     pub fn persists_on(gpu: &Gpu) -> bool {
-        gpu.device.features().contains(wgpu::Features::PIPELINE_CACHE)
+        gpu.device
+            .features()
+            .contains(wgpu::Features::PIPELINE_CACHE)
             && wgpu::util::pipeline_cache_key(&gpu.info).is_some()
     }
 

@@ -48,14 +48,24 @@ impl ConvTiles {
         let wg = self.invocations();
         let sizes = [t.bm, t.bn, t.tm, t.tn].iter().all(|&v| v > 0);
         let ok = match t.direct() {
-            true => sizes && t.bm == t.tm && t.bn % t.tn == 0 && (1..=256).contains(&wg)
-                && t.tm * t.tn <= 64,
-            false => sizes && t.bm % t.tm == 0 && t.bn % t.tn == 0 && (1..=256).contains(&wg)
-            && wg % t.bk == 0
-            && wg % t.bn == 0
-            && (t.bm * t.bk) % wg == 0
-            && (t.bk * t.bn) % wg == 0
-            && (t.bm + t.bn) * t.bk * 4 <= 16384,
+            true => {
+                sizes
+                    && t.bm == t.tm
+                    && t.bn % t.tn == 0
+                    && (1..=256).contains(&wg)
+                    && t.tm * t.tn <= 64
+            }
+            false => {
+                sizes
+                    && t.bm % t.tm == 0
+                    && t.bn % t.tn == 0
+                    && (1..=256).contains(&wg)
+                    && wg % t.bk == 0
+                    && wg % t.bn == 0
+                    && (t.bm * t.bk) % wg == 0
+                    && (t.bk * t.bn) % wg == 0
+                    && (t.bm + t.bn) * t.bk * 4 <= 16384
+            }
         };
         match ok {
             true => Ok(()),
@@ -161,7 +171,10 @@ fn micro_tile(t: ConvTiles) -> String {
                 let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k);");
             }
             for i in rows.clone() {
-                let _ = writeln!(step, "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);");
+                let _ = writeln!(
+                    step,
+                    "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);"
+                );
             }
             GEMM_DIRECT
         }

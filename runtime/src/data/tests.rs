@@ -208,7 +208,11 @@ fn scaled_blur_draws_the_same_path_shorter_and_bad_scales_are_refused() {
     let sum: f32 = k4.weights.iter().sum();
     assert!((sum - 1.0).abs() < 1e-5);
     for (scale, noise, msg) in [
-        (0.0, 0.0, "blur scale 0: expected a value in (0, 4] (1 is SPEC.md's 60-pixel trajectories)"),
+        (
+            0.0,
+            0.0,
+            "blur scale 0: expected a value in (0, 4] (1 is SPEC.md's 60-pixel trajectories)",
+        ),
         (1.0, -0.1, "blur noise -0.1: expected a finite value >= 0"),
     ] {
         let spec = DataSpec::Procedural {
@@ -216,6 +220,12 @@ fn scaled_blur_draws_the_same_path_shorter_and_bad_scales_are_refused() {
             noise,
             blur_scale: scale,
         };
-        assert_eq!(open(&spec, Split::Train, Some(16), 0).err().unwrap().to_string(), msg);
+        assert_eq!(
+            open(&spec, Split::Train, Some(16), 0)
+                .err()
+                .unwrap()
+                .to_string(),
+            msg
+        );
     }
 }

@@ -212,7 +212,13 @@ mod tests {
             adam.record(&mut enc, 1);
             gpu.queue.submit([enc.finish()]);
             adam_cpu(&mut p, &mut m, &mut v, &g, &scalars(&spec, lr, t, 700));
-            adam_cpu(&mut p, &mut m, &mut v, &g, &scalars(&spec, lr * 0.5, t2, 700));
+            adam_cpu(
+                &mut p,
+                &mut m,
+                &mut v,
+                &g,
+                &scalars(&spec, lr * 0.5, t2, 700),
+            );
         }
         assert!(adam.stage(&gpu, &spec, &[(1.0, 1); 3]).is_err());
         let flat = |w| -> Vec<f32> {
