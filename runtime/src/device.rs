@@ -167,6 +167,31 @@ impl Gpu {
     }
 
     /// Block until all submitted work is done.
+    /// Map a `MAP_READ` buffer whose copies are already submitted, wait for them, and return
+    /// its contents: the one read-back path of the runtime.
+    pub(crate) fn map_read<T: bytemuck::Pod>(
+        &self,
+        context: &str,
+        buffer: &wgpu::Buffer,
+    ) -> Result<Vec<T>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(context)?;
+        rx.recv()
+            .map_err(|_| RuntimeError::Map("the map callback never ran".into()))?
+            .map_err(|e| RuntimeError::Map(e.to_string()))?;
+        let out = {
+            let view = buffer
+                .get_mapped_range(..)
+                .map_err(|e| RuntimeError::Map(e.to_string()))?;
+            bytemuck::cast_slice::<u8, T>(&view).to_vec()
+        };
+        buffer.unmap();
+        Ok(out)
+    }
+
     pub(crate) fn wait(&self, context: &str) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())

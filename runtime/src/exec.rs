@@ -203,29 +203,15 @@ impl Executable {
             self.gpu.queue.submit([enc.finish()]);
             staging
         })?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.gpu.wait(&context)?;
-        rx.recv()
-            .map_err(|_| RuntimeError::Map("the map callback never ran".into()))?
-            .map_err(|e| RuntimeError::Map(e.to_string()))?;
-        {
-            let view = staging
-                .get_mapped_range(..)
-                .map_err(|e| RuntimeError::Map(e.to_string()))?;
-            let mapped: &[f32] = bytemuck::cast_slice(&view);
-            let mut base = 0u64;
-            for (p, &(start, len)) in v.pieces.iter().zip(&spans) {
-                for r in runs(p, shape) {
-                    let at = (base + r.dst - start) as usize;
-                    out[r.src..r.src + r.len].copy_from_slice(&mapped[at..at + r.len]);
-                }
-                base += len;
+        let mapped: Vec<f32> = self.gpu.map_read(&context, &staging)?;
+        let mut base = 0u64;
+        for (p, &(start, len)) in v.pieces.iter().zip(&spans) {
+            for r in runs(p, shape) {
+                let at = (base + r.dst - start) as usize;
+                out[r.src..r.src + r.len].copy_from_slice(&mapped[at..at + r.len]);
             }
+            base += len;
         }
-        staging.unmap();
         Ok(out)
     }
 

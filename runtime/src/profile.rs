@@ -6,7 +6,7 @@
 //! the submit-and-wait latency to every kernel, so small kernels look slower than they are.
 
 use crate::device::Gpu;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use std::time::Instant;
 
 /// How the kernel times were taken.
@@ -163,22 +163,7 @@ fn host_timed(gpu: &Gpu, graph: &str, dispatches: &[Dispatch]) -> Result<Vec<f64
 }
 
 fn read_u64(gpu: &Gpu, context: &str, buffer: &wgpu::Buffer) -> Result<Vec<u64>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    buffer.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait(context)?;
-    rx.recv()
-        .map_err(|_| RuntimeError::Map("the map callback never ran".into()))?
-        .map_err(|e| RuntimeError::Map(e.to_string()))?;
-    let out = {
-        let view = buffer
-            .get_mapped_range(..)
-            .map_err(|e| RuntimeError::Map(e.to_string()))?;
-        bytemuck::cast_slice::<u8, u64>(&view).to_vec()
-    };
-    buffer.unmap();
-    Ok(out)
+    gpu.map_read(context, buffer)
 }
 
 /// Seeded U(0, 1) data of `shape` (valid as an image in [-1, 1], as an alpha, as anything a

@@ -173,22 +173,7 @@ pub fn read_buffer(gpu: &Gpu, buf: &wgpu::Buffer, len: usize) -> Result<Vec<f32>
         gpu.queue.submit([enc.finish()]);
         staging
     })?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait(context)?;
-    rx.recv()
-        .map_err(|_| RuntimeError::Map("the map callback never ran".into()))?
-        .map_err(|e| RuntimeError::Map(e.to_string()))?;
-    let out = {
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| RuntimeError::Map(e.to_string()))?;
-        bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-    };
-    staging.unmap();
-    Ok(out)
+    gpu.map_read(context, &staging)
 }
 
 /// A dense tensor at element `at` of a flat buffer, tied to value `node` of an executable.
