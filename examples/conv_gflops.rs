@@ -1,6 +1,7 @@
 //! GFLOP/s of single conv2d kernels on the device (best of several runs, after a warm-up that
 //! compiles): `cargo run --release --example conv_gflops [-- CIN COUT K HW ...]`, four numbers
 //! per conv (default: 1x1 256->64 and 3x3 64->64 at 64x64, 3x3 64->64 at 256x256; batch 1).
+//! `TILES=bm,bn,bk,tm,tn` times those tiles instead of the adapter's (`compiler::ConvTiles`).
 
 use ir::ops::{Conv2d, Init};
 use ir::{Graph, Node, Op};
@@ -18,7 +19,14 @@ fn main() -> anyhow::Result<()> {
     };
     let gpu = runtime::Gpu::new()?;
     println!("{}", gpu.describe());
-    let target = gpu.target();
+    let mut target = gpu.target();
+    if let Ok(t) = std::env::var("TILES") {
+        let v: Vec<u32> = t.split(',').map(|x| x.parse()).collect::<Result<_, _>>()?;
+        let [bm, bn, bk, tm, tn] = v[..] else {
+            anyhow::bail!("TILES wants five numbers: bm,bn,bk,tm,tn");
+        };
+        target.conv_tiles = compiler::ConvTiles { bm, bn, bk, tm, tn };
+    }
     for [cin, cout, k, hw] in cases {
         let g = conv_graph(cin, cout, k, hw);
         let (plan, _) = compiler::compile(&g, &target)?;

@@ -10,6 +10,9 @@
 // TM x TN register tile: rows ty + i * (BM / TM), columns tx + j * (BN / TN), the generated
 // MICRO_* code below (unrolled, one variable per element, so the tile stays in registers).
 // Out-of-range rows, columns and k are loaded as 0 and not stored.
+// A GEMM may be a batch of GROUPS GEMMs with the same rows (a transposed convolution's output
+// phases): group `grp` has at most GN columns, numbered grp * GN + col in b_col and c_st, and
+// group_k(grp) <= GK k's, numbered grp * GK + k in a_at and b_at. One group has group_k = GK.
 
 const A_LOADS: u32 = BM * BK / WG;
 const B_LOADS: u32 = BK * BN / WG;
@@ -26,32 +29,37 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     // Workgroups next to each other share a column tile (the larger operand, for a conv).
     let m0 = (g % M_TILES) * BM;
-    let n0 = (g / M_TILES) * BN;
+    let n_tile = g / M_TILES;
+    let grp = n_tile / N_TILES;
+    let n0 = (n_tile % N_TILES) * BN;
+    let col_base = grp * GN;
+    let k_base = grp * GK;
+    let gk = group_k(grp);
     let a_k = lid % BK;
     let a_m = lid / BK;
     let b_n = lid % BN;
     let b_k = lid / BN;
     let col = n0 + b_n;
     let col_in = col < GN;
-    let info = b_col(min(col, GN - 1u));
+    let info = b_col(col_base + min(col, GN - 1u));
     let tx = lid % (BN / TN);
     let ty = lid / (BN / TN);
 MICRO_DECL
-    for (var k0 = 0u; k0 < GK; k0 += BK) {
+    for (var k0 = 0u; k0 < gk; k0 += BK) {
         let ka = k0 + a_k;
         for (var e = 0u; e < A_LOADS; e++) {
             let m = a_m + e * (WG / BK);
             var v = 0.0;
-            if (m0 + m < GM && ka < GK) {
-                v = a_at(m0 + m, ka);
+            if (m0 + m < GM && ka < gk) {
+                v = a_at(m0 + m, k_base + ka);
             }
             tile_a[a_k * BM + m] = v;
         }
         for (var e = 0u; e < B_LOADS; e++) {
             let kk = b_k + e * (WG / BN);
             var v = 0.0;
-            if (col_in && k0 + kk < GK) {
-                v = b_at(info, k0 + kk);
+            if (col_in && k0 + kk < gk) {
+                v = b_at(info, k_base + k0 + kk);
             }
             tile_b[kk * BN + b_n] = v;
         }

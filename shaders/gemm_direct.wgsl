@@ -13,11 +13,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     let m0 = (g % M_TILES) * BM;
-    let n0 = (g / M_TILES) * BN;
+    // A batch of GROUPS GEMMs (see shaders/gemm.wgsl): this workgroup's group, its column
+    // tile, and the group's columns and k's in the operand functions' numbering.
+    let n_tile = g / M_TILES;
+    let grp = n_tile / N_TILES;
+    let n0 = (n_tile % N_TILES) * BN;
+    let col_base = grp * GN;
+    let k_base = grp * GK;
+    let k_end = k_base + group_k(grp);
     let tx = lid;
     let ty = 0u;
 MICRO_DECL
-    for (var k = 0u; k < GK; k++) {
+    for (var k = k_base; k < k_end; k++) {
 MICRO_STEP
     }
 MICRO_STORE

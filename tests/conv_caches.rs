@@ -1,6 +1,7 @@
 //! The on-disk caches: the autotuned conv tiles (written, re-read without timing again, a
 //! corrupt file ignored with a warning) and the driver's pipeline cache (written after the first
-//! compile, loaded by the next `PipelineCache` over the same directory, results still right).
+//! compile, loaded by the next `PipelineCache` over the same directory, results still right);
+//! and kernels that differ only in where their operands live share one compiled pipeline.
 
 mod gpu_support;
 
@@ -82,4 +83,41 @@ fn a_second_pipeline_cache_starts_from_the_first_ones_file() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kernels_that_differ_only_in_offsets_share_one_pipeline() {
+    // Three convs of the same shape in a chain: three kernels, one WGSL, one pipeline, each
+    // dispatch reading and writing its own values (checked against the CPU).
+    let mut g = G::new("three_convs");
+    let mut v = g.input("x", &[1, 4, 6, 6]);
+    let conv = Conv2d {
+        stride: 1,
+        pad: 1,
+        bias: false,
+    };
+    for i in 0..3 {
+        let w = g.param(&format!("w{i}"), &[4, 4, 3, 3]);
+        v = g.op(&format!("c{i}"), Op::Conv2d(conv.clone()), &[v, w]);
+    }
+    g.output(v);
+    let feeds = random_feeds(&g.0, 11);
+    let f64_feeds: HashMap<_, _> = feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
+    let cpu = ir::cpu::evaluate::<f64>(&g.0, &f64_feeds).unwrap();
+    let (plan, _) = compiler::compile(&g.0, &gpu().target()).unwrap();
+    assert_eq!(plan.kernels.len(), 3);
+    assert!(plan.kernels.iter().all(|k| k.wgsl == plan.kernels[0].wgsl));
+    let mut cache = PipelineCache::with_dir(None);
+    let exe = Executable::with_cache(gpu(), &plan, &mut cache).unwrap();
+    assert_eq!(cache.len(), 1);
+    for (id, node) in g.0.nodes.iter().enumerate() {
+        let key = match &node.op {
+            Op::Input { name } => name.clone(),
+            Op::Param { .. } => node.name.clone(),
+            _ => continue,
+        };
+        exe.write(id, &feeds[&key].data).unwrap();
+    }
+    exe.run().unwrap();
+    assert_close("three_convs", &exe.read(v).unwrap(), &cpu[v]);
 }

@@ -81,6 +81,8 @@ fn conv_transpose2d_every_tile() {
         ([1, 66, 3, 3], 5, 3, 1, 1, 0, false),
         ([1, 2, 3, 4], 3, 1, 2, 0, 1, true),
         ([1, 3, 2, 2], 70, 7, 1, 3, 0, true),
+        // Stride 3 with a pad above it: phases start at different rows, some taps are empty.
+        ([1, 3, 4, 5], 2, 5, 3, 4, 2, true),
     ];
     for (i, &(x, out, k, stride, pad, out_pad, bias)) in cases.iter().enumerate() {
         let mut g = G::new(&format!("convT{i}_k{k}s{stride}p{pad}o{out_pad}"));

@@ -141,6 +141,7 @@ mod tests {
             reads: vec![x, w, x],
             writes: vec![y],
             arenas: vec![],
+            offsets: vec![],
             workgroups: [1, 1, 1],
             wgsl: String::new(),
         };

@@ -103,6 +103,9 @@ pub struct Kernel {
     pub writes: Vec<NodeId>,
     /// Arenas it binds, in binding order (binding i of group 0 is arena `arenas[i]`).
     pub arenas: Vec<usize>,
+    /// Element offsets of its operands in those arenas, in the order its WGSL reads them from
+    /// its `offsets` uniform (group 1, binding 0; see `codegen/access.rs`).
+    pub offsets: Vec<u32>,
     pub workgroups: [u32; 3],
     pub wgsl: String,
 }

@@ -312,11 +312,18 @@ fn kernel_fields_name_the_node_and_its_operands() {
     assert_eq!(conv.writes, vec![id("conv")]);
     // x, weight, bias, conv are nodes 0, 1, 2, 3: arenas 0, 1, 2, 0.
     assert_eq!(conv.arenas, vec![0, 1, 2]);
-    // The default conv tiles: one tile of 16 output channels (8 here) x the 2 x 10 rows of
-    // pixels in tiles of 64, one workgroup each.
+    // The default conv tiles (16 output channels x 512 pixels) fitted to this small GEMM: 8
+    // channels x 256 pixels (`ConvTiles::fitted`), so one workgroup covers it.
     assert_eq!(const_u32(conv, "GM"), 8);
-    assert_eq!(const_u32(conv, "TOTAL"), const_u32(conv, "GN").div_ceil(64));
-    assert_eq!(conv.workgroups, [4, 1, 1]);
+    assert!((129..=256).contains(&const_u32(conv, "GN")));
+    assert_eq!(
+        [const_u32(conv, "TM"), const_u32(conv, "BN")],
+        [8, 256],
+        "{}",
+        conv.wgsl
+    );
+    assert_eq!(const_u32(conv, "TOTAL"), 1);
+    assert_eq!(conv.workgroups, [1, 1, 1]);
     let relu = kernels.iter().find(|k| k.name == "relu:u0").unwrap();
     assert_eq!(relu.template, "elementwise");
     assert!(relu.wgsl.contains("return max(x, 0.0);"));
@@ -354,9 +361,9 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
     );
     push(&mut g, "relu", Op::Unary(Unary::Relu), &[x]);
     let kernels = check(&g, &place(&g, true), &Target::default());
-    // conv: 2 samples x 16 channel blocks x 720 x 320 pixel quads / 64 = 115200 workgroups;
+    // conv: 4 tiles of 16 channels x 2 x 720 x 1280 pixels / 512 = 14400 workgroups;
     // relu: 117964800 / 256 = 460800.
-    assert_eq!(kernels[0].workgroups, [57600, 2, 1]);
+    assert_eq!(kernels[0].workgroups, [14400, 1, 1]);
     assert_eq!(kernels[1].workgroups, [57600, 8, 1]);
     let small = Target {
         max_workgroups_per_dim: 1000,
@@ -371,7 +378,7 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
     let err = generate(&g, &steps(&g), &place(&g, false), &tiny).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "code generation for `conv`: 115200 workgroups do not fit a 2-D dispatch"
+        "code generation for `conv`: 14400 workgroups do not fit a 2-D dispatch"
     );
 }
 
@@ -639,4 +646,37 @@ fn validate_wgsl_reports_naga_errors() {
     let err = validate_wgsl("fn f() -> f32 { return 1u; }").unwrap_err();
     assert!(err.contains("return"), "{err}");
     assert!(validate_wgsl("fn f( {").is_err());
+}
+
+#[test]
+fn kernels_that_differ_only_in_where_values_live_share_their_wgsl() {
+    // Relus of the same shape on values at different offsets of one arena: the WGSL reads the
+    // offsets from its uniform, so the kernels are one shader with different offsets.
+    let mut g = Graph {
+        name: "two_relus".into(),
+        ..Default::default()
+    };
+    let x = input(&mut g, "x", &[1, 2, 3, 4]);
+    let relu = || Op::Unary(Unary::Relu);
+    let a = push(&mut g, "a", relu(), &[x]);
+    let b = push(&mut g, "b", relu(), &[a]);
+    let c = push(&mut g, "c", relu(), &[b]);
+    let mut values = place(&g, false);
+    for (i, v) in values.iter_mut().enumerate() {
+        v.pieces[0].arena = 0;
+        v.pieces[0].offset = 24 * i as u64;
+    }
+    let kernels = check(&g, &values, &Target::default());
+    let (k1, k2) = (&kernels[1], &kernels[2]);
+    assert_eq!(k1.wgsl, k2.wgsl);
+    let at = |v: NodeId| values[v].pieces[0].offset as u32;
+    assert_eq!(k1.offsets, vec![at(a), at(b)]);
+    assert_eq!(k2.offsets, vec![at(b), at(c)]);
+    assert_ne!(k1.offsets, k2.offsets);
+    assert!(
+        k1.wgsl
+            .contains("@group(1) @binding(0) var<uniform> offsets: Offsets;"),
+        "{}",
+        k1.wgsl
+    );
 }

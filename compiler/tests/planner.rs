@@ -46,6 +46,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
                 reads: node.inputs.clone(),
                 writes: vec![v],
                 arenas,
+                offsets: vec![],
                 workgroups: [1, 1, 1],
                 wgsl: String::new(),
             }

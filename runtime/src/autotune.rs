@@ -26,8 +26,8 @@ pub fn candidates() -> Vec<ConvTiles> {
     let t = |bm, bn, bk, tm, tn| ConvTiles { bm, bn, bk, tm, tn };
     vec![
         ConvTiles::default(),
-        t(8, 64, 0, 8, 1),
-        t(32, 64, 0, 32, 1),
+        t(8, 256, 0, 8, 8),
+        t(16, 64, 0, 16, 1),
         t(16, 128, 0, 16, 2),
         t(64, 64, 16, 4, 4),
         t(64, 64, 16, 8, 4),

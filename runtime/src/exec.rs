@@ -23,6 +23,8 @@ pub struct Executable {
 struct Step {
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
+    /// Group 1: the kernel's slice of the offsets buffer (where its operands live).
+    offsets: Option<wgpu::BindGroup>,
     workgroups: [u32; 3],
 }
 
@@ -49,8 +51,9 @@ impl Executable {
                 })
                 .collect::<Vec<_>>()
         })?;
+        let offsets = OffsetsBuffer::new(gpu, plan)?;
         let mut steps = Vec::with_capacity(plan.kernels.len());
-        for k in &plan.kernels {
+        for (i, k) in plan.kernels.iter().enumerate() {
             let pipeline = cache.get(gpu, &k.name, &k.wgsl)?;
             let mut entries = Vec::with_capacity(pipeline.bindings.len());
             for &b in &pipeline.bindings {
@@ -73,9 +76,14 @@ impl Executable {
                     entries: &entries,
                 })
             })?;
+            let offsets = match &pipeline.offsets_layout {
+                Some(layout) => Some(offsets.bind_group(gpu, i, &k.name, layout)?),
+                None => None,
+            };
             steps.push(Step {
                 pipeline,
                 bind_group,
+                offsets,
                 workgroups: k.workgroups,
             });
         }
@@ -150,6 +158,9 @@ impl Executable {
         for s in &self.steps {
             pass.set_pipeline(&s.pipeline.pipeline);
             pass.set_bind_group(0, &s.bind_group, &[]);
+            if let Some(o) = &s.offsets {
+                pass.set_bind_group(1, o, &[]);
+            }
             let [x, y, z] = s.workgroups;
             pass.dispatch_workgroups(x, y, z);
         }
@@ -163,6 +174,7 @@ impl Executable {
             .map(|s| crate::profile::Dispatch {
                 pipeline: &s.pipeline.pipeline,
                 bind_group: &s.bind_group,
+                offsets: s.offsets.as_ref(),
                 workgroups: s.workgroups,
             })
             .collect();
@@ -221,6 +233,65 @@ impl Executable {
             return Err(RuntimeError::NotMaterialised(v.name.clone()));
         }
         Ok(v)
+    }
+}
+
+/// Every kernel's operand offsets (`compiler::Kernel::offsets`) in one uniform buffer, each
+/// kernel's at an offset the device can bind (its uniform offset alignment), padded to whole
+/// 16-byte elements as the kernels declare them.
+struct OffsetsBuffer {
+    buffer: wgpu::Buffer,
+    /// Byte range of each kernel's record.
+    records: Vec<(u64, u64)>,
+}
+
+impl OffsetsBuffer {
+    fn new(gpu: &Gpu, plan: &Plan) -> Result<OffsetsBuffer> {
+        use wgpu::util::DeviceExt;
+        let align = gpu.device.limits().min_uniform_buffer_offset_alignment as usize;
+        let mut data: Vec<u32> = Vec::new();
+        let mut records = Vec::with_capacity(plan.kernels.len());
+        for k in &plan.kernels {
+            let start = (data.len() * 4).next_multiple_of(align);
+            data.resize(start / 4, 0);
+            data.extend(&k.offsets);
+            let len = k.offsets.len().div_ceil(4).max(1) * 4;
+            data.resize(start / 4 + len, 0);
+            records.push((start as u64, len as u64 * 4));
+        }
+        data.resize(data.len().max(4), 0);
+        let buffer = gpu.checked("uploading kernel offsets", || {
+            (gpu.device).create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(&format!("{}.offsets", plan.graph)),
+                contents: bytemuck::cast_slice(&data),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        })?;
+        Ok(OffsetsBuffer { buffer, records })
+    }
+
+    fn bind_group(
+        &self,
+        gpu: &Gpu,
+        kernel: usize,
+        name: &str,
+        layout: &wgpu::BindGroupLayout,
+    ) -> Result<wgpu::BindGroup> {
+        let (offset, size) = self.records[kernel];
+        gpu.checked(&format!("binding the offsets of kernel `{name}`"), || {
+            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(name),
+                layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.buffer,
+                        offset,
+                        size: std::num::NonZeroU64::new(size),
+                    }),
+                }],
+            })
+        })
     }
 }
 

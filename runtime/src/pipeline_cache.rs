@@ -23,6 +23,9 @@ pub struct CachedPipeline {
     pub layout: wgpu::BindGroupLayout,
     /// Binding numbers declared in group 0, ascending.
     pub bindings: Vec<u32>,
+    /// The layout of group 1, where the kernel declares its operands' offsets uniform
+    /// (`compiler::Kernel::offsets`); `None` for a kernel without one.
+    pub offsets_layout: Option<wgpu::BindGroupLayout>,
 }
 
 pub struct PipelineCache {
@@ -164,7 +167,7 @@ fn compile(
     wgsl: &str,
     cache: Option<&wgpu::PipelineCache>,
 ) -> Result<CachedPipeline> {
-    let declared = storage_bindings(kernel, wgsl)?;
+    let (declared, has_offsets) = declared_bindings(kernel, wgsl)?;
     let entries: Vec<wgpu::BindGroupLayoutEntry> = declared
         .iter()
         .map(|&(binding, read_only)| wgpu::BindGroupLayoutEntry {
@@ -189,9 +192,24 @@ fn compile(
             label: Some(kernel),
             entries: &entries,
         });
+        let offsets_layout = has_offsets.then(|| {
+            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(kernel),
+                entries: &[wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                }],
+            })
+        });
         let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(kernel),
-            bind_group_layouts: &[Some(&layout)],
+            bind_group_layouts: &[Some(&layout), offsets_layout.as_ref()],
             immediate_size: 0,
         });
         let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -206,31 +224,39 @@ fn compile(
             pipeline,
             layout,
             bindings: declared.iter().map(|b| b.0).collect(),
+            offsets_layout,
         }
     })
 }
 
-/// The storage buffers the shader declares in group 0: (binding, read-only), ascending.
-fn storage_bindings(kernel: &str, wgsl: &str) -> Result<Vec<(u32, bool)>> {
+/// The storage buffers the shader declares in group 0: (binding, read-only), ascending; and
+/// whether it declares the offsets uniform (group 1, binding 0).
+fn declared_bindings(kernel: &str, wgsl: &str) -> Result<(Vec<(u32, bool)>, bool)> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| RuntimeError::Shader {
         kernel: kernel.into(),
         message: e.emit_to_string(wgsl),
     })?;
     let mut out = Vec::new();
+    let mut offsets = false;
     for (_, g) in module.global_variables.iter() {
-        let (Some(rb), naga::AddressSpace::Storage { access }) = (&g.binding, g.space) else {
+        let Some(rb) = &g.binding else {
             continue;
         };
-        if rb.group != 0 {
-            return Err(RuntimeError::Plan(format!(
-                "kernel `{kernel}` binds group {}; irdc binds group 0 only",
-                rb.group
-            )));
+        match (rb.group, rb.binding, g.space) {
+            (0, b, naga::AddressSpace::Storage { access }) => {
+                out.push((b, !access.contains(naga::StorageAccess::STORE)))
+            }
+            (1, 0, naga::AddressSpace::Uniform) => offsets = true,
+            (group, binding, _) => {
+                return Err(RuntimeError::Plan(format!(
+                    "kernel `{kernel}` binds group {group} binding {binding}; irdc binds storage \
+                     buffers in group 0 and the offsets uniform at group 1 binding 0 only"
+                )))
+            }
         }
-        out.push((rb.binding, !access.contains(naga::StorageAccess::STORE)));
     }
     out.sort();
-    Ok(out)
+    Ok((out, offsets))
 }
 
 #[cfg(test)]
@@ -243,10 +269,12 @@ mod tests {
                    @group(0) @binding(0) var<storage, read_write> b: array<f32>;\n\
                    @compute @workgroup_size(1) fn main() { b[0] = 1.0; }";
         assert_eq!(
-            storage_bindings("k", src).unwrap(),
-            vec![(0, false), (1, true)]
+            declared_bindings("k", src).unwrap(),
+            (vec![(0, false), (1, true)], false)
         );
-        let err = storage_bindings("k", "fn main( {").unwrap_err().to_string();
+        let err = declared_bindings("k", "fn main( {")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("kernel `k`: WGSL does not parse:"), "{err}");
     }
 }

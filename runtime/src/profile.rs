@@ -41,6 +41,7 @@ pub struct Profile {
 pub(crate) struct Dispatch<'a> {
     pub pipeline: &'a wgpu::ComputePipeline,
     pub bind_group: &'a wgpu::BindGroup,
+    pub offsets: Option<&'a wgpu::BindGroup>,
     pub workgroups: [u32; 3],
 }
 
@@ -92,6 +93,9 @@ pub(crate) fn profile(
 fn dispatch(pass: &mut wgpu::ComputePass, d: &Dispatch) {
     pass.set_pipeline(d.pipeline);
     pass.set_bind_group(0, d.bind_group, &[]);
+    if let Some(o) = d.offsets {
+        pass.set_bind_group(1, o, &[]);
+    }
     let [x, y, z] = d.workgroups;
     pass.dispatch_workgroups(x, y, z);
 }

@@ -11,6 +11,14 @@
 //!   `flat_index(id, nwg, 1u)` (workgroup kernels, `id` = workgroup_id): the linear index over a
 //!   dispatch split into x and y; `unflat(i, dims)`: (n, c, h, w) of a linear index.
 //!
+//! Where values live (their offsets in the arenas) is not in the WGSL: each kernel reads its
+//! operands' offsets from a small uniform (`offsets`, group 1), which the runtime fills from
+//! `Kernel::offsets`. Kernels that differ only in where their operands live (the same layer
+//! shape in every block, the critic applied to three inputs, forward recomputed in a backward
+//! pass) are then the same WGSL and share one compiled pipeline. That matters beyond compile
+//! time: lavapipe keeps at most 1024 compiled shaders and evicts the least recently used, so a
+//! training step of more distinct kernels than that recompiled every kernel at every step.
+//!
 //! Fusion lives here too: loading a value that fusion inlined generates `ld_<name>` as its op
 //! over its inputs' accessors (`<name>_0`, `<name>_1`, ...), and storing a convolution stored
 //! through its reader generates `st_<name>` as that reader's op, stored to `<name>_out`. The
@@ -41,6 +49,8 @@ struct Operand {
 pub(crate) struct Generated {
     pub wgsl: String,
     pub arenas: Vec<usize>,
+    /// The element offsets the WGSL reads from its `offsets` uniform, in slot order.
+    pub offsets: Vec<u32>,
     pub workgroups: [u32; 3],
     /// Values loaded and stored through memory, in the order first used.
     pub reads: Vec<NodeId>,
@@ -205,32 +215,71 @@ impl KernelBuilder {
         }
 
         let mut s = String::new();
-        for (b, arena) in arenas.iter().enumerate() {
-            let _ = writeln!(s, "// binding {b} = arena {arena}");
+        for b in 0..arenas.len() {
             let _ = writeln!(
                 s,
                 "@group(0) @binding({b}) var<storage, read_write> a{b}: array<f32>;"
             );
         }
+        let mut offsets = Vec::new();
+        for p in self.operands.iter().flat_map(|o| &o.pieces) {
+            offsets.push(
+                u32::try_from(p.offset)
+                    .map_err(|_| format!("offset {} does not fit a u32 index", p.offset))?,
+            );
+        }
+        // A uniform array's elements are 16 bytes: four offsets to an element. `main` copies
+        // them into private variables first: lavapipe re-reads a uniform at every use inside
+        // a loop (a GEMM's loads ran 10-30% slower), but keeps a private variable in a register.
+        let _ = writeln!(
+            s,
+            "struct Offsets {{ o: array<vec4<u32>, {}> }}\n\
+             @group(1) @binding(0) var<uniform> offsets: Offsets;",
+            offsets.len().div_ceil(4).max(1)
+        );
+        let mut load = String::from("fn load_offsets() {\n");
+        for i in 0..offsets.len() {
+            let _ = writeln!(s, "var<private> off_{i}: u32;");
+            let xyzw = ["x", "y", "z", "w"][i % 4];
+            let _ = writeln!(load, "    off_{i} = offsets.o[{}].{xyzw};", i / 4);
+        }
+        load.push_str("}\n");
         let _ = writeln!(s, "\nconst WG: u32 = {wg}u;");
         let _ = writeln!(s, "const TOTAL: u32 = {};", u32_lit(items)?);
         s.push_str(&self.consts);
         s.push_str(HELPERS);
+        let mut slot = 0;
         for op in &self.operands {
-            accessor(&mut s, op, &arenas)?;
+            accessor(&mut s, op, &arenas, &mut slot)?;
         }
         s.push_str(&self.code);
         s.push('\n');
-        s.push_str(template);
+        s.push_str(&load);
+        s.push('\n');
+        s.push_str(&call_first(template, "load_offsets();")?);
         Ok(Generated {
             wgsl: s,
             arenas,
+            offsets,
             workgroups,
             reads: self.reads,
             writes: self.writes,
             nodes: self.nodes,
         })
     }
+}
+
+/// `template` with `call` as the first statement of its entry point `fn main(...) {`.
+fn call_first(template: &str, call: &str) -> Result<String, String> {
+    let at = template
+        .find("\nfn main(")
+        .and_then(|m| template[m..].find(") {\n").map(|b| m + b + ") {\n".len()))
+        .ok_or("the template has no `fn main(...) {` line to start")?;
+    Ok(format!(
+        "{}    {call}\n{}",
+        &template[..at],
+        &template[at..]
+    ))
 }
 
 const HELPERS: &str = "
@@ -243,8 +292,14 @@ fn unflat(i: u32, d: vec4<u32>) -> vec4<u32> {
 }
 ";
 
-/// `ld_x` / `st_x`: pick the piece by channel (an if-chain), then index with its offset and strides.
-fn accessor(s: &mut String, op: &Operand, arenas: &[usize]) -> Result<(), String> {
+/// `ld_x` / `st_x`: pick the piece by channel (an if-chain), then index with its offset (the
+/// next `slot` of the offsets uniform) and strides.
+fn accessor(
+    s: &mut String,
+    op: &Operand,
+    arenas: &[usize],
+    slot: &mut usize,
+) -> Result<(), String> {
     let name = &op.name;
     if op.store {
         let _ = writeln!(
@@ -267,7 +322,8 @@ fn accessor(s: &mut String, op: &Operand, arenas: &[usize]) -> Result<(), String
             .iter()
             .position(|&a| a == p.arena)
             .expect("arena collected above");
-        let index = index_expr(op.shape, p)?;
+        let index = index_expr(op.shape, p, *slot)?;
+        *slot += 1;
         let access = if op.store {
             format!("a{binding}[{index}] = v; return;")
         } else {
@@ -283,9 +339,10 @@ fn accessor(s: &mut String, op: &Operand, arenas: &[usize]) -> Result<(), String
     Ok(())
 }
 
-/// `offset + n * sn + (c - c0) * sc + h * sh + w * sw`, leaving out the terms of size-1 dims.
-fn index_expr(shape: [usize; 4], p: &Piece) -> Result<String, String> {
-    let mut e = u32_lit(p.offset)?;
+/// `offset + n * sn + (c - c0) * sc + h * sh + w * sw`, leaving out the terms of size-1 dims;
+/// the offset is slot `slot` of the offsets uniform, as copied to `off_<slot>`.
+fn index_expr(shape: [usize; 4], p: &Piece, slot: usize) -> Result<String, String> {
+    let mut e = format!("off_{slot}");
     let c = if p.c0 == 0 {
         "c".to_string()
     } else {

@@ -154,6 +154,7 @@ impl Ctx<'_> {
             reads: g.reads,
             writes: g.writes,
             arenas: g.arenas,
+            offsets: g.offsets,
             workgroups: g.workgroups,
             wgsl: g.wgsl,
         })

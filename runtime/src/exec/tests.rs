@@ -88,6 +88,7 @@ fn kernel(name: &str, arenas: Vec<usize>, n: usize, wgsl: String) -> Kernel {
         reads: vec![0],
         writes: vec![1],
         arenas,
+        offsets: vec![],
         workgroups: [n.div_ceil(64) as u32, 1, 1],
         wgsl,
     }
