@@ -549,8 +549,10 @@ fn backward_ops_validate_in_one_piece_and_split() {
     assert_eq!(const_u32(wg, "S_C"), 5);
     assert_eq!(const_u32(wg, "G_C"), 6);
     let twg = find("conv_transpose2d_weight_grad:convt_wg");
-    // [6] x [3 x 4 x 4]: one tile; x on the grid.
-    assert_eq!(twg.workgroups, [1, 1, 1]);
+    // [6] x [3 x 4 x 4]: 48 columns in three blocks of 8 invocations x 2 columns, rather than
+    // one block of 64 (`ConvTiles::fitted`); x on the grid.
+    assert_eq!(twg.workgroups, [3, 1, 1]);
+    assert_eq!([const_u32(twg, "BN"), const_u32(twg, "TN")], [16, 2]);
     assert_eq!(const_u32(twg, "S_C"), 6);
     assert_eq!(
         find("reflect_pad_grad:pad_grad").template,

@@ -165,10 +165,16 @@ pub fn plan_feeds(
 }
 
 /// `graph` extended with the gradients of its output `of` (the only output when `None`; summed
-/// when it has several elements) with respect to every parameter and, if `inputs`, every input.
+/// when it has several elements) with respect to every parameter whose name starts with
+/// `param_prefix` (every parameter when it is empty) and, if `inputs`, every input.
 /// Its outputs become that output, under its name, then each gradient under the name of the value
 /// it belongs to (`critic.conv1.weight`, `fake`), so they can be held against another framework.
-pub fn with_gradients(graph: &Graph, of: Option<&str>, inputs: bool) -> Result<Graph> {
+pub fn with_gradients(
+    graph: &Graph,
+    of: Option<&str>,
+    param_prefix: &str,
+    inputs: bool,
+) -> Result<Graph> {
     let names: Vec<&str> = graph.outputs.iter().map(|(n, _)| n.as_str()).collect();
     let (out_name, out) = match (of, graph.outputs.as_slice()) {
         (Some(want), outs) => outs.iter().find(|(n, _)| n == want).with_context(|| {
@@ -190,7 +196,7 @@ pub fn with_gradients(graph: &Graph, of: Option<&str>, inputs: bool) -> Result<G
         .iter()
         .enumerate()
         .filter(|(_, n)| match n.op {
-            Op::Param { .. } => true,
+            Op::Param { .. } => n.name.starts_with(param_prefix),
             Op::Input { .. } => inputs,
             _ => false,
         })
@@ -213,6 +219,20 @@ pub fn with_gradients(graph: &Graph, of: Option<&str>, inputs: bool) -> Result<G
     }
     g.name = format!("{}.train", graph.name);
     Ok(g)
+}
+
+/// The parameters `plan --train` and `profile --train` differentiate for `graph`: for a loss
+/// graph of the model's training section, only those of the network its step trains (`critic.`
+/// for `critic_loss`), as `irdc train` does, so that the plan is the trainer's; for any other
+/// graph, or with `all_params`, every parameter (the empty prefix).
+pub fn trained_prefix(model: &ir::front::Model, graph: &str, all_params: bool) -> Result<String> {
+    let spec = model.training_spec()?;
+    Ok(match () {
+        _ if all_params => String::new(),
+        _ if graph == spec.critic_loss => format!("{}.", spec.critic),
+        _ if graph == spec.generator_loss => format!("{}.", spec.generator),
+        _ => String::new(),
+    })
 }
 
 pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> Result<()> {

@@ -30,12 +30,17 @@ pub struct Args {
     /// List every value of the memory plan, and include the WGSL of each kernel in JSON
     #[arg(long)]
     verbose: bool,
-    /// Plan a training step: forward, then the gradients of the output w.r.t. every parameter
+    /// Plan a training step: forward, then the gradients of the output w.r.t. the parameters
+    /// (for a loss graph of the training section, only its network's, as `irdc train` does)
     #[arg(long)]
     train: bool,
     /// With --train, the output to differentiate when the graph has several
     #[arg(long, value_name = "NAME", requires = "train")]
     of: Option<String>,
+    /// With --train, differentiate w.r.t. every parameter, even for a loss graph of the training
+    /// section (whose step trains only one network)
+    #[arg(long, requires = "train")]
+    all_params: bool,
     /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
     #[arg(long)]
     no_fuse: bool,
@@ -50,7 +55,8 @@ pub fn main(args: Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &inputs)?;
     if args.train {
-        graph = super::with_gradients(&graph, args.of.as_deref(), false)?;
+        let prefix = super::trained_prefix(&model, &args.graph, args.all_params)?;
+        graph = super::with_gradients(&graph, args.of.as_deref(), &prefix, false)?;
     }
     let target = compiler::Target {
         max_binding_bytes: args.max_binding_mib << 20,

@@ -23,12 +23,17 @@ pub struct Args {
     /// Override an input's shape, e.g. --input blurred=1x3x256x256 (repeatable)
     #[arg(long = "input", value_name = "NAME=NxCxHxW")]
     inputs: Vec<String>,
-    /// Profile a training step: forward, then the gradients of the output w.r.t. every parameter
+    /// Profile a training step: forward, then the gradients of the output w.r.t. the parameters
+    /// (for a loss graph of the training section, only its network's, as `irdc train` does)
     #[arg(long)]
     train: bool,
     /// With --train, the output to differentiate when the graph has several
     #[arg(long, value_name = "NAME", requires = "train")]
     of: Option<String>,
+    /// With --train, differentiate w.r.t. every parameter, even for a loss graph of the training
+    /// section (whose step trains only one network)
+    #[arg(long, requires = "train")]
+    all_params: bool,
     /// Timed runs after the warm-up (the median is reported)
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -64,7 +69,8 @@ pub fn main(args: Args) -> Result<()> {
     let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &shapes)?;
     let params = args.weights.load(&graph)?;
     if args.train {
-        graph = super::with_gradients(&graph, args.of.as_deref(), false)?;
+        let prefix = super::trained_prefix(&model, &args.graph, args.all_params)?;
+        graph = super::with_gradients(&graph, args.of.as_deref(), &prefix, false)?;
     }
     let seed = args.weights.seed.unwrap_or(0);
     let inputs = TensorFile {

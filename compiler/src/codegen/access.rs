@@ -67,6 +67,8 @@ pub(crate) struct KernelBuilder {
     reads: Vec<NodeId>,
     writes: Vec<NodeId>,
     nodes: Vec<String>,
+    /// The template reads its loaded values in long runs of one channel (see `fused::body`).
+    pub channel_runs: bool,
 }
 
 impl KernelBuilder {
@@ -86,7 +88,8 @@ impl KernelBuilder {
             self.load(&format!("{name}_{k}"), input)?;
         }
         let load = |k: usize, at: &str| format!("ld_{name}_{k}({at})");
-        let body = super::fused::body(op, &value.shape, &load, &format!("AFFINE_{name}"))?;
+        let prefix = format!("AFFINE_{name}");
+        let body = super::fused::body(op, &value.shape, &load, &prefix, self.channel_runs)?;
         self.code(&body.decls);
         self.code(&body.function(&format!(
             "fn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32"
@@ -123,7 +126,7 @@ impl KernelBuilder {
             true => "v".to_string(),
             false => format!("ld_{name}_{k}({coords})"),
         };
-        let body = super::fused::body(op, &out.shape, &load, &format!("AFFINE_{name}"))?;
+        let body = super::fused::body(op, &out.shape, &load, &format!("AFFINE_{name}"), false)?;
         self.code(&body.decls);
         self.code(&format!(
             "fn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{\n{}    st_{name}_out(n, c, h, w, {});\n}}",

@@ -76,10 +76,13 @@ impl ConvTiles {
         }
     }
 
-    /// These tiles for a GEMM of `gm` rows and `gn` columns: direct tiles far larger than the
+    /// These tiles for a GEMM of `gm` rows and `gn` columns. Direct tiles far larger than the
     /// GEMM (a conv at 4x4 pixels, a layer of 8 channels) halve their register tile, keeping
-    /// the workgroup, while that still covers the GEMM, so no time goes on columns or rows
-    /// that are computed only to be dropped. Workgroup-memory tiles are kept as they are.
+    /// the workgroup, while that still covers the GEMM. Then the workgroup may get fewer
+    /// invocations (down to [`MIN_DIRECT_INVOCATIONS`]) where that leaves fewer columns in the
+    /// last block that are computed only to be dropped: 1156 columns (a 34x34 output) take
+    /// 1536 in blocks of 512 and 1280 in blocks of 256; a 64-channel 3x3 weight gradient's 576
+    /// take 1024 and 640. Workgroup-memory tiles are kept as they are.
     pub fn fitted(self, gm: usize, gn: usize) -> ConvTiles {
         let mut t = self;
         if !t.direct() {
@@ -91,9 +94,21 @@ impl ConvTiles {
         while t.tm > 1 && t.tm % 2 == 0 && (t.tm / 2) as usize >= gm {
             (t.tm, t.bm) = (t.tm / 2, t.bm / 2);
         }
+        let padded = |bn: u32| gn.div_ceil(bn as usize) * bn as usize;
+        let mut bn = t.bn;
+        while bn % 2 == 0 && (bn / 2) % t.tn == 0 && bn / 2 / t.tn >= MIN_DIRECT_INVOCATIONS {
+            bn /= 2;
+            if padded(bn) < padded(t.bn) {
+                t.bn = bn;
+            }
+        }
         t
     }
 }
+
+/// The fewest invocations [`ConvTiles::fitted`] gives a direct workgroup: lavapipe runs 8
+/// invocations side by side in one 256-bit SIMD register, so fewer would leave lanes idle.
+pub const MIN_DIRECT_INVOCATIONS: u32 = 8;
 
 pub(super) fn conv2d(ctx: &Ctx, o: &Conv2d) -> Result<Kernel, String> {
     conv(ctx, ("conv2d", CONV2D), o.stride, o.pad, o.bias, false)
@@ -121,7 +136,9 @@ fn conv(
     phases: bool,
 ) -> Result<Kernel, String> {
     let (x, w, y) = (ctx.input(0, "x")?, ctx.input(1, "weight")?, ctx.out()?);
+    // k runs channel-major, so every column of a k step reads the same input channel.
     let mut b = KernelBuilder::default();
+    b.channel_runs = true;
     b.load("x", x)?;
     b.load("w", w)?;
     match bias {
@@ -253,4 +270,39 @@ fn micro_tile(t: ConvTiles) -> String {
         .replace("MICRO_DECL\n", &decl)
         .replace("MICRO_STEP\n", &step)
         .replace("MICRO_STORE\n", &store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fitted(gm: usize, gn: usize) -> [u32; 4] {
+        let t = ConvTiles::default().fitted(gm, gn);
+        [t.bm, t.bn, t.tm, t.tn]
+    }
+
+    #[test]
+    fn fitted_tiles_waste_fewer_columns_and_rows() {
+        // Large GEMMs, or ones the 512-column block already divides, keep the default.
+        assert_eq!(fitted(64, 65536), [16, 512, 16, 16]);
+        assert_eq!(fitted(512, 1024), [16, 512, 16, 16]);
+        // 34 x 34 = 1156 output pixels: 3 blocks of 512 compute 1536, 5 of 256 compute 1280 (as
+        // 10 of 128 would: the larger block wins a tie).
+        assert_eq!(fitted(512, 1156), [16, 256, 16, 16]);
+        // A 64-channel 3x3 weight gradient (576 columns): 640 in blocks of 128 against 1024.
+        assert_eq!(fitted(128, 576), [16, 128, 16, 16]);
+        // 600 columns: blocks of 256 compute 768, as blocks of 128 would (640 < 768 wins).
+        assert_eq!(fitted(16, 600), [16, 128, 16, 16]);
+        // Tiny GEMMs halve the register tile first (one block of 32 x 4 columns covers 100),
+        // then keep at least 8 invocations: 20 columns in 3 blocks of 8 rather than one of 32.
+        assert_eq!(fitted(3, 100), [4, 128, 4, 4]);
+        assert_eq!(fitted(1, 20), [1, 8, 1, 1]);
+        for (gm, gn) in [(3, 100), (1, 20), (512, 1156), (7, 9999)] {
+            let t = ConvTiles::default().fitted(gm, gn);
+            assert!(
+                t.check().is_ok() && t.invocations() >= MIN_DIRECT_INVOCATIONS,
+                "{t:?}"
+            );
+        }
+    }
 }

@@ -25,7 +25,7 @@ pub(super) fn node(ctx: &Ctx) -> Result<Kernel, String> {
         b.load(name, ctx.input(k, name)?)?;
     }
     let load = |k: usize, at: &str| format!("ld_{}({at})", names[k]);
-    let body = super::fused::body(&ctx.node.op, &ctx.node.shape, &load, "AFFINE")?;
+    let body = super::fused::body(&ctx.node.op, &ctx.node.shape, &load, "AFFINE", false)?;
     b.code(&body.decls);
     b.code(&body.function("fn value(n: u32, c: u32, h: u32, w: u32) -> f32"));
     finish(ctx, b)
