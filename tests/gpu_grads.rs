@@ -275,3 +275,46 @@ fn irdc_plan_train_plans_the_whole_step_and_checks_it() {
         "error: graph critic_loss has no output `nope`; its outputs: loss"
     );
 }
+
+/// The weight-gradient kernels of `irdc plan models/ird_gan.ron --graph generator_loss --train`
+/// (tiny sizes) with `extra` arguments.
+fn generator_step_weight_grads(extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "plan",
+        "models/ird_gan.ron",
+        "--graph",
+        "generator_loss",
+        "--set",
+        "N=4",
+        "--set",
+        "ndf=4",
+        "--set",
+        "H=16",
+        "--set",
+        "W=16",
+        "--train",
+    ];
+    args.extend_from_slice(extra);
+    let o = irdc(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (String::from_utf8_lossy(&o.stdout).lines())
+        .filter_map(|l| l.split_whitespace().find(|w| w.contains("_weight_grad:")))
+        .map(|w| w.trim_end_matches(':').to_string())
+        .collect()
+}
+
+#[test]
+fn plan_train_of_a_loss_graph_differentiates_what_its_step_trains() {
+    // As `irdc train`: the generator's step needs no gradient of the critic's or VGG19's weights.
+    let trained = generator_step_weight_grads(&[]);
+    assert!(!trained.is_empty());
+    for k in &trained {
+        assert!(k.contains(":grad.out."), "{k} in {trained:?}");
+    }
+    let all = generator_step_weight_grads(&["--all-params"]);
+    assert!(all.iter().any(|k| k.contains(":grad.d_out.")), "{all:?}");
+    assert!(all.iter().any(|k| k.contains(":grad.f_out.")), "{all:?}");
+    for k in &trained {
+        assert!(all.contains(k), "{k}");
+    }
+}

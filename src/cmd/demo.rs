@@ -28,7 +28,7 @@ pub struct Args {
     /// Critic width (the model's ndf; 64 is the paper's)
     #[arg(long, default_value_t = 4)]
     ndf: usize,
-    /// Training crop (a multiple of 4; 16 keeps a step near 2 s on lavapipe)
+    /// Training crop (a multiple of 4; 16 keeps a step near 0.25 s on lavapipe)
     #[arg(long, default_value_t = 16)]
     crop: usize,
     /// Generator steps (each with the model's critic steps)

@@ -221,18 +221,31 @@ pub fn with_gradients(
     Ok(g)
 }
 
-/// The parameters `plan --train` and `profile --train` differentiate for `graph`: for a loss
-/// graph of the model's training section, only those of the network its step trains (`critic.`
-/// for `critic_loss`), as `irdc train` does, so that the plan is the trainer's; for any other
-/// graph, or with `all_params`, every parameter (the empty prefix).
-pub fn trained_prefix(model: &ir::front::Model, graph: &str, all_params: bool) -> Result<String> {
+/// The training step `plan --train` and `profile --train` show: `graph` with the gradients of
+/// its output `of`. For a loss graph of the model's training section, only w.r.t. the network its
+/// step trains (`critic.` for `critic_loss`), as `irdc train` does, so that the plan is the
+/// trainer's (said on stderr); for any other graph, or with `all_params`, every parameter.
+pub fn training_step(
+    model: &ir::front::Model,
+    graph: &Graph,
+    of: Option<&str>,
+    all_params: bool,
+) -> Result<Graph> {
     let spec = model.training_spec()?;
-    Ok(match () {
+    let prefix = match () {
         _ if all_params => String::new(),
-        _ if graph == spec.critic_loss => format!("{}.", spec.critic),
-        _ if graph == spec.generator_loss => format!("{}.", spec.generator),
+        _ if graph.name == spec.critic_loss => format!("{}.", spec.critic),
+        _ if graph.name == spec.generator_loss => format!("{}.", spec.generator),
         _ => String::new(),
-    })
+    };
+    let step = with_gradients(graph, of, &prefix, false)?;
+    if !prefix.is_empty() {
+        eprintln!(
+            "--train: gradients w.r.t. the `{prefix}*` parameters only, as in `irdc train`'s \
+             step (--all-params for every parameter)"
+        );
+    }
+    Ok(step)
 }
 
 pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> Result<()> {

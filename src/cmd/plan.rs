@@ -55,8 +55,7 @@ pub fn main(args: Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &inputs)?;
     if args.train {
-        let prefix = super::trained_prefix(&model, &args.graph, args.all_params)?;
-        graph = super::with_gradients(&graph, args.of.as_deref(), &prefix, false)?;
+        graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
     let target = compiler::Target {
         max_binding_bytes: args.max_binding_mib << 20,

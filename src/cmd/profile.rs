@@ -69,8 +69,7 @@ pub fn main(args: Args) -> Result<()> {
     let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &shapes)?;
     let params = args.weights.load(&graph)?;
     if args.train {
-        let prefix = super::trained_prefix(&model, &args.graph, args.all_params)?;
-        graph = super::with_gradients(&graph, args.of.as_deref(), &prefix, false)?;
+        graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
     let seed = args.weights.seed.unwrap_or(0);
     let inputs = TensorFile {
