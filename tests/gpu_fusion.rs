@@ -46,7 +46,13 @@ fn run(
         fuse,
         ..Options::default()
     };
-    let (plan, planned) = compiler::compile_with(g, &gpu().target(), &options)
+    // GPUs' fusion policy even on a CPU adapter (which keeps norms out of conv loads), so that
+    // conv loads that normalise and activate are checked here on lavapipe too.
+    let target = compiler::Target {
+        max_ops_in_conv_loads: compiler::fuse::MAX_OPS_REREAD,
+        ..gpu().target()
+    };
+    let (plan, planned) = compiler::compile_with(g, &target, &options)
         .unwrap_or_else(|e| panic!("compile {} (fuse {fuse}): {e}", g.name));
     compiler::verify::verify(&plan, &planned)
         .unwrap_or_else(|e| panic!("plan checker on {} (fuse {fuse}): {}", g.name, e.join("; ")));

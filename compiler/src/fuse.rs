@@ -22,8 +22,11 @@ use ir::{numel, Graph, NodeId, Op, ValueKind};
 const MAX_OPS: usize = 12;
 /// The same for readers that read each element many times (a convolution's window over all its
 /// output channels): only a short expression of at most one full-size value (a normalisation and
-/// an activation of one tensor, say) is worth recomputing there.
-const MAX_OPS_REREAD: usize = 4;
+/// an activation of one tensor, say) is worth recomputing there. The default of
+/// `Target::max_ops_in_conv_loads`, which the compiler uses instead.
+pub const MAX_OPS_REREAD: usize = 4;
+/// `Target::max_ops_in_conv_loads` for CPU adapters (lavapipe): an activation, not a norm.
+pub const MAX_OPS_REREAD_CPU: usize = 1;
 
 /// What fusion decided, per node.
 #[derive(Debug, Clone)]
@@ -81,8 +84,9 @@ fn rereads(op: &Op) -> bool {
     )
 }
 
-/// Decide what to fuse in `graph`, whose in-place values are `slices` (`memory::in_place`).
-pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>]) -> Fusion {
+/// Decide what to fuse in `graph`, whose in-place values are `slices` (`memory::in_place`),
+/// computing at most `max_reread_ops` ops in the loads of rereading kernels.
+pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], max_reread_ops: usize) -> Fusion {
     let n = graph.nodes.len();
     let consumers = graph.consumers();
     let mut output = vec![false; n];
@@ -144,7 +148,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>]) -> Fusion {
             && consumers[v].iter().all(|&u| {
                 let op = &graph.nodes[u].op;
                 let cheap = match rereads(op) {
-                    true => ops[v] <= MAX_OPS_REREAD && full[v] <= 1,
+                    true => ops[v] <= max_reread_ops && full[v] <= 1,
                     false => ops[v] <= MAX_OPS,
                 };
                 cheap && !matches!(op, Op::Concat(_) | Op::ChannelSlice(_)) && !accumulates(u)

@@ -99,7 +99,7 @@ pub fn compile_with(
     };
     let slices = memory::in_place(&graph);
     let fusion = match options.fuse {
-        true => fuse::fuse(&graph, &slices),
+        true => fuse::fuse(&graph, &slices, target.max_ops_in_conv_loads),
         false => fuse::Fusion::none(&graph),
     };
     let steps = fuse::schedule(&schedule::schedule(&graph, &slices), &fusion);

@@ -18,6 +18,12 @@ pub struct Target {
     pub max_storage_buffers_per_stage: u32,
     /// The tiles of the convolution GEMM kernels (the runtime autotunes them per adapter).
     pub conv_tiles: ConvTiles,
+    /// The most elementwise ops fusion computes in the loads of a kernel that reads each
+    /// element many times (a convolution, pooling). [`crate::fuse::MAX_OPS_REREAD`] (an instance
+    /// norm and its activation) suits GPUs, where it saves a round trip through memory; the
+    /// runtime gives CPU adapters 1: on lavapipe, recomputing a norm in each of a conv's hundreds
+    /// of reads of an element cost 25% of the conv, far more than writing the tensor once.
+    pub max_ops_in_conv_loads: usize,
 }
 
 /// Tiles of the register-tiled GEMM behind every convolution kernel (`shaders/gemm.wgsl`): a
@@ -41,6 +47,7 @@ impl Default for Target {
             max_workgroups_per_dim: 65535,
             max_storage_buffers_per_stage: 8,
             conv_tiles: ConvTiles::default(),
+            max_ops_in_conv_loads: crate::fuse::MAX_OPS_REREAD,
         }
     }
 }

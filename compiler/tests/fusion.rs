@@ -117,6 +117,45 @@ fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
 }
 
 #[test]
+fn a_cpu_target_keeps_the_norm_out_of_the_conv_load() {
+    // The bottleneck above with `max_ops_in_conv_loads: 1` (what the runtime gives lavapipe):
+    // norm and ReLU (two ops) are one elementwise kernel writing `act`, which the conv reads.
+    let mut g = Graph {
+        name: "bottleneck".into(),
+        ..Graph::default()
+    };
+    let x = input(&mut g, "x", &[2, 4, 8, 8]);
+    let c1 = conv(&mut g, "c1", x, 8, 3);
+    let norm = op(
+        &mut g,
+        "norm",
+        Op::InstanceNorm(InstanceNorm { eps: 1e-5 }),
+        &[c1],
+    );
+    let act = op(&mut g, "act", Op::Unary(Unary::Relu), &[norm]);
+    let c2 = conv(&mut g, "c2", act, 4, 1);
+    g.outputs = vec![("y".into(), c2)];
+    let cpu = Target {
+        max_ops_in_conv_loads: 1,
+        ..Target::default()
+    };
+    let (plan, pg) = compile(&g, &cpu).unwrap();
+    verify(&plan, &pg).unwrap();
+    assert_eq!(
+        names(&plan),
+        [
+            ("conv2d:c1".to_string(), vec!["c1".to_string()]),
+            (
+                "instance_norm_stats:norm.stats".into(),
+                vec!["norm.stats".into()]
+            ),
+            ("relu:act".into(), vec!["act".into(), "norm".into()]),
+            ("conv2d:c2".into(), vec!["c2".into()]),
+        ]
+    );
+}
+
+#[test]
 fn elementwise_chain_is_one_kernel() {
     let mut g = Graph {
         name: "chain".into(),

@@ -123,6 +123,10 @@ impl Gpu {
             max_workgroups_per_dim: l.max_compute_workgroups_per_dimension,
             max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
             conv_tiles: Default::default(),
+            max_ops_in_conv_loads: match self.info.device_type {
+                wgpu::DeviceType::Cpu => compiler::fuse::MAX_OPS_REREAD_CPU,
+                _ => compiler::fuse::MAX_OPS_REREAD,
+            },
         }
     }
 

@@ -44,6 +44,10 @@ pub struct Args {
     /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
     #[arg(long)]
     no_fuse: bool,
+    /// Plan as for a CPU adapter (lavapipe): at most one op computed in a convolution's loads,
+    /// so a norm and its activation get a kernel of their own (the default plans for a GPU)
+    #[arg(long)]
+    cpu: bool,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -57,10 +61,13 @@ pub fn main(args: Args) -> Result<()> {
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
-    let target = compiler::Target {
+    let mut target = compiler::Target {
         max_binding_bytes: args.max_binding_mib << 20,
         ..Default::default()
     };
+    if args.cpu {
+        target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
+    }
     let options = compiler::Options {
         fuse: !args.no_fuse,
         ..Default::default()
