@@ -73,9 +73,8 @@ fn names(p: &Plan) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-#[test]
-fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
-    // conv3x3 -> InstanceNorm -> ReLU -> conv1x1, as in every IRD block.
+/// conv3x3 -> InstanceNorm -> ReLU -> conv1x1, as in every IRD block.
+fn bottleneck() -> Graph {
     let mut g = Graph {
         name: "bottleneck".into(),
         ..Graph::default()
@@ -91,6 +90,12 @@ fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
     let act = op(&mut g, "act", Op::Unary(Unary::Relu), &[norm]);
     let c2 = conv(&mut g, "c2", act, 4, 1);
     g.outputs = vec![("y".into(), c2)];
+    g
+}
+
+#[test]
+fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
+    let g = bottleneck();
     let (fused, unfused) = plans(&g);
     assert_eq!(unfused.kernels.len(), 4);
     assert_eq!(
@@ -120,21 +125,7 @@ fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
 fn a_cpu_target_keeps_the_norm_out_of_the_conv_load() {
     // The bottleneck above with `max_ops_in_conv_loads: 1` (what the runtime gives lavapipe):
     // norm and ReLU (two ops) are one elementwise kernel writing `act`, which the conv reads.
-    let mut g = Graph {
-        name: "bottleneck".into(),
-        ..Graph::default()
-    };
-    let x = input(&mut g, "x", &[2, 4, 8, 8]);
-    let c1 = conv(&mut g, "c1", x, 8, 3);
-    let norm = op(
-        &mut g,
-        "norm",
-        Op::InstanceNorm(InstanceNorm { eps: 1e-5 }),
-        &[c1],
-    );
-    let act = op(&mut g, "act", Op::Unary(Unary::Relu), &[norm]);
-    let c2 = conv(&mut g, "c2", act, 4, 1);
-    g.outputs = vec![("y".into(), c2)];
+    let g = bottleneck();
     let cpu = Target {
         max_ops_in_conv_loads: 1,
         ..Target::default()
@@ -292,21 +283,7 @@ fn two_convolutions_summed_store_through_the_sum_once() {
 
 #[test]
 fn the_checker_catches_broken_fused_plans() {
-    let mut g = Graph {
-        name: "bottleneck".into(),
-        ..Graph::default()
-    };
-    let x = input(&mut g, "x", &[1, 4, 8, 8]);
-    let c1 = conv(&mut g, "c1", x, 4, 3);
-    let norm = op(
-        &mut g,
-        "norm",
-        Op::InstanceNorm(InstanceNorm { eps: 1e-5 }),
-        &[c1],
-    );
-    let act = op(&mut g, "act", Op::Unary(Unary::Relu), &[norm]);
-    let c2 = conv(&mut g, "c2", act, 4, 1);
-    g.outputs = vec![("y".into(), c2)];
+    let g = bottleneck();
     let (plan, planned) = compile(&g, &Target::default()).unwrap();
     let id = |name: &str| planned.find(name).unwrap();
     let last = plan.kernels.len() - 1;
