@@ -117,6 +117,14 @@ pub struct Kernel {
     pub wgsl: String,
 }
 
+impl Kernel {
+    /// The 16-byte elements (four offsets each, at least one) of the `offsets` uniform the
+    /// kernel's WGSL declares; the runtime binds that many bytes of offsets per kernel.
+    pub fn offsets_elements(offsets: usize) -> usize {
+        offsets.div_ceil(4).max(1)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Arena {
     pub bytes: u64,

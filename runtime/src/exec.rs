@@ -5,7 +5,7 @@ use crate::device::Gpu;
 use crate::error::{Result, RuntimeError};
 use crate::layout::{runs, span};
 use crate::pipeline_cache::{CachedPipeline, PipelineCache};
-use compiler::{Plan, ValuePlan};
+use compiler::{Kernel, Plan, ValuePlan};
 use ir::{NodeId, Tensor, ValueKind};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -255,7 +255,7 @@ impl OffsetsBuffer {
             let start = (data.len() * 4).next_multiple_of(align);
             data.resize(start / 4, 0);
             data.extend(&k.offsets);
-            let len = k.offsets.len().div_ceil(4).max(1) * 4;
+            let len = Kernel::offsets_elements(k.offsets.len()) * 4;
             data.resize(start / 4 + len, 0);
             records.push((start as u64, len as u64 * 4));
         }

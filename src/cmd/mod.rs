@@ -231,12 +231,11 @@ pub fn training_step(
     of: Option<&str>,
     all_params: bool,
 ) -> Result<Graph> {
-    let spec = model.training_spec()?;
-    let prefix = match () {
-        _ if all_params => String::new(),
-        _ if graph.name == spec.critic_loss => format!("{}.", spec.critic),
-        _ if graph.name == spec.generator_loss => format!("{}.", spec.generator),
-        _ => String::new(),
+    let prefix = match all_params {
+        true => String::new(),
+        false => (model.training_spec()?)
+            .trained_prefix(&graph.name)
+            .unwrap_or_default(),
     };
     let step = with_gradients(graph, of, &prefix, false)?;
     if !prefix.is_empty() {

@@ -238,7 +238,7 @@ impl KernelBuilder {
             s,
             "struct Offsets {{ o: array<vec4<u32>, {}> }}\n\
              @group(1) @binding(0) var<uniform> offsets: Offsets;",
-            offsets.len().div_ceil(4).max(1)
+            crate::Kernel::offsets_elements(offsets.len())
         );
         let mut load = String::from("fn load_offsets() {\n");
         for i in 0..offsets.len() {

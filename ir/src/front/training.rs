@@ -96,6 +96,18 @@ impl Default for TrainingSpec {
     }
 }
 
+impl TrainingSpec {
+    /// The name prefix of the parameters the step of loss graph `graph` trains (`critic.` for
+    /// the critic's loss, `generator.` for the generator's); `None` for any other graph.
+    pub fn trained_prefix(&self, graph: &str) -> Option<String> {
+        match graph {
+            g if g == self.critic_loss => Some(format!("{}.", self.critic)),
+            g if g == self.generator_loss => Some(format!("{}.", self.generator)),
+            _ => None,
+        }
+    }
+}
+
 impl Model {
     /// The typed `training:` section (SPEC.md's defaults where it is absent or silent). Graph
     /// names are checked against the model's graphs.
@@ -268,6 +280,17 @@ mod tests {
         assert_eq!(t, super::TrainingSpec::default());
         assert_eq!(t.critic_steps, 5);
         assert_eq!(t.adam.beta1, 0.5);
+    }
+
+    #[test]
+    fn each_loss_graph_trains_its_own_network() {
+        let t = super::TrainingSpec::default();
+        assert_eq!(t.trained_prefix("critic_loss").as_deref(), Some("critic."));
+        assert_eq!(
+            t.trained_prefix("generator_loss").as_deref(),
+            Some("generator.")
+        );
+        assert_eq!(t.trained_prefix("generator"), None);
     }
 
     #[test]

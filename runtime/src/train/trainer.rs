@@ -104,8 +104,8 @@ impl Trainer {
         };
         let g_graph = build(&spec.generator)?;
         let c_graph = build(&spec.critic)?;
-        let gp = format!("{}.", spec.generator);
-        let cp = format!("{}.", spec.critic);
+        let trained = |g: &str| spec.trained_prefix(g).unwrap_or_default();
+        let (gp, cp) = (trained(&spec.generator_loss), trained(&spec.critic_loss));
         let critic_loss = loss_graph(&build(&spec.critic_loss)?, &cp)?;
         let generator_loss = loss_graph(&build(&spec.generator_loss)?, &gp)?;
 
