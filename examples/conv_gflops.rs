@@ -2,6 +2,8 @@
 //! compiles): `cargo run --release --example conv_gflops [-- CIN COUT K HW ...]`, four numbers
 //! per conv (default: 1x1 256->64 and 3x3 64->64 at 64x64, 3x3 64->64 at 256x256; batch 1).
 //! `TILES=bm,bn,bk,tm,tn` times those tiles instead of the adapter's (`compiler::ConvTiles`).
+//! `DUMP_WGSL=DIR` writes each conv's generated WGSL there; `WGSL=FILE` times FILE in its place
+//! (the same bindings), for trying a kernel variant by hand.
 
 use ir::ops::{Conv2d, Init};
 use ir::{Graph, Node, Op};
@@ -29,7 +31,16 @@ fn main() -> anyhow::Result<()> {
     }
     for [cin, cout, k, hw] in cases {
         let g = conv_graph(cin, cout, k, hw);
-        let (plan, _) = compiler::compile(&g, &target)?;
+        let (mut plan, _) = compiler::compile(&g, &target)?;
+        if let Ok(dir) = std::env::var("DUMP_WGSL") {
+            std::fs::write(
+                format!("{dir}/conv_{cin}_{cout}_{k}_{hw}.wgsl"),
+                &plan.kernels[0].wgsl,
+            )?;
+        }
+        if let Ok(file) = std::env::var("WGSL") {
+            plan.kernels[0].wgsl = std::fs::read_to_string(file)?;
+        }
         let exe = runtime::Executable::new(&gpu, &plan)?;
         for (id, node) in g.nodes.iter().enumerate().take(2) {
             let n = ir::numel(&node.shape);

@@ -1,10 +1,13 @@
 // The GEMM of shaders/gemm.wgsl without workgroup memory, for CPUs (lavapipe): a workgroup
 // computes BM (= TM) rows of C for BN = WG * TN columns, each invocation all TM rows of its TN
 // columns n0 + lid + j * WG, reading A and B straight through the op's operand functions.
-// A's row and k are the same for every invocation of the workgroup (uniform), so a CPU driver
-// loads each A element once and broadcasts it; the only per-invocation (gathered) loads are
-// B's, one per TM multiply-adds. Out-of-range rows and columns read a clamped, in-range element
-// and are not stored.
+// A's row and k are the same for every invocation of the workgroup (uniform); the only
+// per-invocation (gathered) loads are B's, one per TM multiply-adds. Out-of-range rows and
+// columns read a clamped, in-range element and are not stored.
+// MICRO_LOOP is the k loop: over a_at and b_at, or, where the weights sit in uniform panels
+// (compiler::Panels: lavapipe broadcasts a uniform-buffer element but gathers a storage load
+// inside a loop lane by lane), one loop per panel chunk reading A from `panel_c`. block_m0 and
+// block_n_tile place the workgroup (with panels, the dispatch is one block of rows).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -12,10 +15,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (g >= TOTAL) {
         return;
     }
-    let m0 = (g % M_TILES) * BM;
+    let m0 = block_m0(g);
     // A batch of GROUPS GEMMs (see shaders/gemm.wgsl): this workgroup's group, its column
     // tile, and the group's columns and k's in the operand functions' numbering.
-    let n_tile = g / M_TILES;
+    let n_tile = block_n_tile(g);
     let grp = n_tile / N_TILES;
     let n0 = (n_tile % N_TILES) * BN;
     let col_base = grp * GN;
@@ -24,8 +27,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let tx = lid;
     let ty = 0u;
 MICRO_DECL
-    for (var k = k_base; k < k_end; k++) {
-MICRO_STEP
-    }
+MICRO_LOOP
 MICRO_STORE
 }

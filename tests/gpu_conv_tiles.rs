@@ -72,6 +72,55 @@ fn conv2d_every_tile() {
     }
 }
 
+/// Weights in uniform panels (`compiler::Panels`): rows that are not a multiple of the block,
+/// rows longer than one binding (split into chunks), a fused bias and ReLU in the store, two
+/// images; with panels off as the control. The plan must really use them, in several chunks.
+#[test]
+fn conv2d_weights_in_uniform_panels() {
+    let mut g = G::new("conv_panels");
+    let x = g.input("x", &[2, 9, 7, 6]);
+    let w = g.param("w", &[21, 9, 3, 3]);
+    let b = g.param("b", &[21]);
+    let conv = Conv2d {
+        stride: 1,
+        pad: 1,
+        bias: true,
+    };
+    let y = g.op("y", Op::Conv2d(conv), &[x, w, b]);
+    let r = g.op("r", Op::Unary(Unary::Relu), &[y]);
+    g.output(r);
+    let feeds = random_feeds(&g.0, 7);
+    // A binding is a 4-element header and 16 rows (the default block) of a multiple of 4
+    // columns: 1 KiB holds 252 elements, so 12 columns a chunk and 81 columns in 7 chunks;
+    // 512 bytes give 4 columns a chunk, 21 chunks: more uniform bindings than the stage has
+    // (lavapipe under wgpu: 15, one of them the offsets), so no panels; nor with 96 bytes,
+    // not one column of 4 for 16 rows.
+    let cases = [
+        (1 << 10, Some(7)),
+        (64 << 10, Some(1)),
+        (512, None),
+        (96, None),
+        (0, None),
+    ];
+    for (bytes, chunks) in cases {
+        let t = Target {
+            uniform_panel_bytes: bytes,
+            max_uniform_buffers_per_stage: 15,
+            ..target(ConvTiles::default())
+        };
+        let (plan, out) = check_on(&g.0, &t, &feeds);
+        let conv = (plan.kernels.iter())
+            .find(|k| k.template == "conv2d")
+            .expect("a conv2d kernel");
+        assert_eq!(
+            conv.panels.as_ref().map(|p| p.chunks()),
+            chunks,
+            "{bytes} bytes"
+        );
+        assert!(std_dev(&out[0].1) > 1e-3, "{bytes} bytes: near constant");
+    }
+}
+
 #[test]
 fn conv_transpose2d_every_tile() {
     // (input, out channels, kernel, stride, pad, out_pad, bias)

@@ -24,6 +24,13 @@ pub struct Target {
     /// runtime gives CPU adapters 1: on lavapipe, recomputing a norm in each of a conv's hundreds
     /// of reads of an element cost 25% of the conv, far more than writing the tensor once.
     pub max_ops_in_conv_loads: usize,
+    /// Bytes of one uniform-buffer binding that direct (CPU) GEMM kernels may read their
+    /// weights from ([`Panels`]); 0 keeps them in the arenas. The runtime gives CPU adapters
+    /// wgpu's `max_uniform_buffer_binding_size`, at most 64 KiB; GPUs 0.
+    pub uniform_panel_bytes: u64,
+    /// wgpu `max_uniform_buffers_per_shader_stage`: the offsets uniform and a kernel's panel
+    /// chunks share them.
+    pub max_uniform_buffers_per_stage: u32,
 }
 
 /// Tiles of the register-tiled GEMM behind every convolution kernel (`shaders/gemm.wgsl`): a
@@ -48,6 +55,8 @@ impl Default for Target {
             max_storage_buffers_per_stage: 8,
             conv_tiles: ConvTiles::default(),
             max_ops_in_conv_loads: crate::fuse::MAX_OPS_REREAD,
+            uniform_panel_bytes: 0,
+            max_uniform_buffers_per_stage: 12,
         }
     }
 }
@@ -113,8 +122,49 @@ pub struct Kernel {
     /// Element offsets of its operands in those arenas, in the order its WGSL reads them from
     /// its `offsets` uniform (group 1, binding 0; see `codegen/access.rs`).
     pub offsets: Vec<u32>,
+    /// Workgroups of one dispatch (of each block of rows, for a kernel with `panels`).
     pub workgroups: [u32; 3],
     pub wgsl: String,
+    /// Where a direct GEMM reads its A operand from uniform buffers instead of the arena.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub panels: Option<Panels>,
+}
+
+/// A GEMM's A operand (a conv's weight: `rows` x `row_len`, row-major, at element `offset` of
+/// arena `arena`) read from uniform buffers: lavapipe loads an element that every invocation
+/// reads once, from a uniform buffer, and broadcasts it, where a storage load inside a loop is
+/// gathered lane by lane (the conv's weight loads took a third of its time). A binding holds at
+/// most 64 KiB, so the kernel runs one dispatch per block of `block_rows` rows, and each block's
+/// rows sit in `chunks()` bindings of `chunk_len` columns (group 2, binding c: chunk c). Each
+/// binding starts with a 16-byte header whose first word is the block's first row; the rows
+/// follow, `chunk_len` elements apart. The runtime copies the rows in before each run (the
+/// weights change between steps) and writes the headers once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Panels {
+    pub arena: usize,
+    pub offset: u64,
+    pub rows: u32,
+    pub row_len: u32,
+    pub block_rows: u32,
+    pub chunk_len: u32,
+}
+
+impl Panels {
+    /// Elements of the header that starts every binding.
+    pub const HEADER: u32 = 4;
+
+    pub fn blocks(&self) -> u32 {
+        self.rows.div_ceil(self.block_rows)
+    }
+
+    pub fn chunks(&self) -> u32 {
+        self.row_len.div_ceil(self.chunk_len)
+    }
+
+    /// Elements of one binding: the header and `block_rows` rows of `chunk_len`.
+    pub fn binding_len(&self) -> u32 {
+        Self::HEADER + self.block_rows * self.chunk_len
+    }
 }
 
 impl Kernel {

@@ -41,9 +41,14 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
     let _ = writeln!(s, "\nkernels:");
     for (i, k) in plan.kernels.iter().enumerate() {
         let [x, y, z] = k.workgroups;
+        // A kernel with uniform panels dispatches once per block of rows.
+        let times = match &k.panels {
+            Some(p) => format!(" x{} (weights in uniform panels)", p.blocks()),
+            None => String::new(),
+        };
         let _ = writeln!(
             s,
-            "  {i:>4}  {:<40} {:<16} {x}x{y}x{z}  [{}]",
+            "  {i:>4}  {:<40} {:<16} {x}x{y}x{z}{times}  [{}]",
             k.name,
             k.template,
             k.nodes.join(", ")

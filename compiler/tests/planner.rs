@@ -49,6 +49,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
                 offsets: vec![],
                 workgroups: [1, 1, 1],
                 wgsl: String::new(),
+                panels: None,
             }
         })
         .collect();

@@ -127,6 +127,13 @@ impl Gpu {
                 wgpu::DeviceType::Cpu => compiler::fuse::MAX_OPS_REREAD_CPU,
                 _ => compiler::fuse::MAX_OPS_REREAD,
             },
+            // lavapipe broadcasts uniform-buffer elements that every invocation reads, where it
+            // gathers storage loads in loops lane by lane: a conv's weights go there (`Panels`).
+            uniform_panel_bytes: match self.info.device_type {
+                wgpu::DeviceType::Cpu => l.max_uniform_buffer_binding_size.min(64 << 10),
+                _ => 0,
+            },
+            max_uniform_buffers_per_stage: l.max_uniform_buffers_per_shader_stage,
         }
     }
 

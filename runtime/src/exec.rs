@@ -17,6 +17,8 @@ pub struct Executable {
     outputs: Vec<(String, NodeId)>,
     arenas: Vec<wgpu::Buffer>,
     steps: Vec<Step>,
+    /// The uniform panels of the kernels that have them, and the copies that fill them.
+    panels: Vec<crate::panels::PanelBuffer>,
 }
 
 /// One dispatch of one kernel.
@@ -25,7 +27,22 @@ struct Step {
     bind_group: wgpu::BindGroup,
     /// Group 1: the kernel's slice of the offsets buffer (where its operands live).
     offsets: Option<wgpu::BindGroup>,
+    /// Group 2 of each dispatch, one per block of rows, for a kernel with uniform panels
+    /// (`compiler::Panels`); empty: one dispatch without.
+    panels: Vec<wgpu::BindGroup>,
     workgroups: [u32; 3],
+}
+
+impl Step {
+    fn dispatch(&self) -> crate::profile::Dispatch<'_> {
+        crate::profile::Dispatch {
+            pipeline: &self.pipeline.pipeline,
+            bind_group: &self.bind_group,
+            offsets: self.offsets.as_ref(),
+            panels: &self.panels,
+            workgroups: self.workgroups,
+        }
+    }
 }
 
 impl Executable {
@@ -53,6 +70,7 @@ impl Executable {
         })?;
         let offsets = OffsetsBuffer::new(gpu, plan)?;
         let mut steps = Vec::with_capacity(plan.kernels.len());
+        let mut panel_buffers = Vec::new();
         for (i, k) in plan.kernels.iter().enumerate() {
             let pipeline = cache.get(gpu, &k.name, &k.wgsl)?;
             let mut entries = Vec::with_capacity(pipeline.bindings.len());
@@ -80,10 +98,26 @@ impl Executable {
                 Some(layout) => Some(offsets.bind_group(gpu, i, &k.name, layout)?),
                 None => None,
             };
+            let panels = match (&k.panels, &pipeline.panels_layout) {
+                (Some(p), Some(layout)) => {
+                    let buffer = crate::panels::PanelBuffer::new(gpu, &k.name, p)?;
+                    let groups = buffer.bind_groups(gpu, &k.name, layout)?;
+                    panel_buffers.push(buffer);
+                    groups
+                }
+                (None, None) => vec![],
+                _ => {
+                    return Err(RuntimeError::Plan(format!(
+                        "kernel `{}`: its plan and its WGSL disagree on uniform panels",
+                        k.name
+                    )))
+                }
+            };
             steps.push(Step {
                 pipeline,
                 bind_group,
                 offsets,
+                panels,
                 workgroups: k.workgroups,
             });
         }
@@ -94,6 +128,7 @@ impl Executable {
             outputs: plan.outputs.clone(),
             arenas,
             steps,
+            panels: panel_buffers,
         };
         // Constants are part of the program: upload them once, with the arenas.
         for (node, data) in &plan.constants {
@@ -150,19 +185,17 @@ impl Executable {
     /// Record every kernel once, in plan order, as one compute pass (wgpu puts the barriers
     /// between dependent dispatches itself). Callers that chain several graphs into one submit
     /// (a training step) record them into one encoder.
+    /// Panels are filled first: they hold weights, which no kernel of the plan writes.
     pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        for p in &self.panels {
+            p.record_fill(enc, &self.arenas);
+        }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some(&self.graph),
             timestamp_writes: None,
         });
         for s in &self.steps {
-            pass.set_pipeline(&s.pipeline.pipeline);
-            pass.set_bind_group(0, &s.bind_group, &[]);
-            if let Some(o) = &s.offsets {
-                pass.set_bind_group(1, o, &[]);
-            }
-            let [x, y, z] = s.workgroups;
-            pass.dispatch_workgroups(x, y, z);
+            crate::profile::dispatch(&mut pass, &s.dispatch());
         }
     }
 
@@ -170,14 +203,8 @@ impl Executable {
     /// timed kernel by kernel (GPU timestamps where the device has them and `host_clock` is false;
     /// see `profile.rs`).
     pub fn profile(&self, repeat: usize, host_clock: bool) -> Result<crate::profile::Profile> {
-        let dispatches: Vec<crate::profile::Dispatch> = (self.steps.iter())
-            .map(|s| crate::profile::Dispatch {
-                pipeline: &s.pipeline.pipeline,
-                bind_group: &s.bind_group,
-                offsets: s.offsets.as_ref(),
-                workgroups: s.workgroups,
-            })
-            .collect();
+        let dispatches: Vec<crate::profile::Dispatch> =
+            self.steps.iter().map(Step::dispatch).collect();
         let run = || self.run();
         crate::profile::profile(&self.gpu, &self.graph, &dispatches, run, repeat, host_clock)
     }

@@ -26,6 +26,9 @@ pub struct CachedPipeline {
     /// The layout of group 1, where the kernel declares its operands' offsets uniform
     /// (`compiler::Kernel::offsets`); `None` for a kernel without one.
     pub offsets_layout: Option<wgpu::BindGroupLayout>,
+    /// The layout of group 2, the uniform panels of a GEMM's A operand (`compiler::Panels`,
+    /// one binding per chunk); `None` for a kernel without them.
+    pub panels_layout: Option<wgpu::BindGroupLayout>,
 }
 
 pub struct PipelineCache {
@@ -167,7 +170,11 @@ fn compile(
     wgsl: &str,
     cache: Option<&wgpu::PipelineCache>,
 ) -> Result<CachedPipeline> {
-    let (declared, has_offsets) = declared_bindings(kernel, wgsl)?;
+    let Declared {
+        storage: declared,
+        offsets: has_offsets,
+        panels,
+    } = declared_bindings(kernel, wgsl)?;
     let entries: Vec<wgpu::BindGroupLayoutEntry> = declared
         .iter()
         .map(|&(binding, read_only)| wgpu::BindGroupLayoutEntry {
@@ -207,9 +214,31 @@ fn compile(
                 }],
             })
         });
+        let panels_layout = (!panels.is_empty()).then(|| {
+            let entries: Vec<wgpu::BindGroupLayoutEntry> = (panels.iter())
+                .map(|&binding| wgpu::BindGroupLayoutEntry {
+                    binding,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect();
+            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(kernel),
+                entries: &entries,
+            })
+        });
         let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(kernel),
-            bind_group_layouts: &[Some(&layout), offsets_layout.as_ref()],
+            bind_group_layouts: &[
+                Some(&layout),
+                offsets_layout.as_ref(),
+                panels_layout.as_ref(),
+            ],
             immediate_size: 0,
         });
         let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -225,19 +254,30 @@ fn compile(
             layout,
             bindings: declared.iter().map(|b| b.0).collect(),
             offsets_layout,
+            panels_layout,
         }
     })
 }
 
-/// The storage buffers the shader declares in group 0: (binding, read-only), ascending; and
-/// whether it declares the offsets uniform (group 1, binding 0).
-fn declared_bindings(kernel: &str, wgsl: &str) -> Result<(Vec<(u32, bool)>, bool)> {
+/// What a kernel's WGSL declares.
+#[derive(Debug, PartialEq)]
+struct Declared {
+    /// Storage buffers in group 0: (binding, read-only), ascending.
+    storage: Vec<(u32, bool)>,
+    /// The offsets uniform (group 1, binding 0).
+    offsets: bool,
+    /// Uniform panels in group 2, ascending.
+    panels: Vec<u32>,
+}
+
+fn declared_bindings(kernel: &str, wgsl: &str) -> Result<Declared> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| RuntimeError::Shader {
         kernel: kernel.into(),
         message: e.emit_to_string(wgsl),
     })?;
     let mut out = Vec::new();
     let mut offsets = false;
+    let mut panels = Vec::new();
     for (_, g) in module.global_variables.iter() {
         let Some(rb) = &g.binding else {
             continue;
@@ -247,16 +287,23 @@ fn declared_bindings(kernel: &str, wgsl: &str) -> Result<(Vec<(u32, bool)>, bool
                 out.push((b, !access.contains(naga::StorageAccess::STORE)))
             }
             (1, 0, naga::AddressSpace::Uniform) => offsets = true,
+            (2, b, naga::AddressSpace::Uniform) => panels.push(b),
             (group, binding, _) => {
                 return Err(RuntimeError::Plan(format!(
                     "kernel `{kernel}` binds group {group} binding {binding}; irdc binds storage \
-                     buffers in group 0 and the offsets uniform at group 1 binding 0 only"
+                     buffers in group 0, the offsets uniform at group 1 binding 0 and uniform \
+                     panels in group 2 only"
                 )))
             }
         }
     }
     out.sort();
-    Ok((out, offsets))
+    panels.sort();
+    Ok(Declared {
+        storage: out,
+        offsets,
+        panels,
+    })
 }
 
 #[cfg(test)]
@@ -268,10 +315,22 @@ mod tests {
         let src = "@group(0) @binding(1) var<storage, read> a: array<f32>;\n\
                    @group(0) @binding(0) var<storage, read_write> b: array<f32>;\n\
                    @compute @workgroup_size(1) fn main() { b[0] = 1.0; }";
-        assert_eq!(
-            declared_bindings("k", src).unwrap(),
-            (vec![(0, false), (1, true)], false)
-        );
+        let expected = Declared {
+            storage: vec![(0, false), (1, true)],
+            offsets: false,
+            panels: vec![],
+        };
+        assert_eq!(declared_bindings("k", src).unwrap(), expected);
+        let src = "@group(2) @binding(1) var<uniform> p1: array<vec4<f32>, 2>;\n\
+                   @group(2) @binding(0) var<uniform> p0: array<vec4<f32>, 2>;\n\
+                   @group(0) @binding(0) var<storage, read_write> b: array<f32>;\n\
+                   @compute @workgroup_size(1) fn main() { b[0] = p0[0].x + p1[1].y; }";
+        let expected = Declared {
+            storage: vec![(0, false)],
+            offsets: false,
+            panels: vec![0, 1],
+        };
+        assert_eq!(declared_bindings("k", src).unwrap(), expected);
         let err = declared_bindings("k", "fn main( {")
             .unwrap_err()
             .to_string();

@@ -42,6 +42,8 @@ pub(crate) struct Dispatch<'a> {
     pub pipeline: &'a wgpu::ComputePipeline,
     pub bind_group: &'a wgpu::BindGroup,
     pub offsets: Option<&'a wgpu::BindGroup>,
+    /// Group 2 per block of rows of a kernel with uniform panels: one dispatch each.
+    pub panels: &'a [wgpu::BindGroup],
     pub workgroups: [u32; 3],
 }
 
@@ -90,14 +92,21 @@ pub(crate) fn profile(
     })
 }
 
-fn dispatch(pass: &mut wgpu::ComputePass, d: &Dispatch) {
+/// Record one kernel: one dispatch, or one per block of rows where it has uniform panels.
+pub(crate) fn dispatch(pass: &mut wgpu::ComputePass, d: &Dispatch) {
     pass.set_pipeline(d.pipeline);
     pass.set_bind_group(0, d.bind_group, &[]);
     if let Some(o) = d.offsets {
         pass.set_bind_group(1, o, &[]);
     }
     let [x, y, z] = d.workgroups;
-    pass.dispatch_workgroups(x, y, z);
+    if d.panels.is_empty() {
+        pass.dispatch_workgroups(x, y, z);
+    }
+    for block in d.panels {
+        pass.set_bind_group(2, block, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
 }
 
 /// Seconds of each dispatch from GPU timestamps, a query set (and a submit) per 2048 kernels.

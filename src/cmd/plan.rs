@@ -45,7 +45,8 @@ pub struct Args {
     #[arg(long)]
     no_fuse: bool,
     /// Plan as for a CPU adapter (lavapipe): at most one op computed in a convolution's loads,
-    /// so a norm and its activation get a kernel of their own (the default plans for a GPU)
+    /// so a norm and its activation get a kernel of their own, and the convolutions' weights
+    /// read from 64 KiB uniform panels (the default plans for a GPU)
     #[arg(long)]
     cpu: bool,
 }
@@ -67,6 +68,7 @@ pub fn main(args: Args) -> Result<()> {
     };
     if args.cpu {
         target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
+        target.uniform_panel_bytes = 64 << 10;
     }
     let options = compiler::Options {
         fuse: !args.no_fuse,

@@ -57,6 +57,7 @@ pub(crate) struct Generated {
     pub writes: Vec<NodeId>,
     /// Nodes computed inside accessors (inlined values, stored-through readers).
     pub nodes: Vec<String>,
+    pub panels: Option<crate::Panels>,
 }
 
 #[derive(Default)]
@@ -69,6 +70,8 @@ pub(crate) struct KernelBuilder {
     nodes: Vec<String>,
     /// The template reads its loaded values in long runs of one channel (see `fused::body`).
     pub channel_runs: bool,
+    /// A GEMM's A operand in uniform panels (`conv::gemm`).
+    pub panels: Option<crate::Panels>,
 }
 
 impl KernelBuilder {
@@ -268,6 +271,7 @@ impl KernelBuilder {
             reads: self.reads,
             writes: self.writes,
             nodes: self.nodes,
+            panels: self.panels,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! through the generated `ld_`/`st_` accessors, so a fused load or store composes with it.
 
 use super::{Ctx, Dispatch, KernelBuilder};
-use crate::{ConvTiles, Kernel};
+use crate::{ConvTiles, Kernel, Panels, ValuePlan};
 use ir::ops::{Conv2d, ConvTranspose2d};
 use std::fmt::Write;
 
@@ -163,9 +163,17 @@ fn conv(
             b.u32("PW_COLS", cols as u64)?;
             let taps = kh.div_ceil(stride) * kw.div_ceil(stride);
             let sizes = [co, n * rows * cols, cin * taps];
-            gemm(&mut b, ctx, src, sizes, Some(stride * stride))?
+            gemm(&mut b, ctx, src, sizes, Some(stride * stride), None)?
         }
-        false => gemm(&mut b, ctx, src, [co, n * oh * ow, cin * kh * kw], None)?,
+        // A is the weight itself, row-major (OIHW): it can be read from uniform panels.
+        false => gemm(
+            &mut b,
+            ctx,
+            src,
+            [co, n * oh * ow, cin * kh * kw],
+            None,
+            Some(w),
+        )?,
     };
     ctx.kernel(template, &src, b, dispatch)
 }
@@ -173,16 +181,20 @@ fn conv(
 /// Add the GEMM's sizes `[GM, GN, GK]` (per group) and tile constants to `b`; returns the op
 /// template followed by the GEMM template with its register tile written out, and the dispatch.
 /// `groups` is a batch of GEMMs (see shaders/gemm.wgsl) whose op template defines `group_k`;
-/// `None`, one GEMM, gets the default: all GK k's.
+/// `None`, one GEMM, gets the default: all GK k's. `row_major_a` is the value whose elements
+/// `a_at(m, k)` reads at `m * GK + k`, which direct tiles then read from uniform panels where
+/// the target allows ([`Panels`]).
 pub(super) fn gemm(
     b: &mut KernelBuilder,
     ctx: &Ctx,
     op_src: &str,
     [gm, gn, gk]: [usize; 3],
     groups: Option<usize>,
+    row_major_a: Option<&ValuePlan>,
 ) -> Result<(String, Dispatch), String> {
     ctx.target.conv_tiles.check()?;
     let t = ctx.target.conv_tiles.fitted(gm, gn);
+    let panels = row_major_a.and_then(|a| panels(ctx.target, t, a));
     let m_tiles = gm.div_ceil(t.bm as usize);
     let n_tiles = gn.div_ceil(t.bn as usize);
     let one_group = "fn group_k(grp: u32) -> u32 {\n    return GK;\n}\n";
@@ -204,15 +216,78 @@ pub(super) fn gemm(
     ] {
         b.u32(name, v as u64)?;
     }
-    let src = format!("{op_src}\n{group_k}\n{}", micro_tile(t));
-    let count = (m_tiles * n_tiles * groups) as u64;
+    let src = format!(
+        "{}{op_src}\n{group_k}\n{}\n{}",
+        panels.as_ref().map_or(String::new(), panel_bindings),
+        block_functions(panels.is_some()),
+        micro_tile(t, panels.as_ref())
+    );
+    // With panels, one dispatch per block of rows (the runtime issues them).
+    let count = match panels.is_some() {
+        true => (n_tiles * groups) as u64,
+        false => (m_tiles * n_tiles * groups) as u64,
+    };
+    b.panels = panels;
     let wg = t.invocations();
     Ok((src, Dispatch::Groups { count, wg }))
 }
 
+/// Panels for a direct GEMM's A operand `a` (rows x GK, row-major in one piece), if the
+/// target's uniform bindings hold at least a column of 4 for every row of a block, and enough
+/// of them for all the chunks besides the offsets uniform.
+fn panels(target: &crate::Target, t: ConvTiles, a: &ValuePlan) -> Option<Panels> {
+    let bytes = target.uniform_panel_bytes;
+    let [rows, c, h, w] = ir::shape4(&a.shape);
+    let row_len = c * h * w;
+    let dense = [(c * h * w) as u64, (h * w) as u64, w as u64, 1];
+    let plain = a.fused.is_none() && a.kind != ir::ValueKind::Computed;
+    let [piece] = &a.pieces[..] else {
+        return None;
+    };
+    let chunk_len = ((bytes / 4).saturating_sub(Panels::HEADER as u64) / t.bm as u64) / 4 * 4;
+    let ok = t.direct() && plain && piece.strides == dense && chunk_len > 0;
+    let p = ok.then(|| Panels {
+        arena: piece.arena,
+        offset: piece.offset,
+        rows: rows as u32,
+        row_len: row_len as u32,
+        block_rows: t.bm,
+        chunk_len: (chunk_len as usize).min(row_len.next_multiple_of(4)) as u32,
+    })?;
+    (p.chunks() < target.max_uniform_buffers_per_stage).then_some(p)
+}
+
+/// `panel_c`, one uniform binding per chunk (group 2, binding c; see [`Panels`]).
+fn panel_bindings(p: &Panels) -> String {
+    (0..p.chunks())
+        .map(|c| {
+            format!(
+                "@group(2) @binding({c}) var<uniform> panel_{c}: array<vec4<f32>, {}>;\n",
+                p.binding_len() / 4
+            )
+        })
+        .collect()
+}
+
+/// The first row and the column tile of workgroup `g`: with panels, the row is the block's,
+/// from the header of its first binding, and `g` counts column tiles only.
+fn block_functions(panels: bool) -> &'static str {
+    match panels {
+        true => {
+            "fn block_m0(g: u32) -> u32 {\n    return bitcast<u32>(panel_0[0].x);\n}\n\
+                 fn block_n_tile(g: u32) -> u32 {\n    return g;\n}\n"
+        }
+        false => {
+            "fn block_m0(g: u32) -> u32 {\n    return (g % M_TILES) * BM;\n}\n\
+                  fn block_n_tile(g: u32) -> u32 {\n    return g / M_TILES;\n}\n"
+        }
+    }
+}
+
 /// The GEMM template with its register tile unrolled: `c_i_j` for row i < tm, column j < tn,
 /// row `m0 + ty + i * (BM / TM)`, column `n0 + tx + j * (BN / TN)`.
-fn micro_tile(t: ConvTiles) -> String {
+/// Direct tiles with `panels` read A from them, in one k loop per chunk.
+fn micro_tile(t: ConvTiles, panels: Option<&Panels>) -> String {
     let (rows, cols) = (0..t.tm, 0..t.tn);
     let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
     for i in rows.clone() {
@@ -230,7 +305,7 @@ fn micro_tile(t: ConvTiles) -> String {
                 );
                 let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k);");
             }
-            for i in rows.clone() {
+            for i in rows.clone().filter(|_| panels.is_none()) {
                 let _ = writeln!(
                     step,
                     "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);"
@@ -266,10 +341,37 @@ fn micro_tile(t: ConvTiles) -> String {
             );
         }
     }
+    let lp = match panels {
+        None => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n"),
+        Some(p) => panel_loops(p, t.tm, &step),
+    };
     template
         .replace("MICRO_DECL\n", &decl)
+        .replace("MICRO_LOOP\n", &lp)
         .replace("MICRO_STEP\n", &step)
         .replace("MICRO_STORE\n", &store)
+}
+
+/// The k loop over panels: chunk c covers k in [c * chunk_len, ...), row i of the block at
+/// element `HEADER + i * chunk_len` of `panel_c` (rows past GM read the zeros they hold).
+fn panel_loops(p: &Panels, tm: u32, step: &str) -> String {
+    let mut out = String::new();
+    for c in 0..p.chunks() {
+        let lo = c * p.chunk_len;
+        let hi = (lo + p.chunk_len).min(p.row_len);
+        let _ = writeln!(out, "    for (var k = {lo}u; k < {hi}u; k++) {{");
+        let _ = writeln!(out, "        let kl = k - {lo}u;");
+        for i in 0..tm {
+            let at = Panels::HEADER + i * p.chunk_len;
+            let _ = writeln!(
+                out,
+                "        let a_{i} = panel_{c}[(kl + {at}u) / 4u][(kl + {at}u) % 4u];"
+            );
+        }
+        out.push_str(step);
+        out.push_str("    }\n");
+    }
+    out
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ impl Ctx<'_> {
             offsets: g.offsets,
             workgroups: g.workgroups,
             wgsl: g.wgsl,
+            panels: g.panels,
         })
     }
 }

@@ -91,6 +91,7 @@ fn kernel(name: &str, arenas: Vec<usize>, n: usize, wgsl: String) -> Kernel {
         offsets: vec![],
         workgroups: [n.div_ceil(64) as u32, 1, 1],
         wgsl,
+        panels: None,
     }
 }
 
