@@ -21,7 +21,7 @@ pub struct Executable {
     panels: Vec<crate::panels::PanelBuffer>,
 }
 
-/// One dispatch of one kernel.
+/// One kernel: one dispatch, or one per block of rows where it has uniform panels.
 struct Step {
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,

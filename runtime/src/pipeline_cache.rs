@@ -199,39 +199,8 @@ fn compile(
             label: Some(kernel),
             entries: &entries,
         });
-        let offsets_layout = has_offsets.then(|| {
-            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(kernel),
-                entries: &[wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                }],
-            })
-        });
-        let panels_layout = (!panels.is_empty()).then(|| {
-            let entries: Vec<wgpu::BindGroupLayoutEntry> = (panels.iter())
-                .map(|&binding| wgpu::BindGroupLayoutEntry {
-                    binding,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                })
-                .collect();
-            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(kernel),
-                entries: &entries,
-            })
-        });
+        let offsets_layout = has_offsets.then(|| uniform_layout(d, kernel, &[0]));
+        let panels_layout = (!panels.is_empty()).then(|| uniform_layout(d, kernel, &panels));
         let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some(kernel),
             bind_group_layouts: &[
@@ -256,6 +225,26 @@ fn compile(
             offsets_layout,
             panels_layout,
         }
+    })
+}
+
+/// A bind group layout of uniform buffers at `bindings` (the offsets, the panels).
+fn uniform_layout(d: &wgpu::Device, kernel: &str, bindings: &[u32]) -> wgpu::BindGroupLayout {
+    let entries: Vec<wgpu::BindGroupLayoutEntry> = (bindings.iter())
+        .map(|&binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        })
+        .collect();
+    d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(kernel),
+        entries: &entries,
     })
 }
 
