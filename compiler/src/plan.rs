@@ -137,9 +137,9 @@ pub struct Kernel {
 /// most 64 KiB, so the kernel runs one dispatch per block of `block_rows` rows, and each block's
 /// rows sit in `chunks()` bindings of `chunk_len` columns (group 2, binding c: chunk c). Each
 /// binding starts with a 16-byte header whose first word is the block's first row; the rows
-/// follow, `chunk_len` elements apart. The runtime copies the rows in before each run (the
+/// follow, `chunk_len` elements apart. The runtime packs the rows in before each run (the
 /// weights change between steps) and writes the headers once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Panels {
     pub arena: usize,
     pub offset: u64,

@@ -70,7 +70,9 @@ impl Executable {
         })?;
         let offsets = OffsetsBuffer::new(gpu, plan)?;
         let mut steps = Vec::with_capacity(plan.kernels.len());
-        let mut panel_buffers = Vec::new();
+        // One panel buffer per weight, shared by the kernels that read it (packed once a run).
+        let mut panel_buffers: Vec<crate::panels::PanelBuffer> = Vec::new();
+        let mut panel_of: HashMap<compiler::Panels, usize> = HashMap::new();
         for (i, k) in plan.kernels.iter().enumerate() {
             let pipeline = cache.get(gpu, &k.name, &k.wgsl)?;
             let mut entries = Vec::with_capacity(pipeline.bindings.len());
@@ -100,10 +102,17 @@ impl Executable {
             };
             let panels = match (&k.panels, &pipeline.panels_layout) {
                 (Some(p), Some(layout)) => {
-                    let buffer = crate::panels::PanelBuffer::new(gpu, &k.name, p)?;
-                    let groups = buffer.bind_groups(gpu, &k.name, layout)?;
-                    panel_buffers.push(buffer);
-                    groups
+                    let at = match panel_of.get(p) {
+                        Some(&at) => at,
+                        None => {
+                            let arena = &arenas[p.arena];
+                            let b = crate::panels::PanelBuffer::new(gpu, cache, &k.name, p, arena)?;
+                            panel_buffers.push(b);
+                            panel_of.insert(p.clone(), panel_buffers.len() - 1);
+                            panel_buffers.len() - 1
+                        }
+                    };
+                    panel_buffers[at].bind_groups(gpu, &k.name, layout)?
                 }
                 (None, None) => vec![],
                 _ => {
@@ -185,15 +194,15 @@ impl Executable {
     /// Record every kernel once, in plan order, as one compute pass (wgpu puts the barriers
     /// between dependent dispatches itself). Callers that chain several graphs into one submit
     /// (a training step) record them into one encoder.
-    /// Panels are filled first: they hold weights, which no kernel of the plan writes.
+    /// Panels are packed first: they hold weights, which no kernel of the plan writes.
     pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
-        for p in &self.panels {
-            p.record_fill(enc, &self.arenas);
-        }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some(&self.graph),
             timestamp_writes: None,
         });
+        for p in &self.panels {
+            p.record_fill(&mut pass);
+        }
         for s in &self.steps {
             crate::profile::dispatch(&mut pass, &s.dispatch());
         }
@@ -396,6 +405,15 @@ fn check_plan(gpu: &Gpu, plan: &Plan) -> Result<()> {
     for k in &plan.kernels {
         if let Some(&a) = k.arenas.iter().find(|&&a| a >= n_arenas) {
             return bad(format!("kernel `{}` binds arena {a} of {n_arenas}", k.name));
+        }
+        if let Some(p) = &k.panels {
+            let end = (p.offset + p.rows as u64 * p.row_len as u64) * 4;
+            if p.arena >= n_arenas || end > plan.memory.arenas[p.arena].bytes {
+                return bad(format!(
+                    "kernel `{}` packs weight panels from arena {} up to byte {end}, which the plan does not have",
+                    k.name, p.arena
+                ));
+            }
         }
         if k.workgroups.iter().any(|&w| w > max_wg) {
             return bad(format!(

@@ -1,11 +1,20 @@
-//! The uniform buffers behind a kernel's `compiler::Panels`: one buffer per kernel holding, per
-//! block of rows and chunk of columns, one binding (aligned for the device) that starts with a
-//! header (the block's first row, written once) followed by the block's rows of that chunk,
-//! copied from the arena before every run.
+//! The uniform buffers behind a kernel's `compiler::Panels`: one buffer per weight (kernels that
+//! read the same weight share it) holding, per block of rows and chunk of columns, one binding
+//! (aligned for the device) that starts with a header (the block's first row, written once)
+//! followed by the block's rows of that chunk, which `shaders/pack_panels.wgsl` fills from the
+//! arena at the start of every run.
 
 use crate::device::Gpu;
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
+use crate::pipeline_cache::{CachedPipeline, PipelineCache};
+use crate::profile::{dispatch, Dispatch};
 use compiler::Panels;
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+const PACK: &str = include_str!("../../shaders/pack_panels.wgsl");
+/// The pack kernel's workgroup size.
+const WG: u32 = 256;
 
 pub(crate) struct PanelBuffer {
     buffer: wgpu::Buffer,
@@ -13,49 +22,102 @@ pub(crate) struct PanelBuffer {
     bindings: Vec<u64>,
     binding_bytes: u64,
     chunks: u32,
-    /// Copies from `arena` into `buffer`: (arena byte offset, buffer byte offset, bytes).
-    arena: usize,
-    copies: Vec<(u64, u64, u64)>,
+    pack: Arc<CachedPipeline>,
+    /// Group 0 (arena, panels) and group 1 (the `Panels` record) of the pack kernel.
+    pack_groups: (wgpu::BindGroup, wgpu::BindGroup),
+    workgroups: [u32; 3],
 }
 
 impl PanelBuffer {
-    pub fn new(gpu: &Gpu, kernel: &str, p: &Panels) -> Result<PanelBuffer> {
+    pub fn new(
+        gpu: &Gpu,
+        cache: &mut PipelineCache,
+        kernel: &str,
+        p: &Panels,
+        arena: &wgpu::Buffer,
+    ) -> Result<PanelBuffer> {
         let align = gpu.device.limits().min_uniform_buffer_offset_alignment as u64;
         let binding_bytes = p.binding_len() as u64 * 4;
-        let stride = binding_bytes.next_multiple_of(align);
+        let stride = binding_bytes.next_multiple_of(align.max(4));
         let count = (p.blocks() * p.chunks()) as u64;
-        let bindings: Vec<u64> = (0..count).map(|i| i * stride).collect();
-        let buffer = gpu.checked(
-            &format!("allocating the panels of kernel `{kernel}`"),
-            || {
-                gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(kernel),
-                    size: count * stride,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            },
-        )?;
-        let panels = PanelBuffer {
+        let elements = p.rows as u64 * p.row_len as u64;
+        let too_big = |what: &str| {
+            RuntimeError::Plan(format!(
+                "kernel `{kernel}`: its weight panels' {what} does not fit a u32"
+            ))
+        };
+        let record: [u32; 8] = [
+            u32::try_from(p.offset).map_err(|_| too_big("arena offset"))?,
+            p.rows,
+            p.row_len,
+            p.block_rows,
+            p.chunk_len,
+            p.chunks(),
+            u32::try_from(stride / 4).map_err(|_| too_big("binding stride"))?,
+            Panels::HEADER,
+        ];
+        u32::try_from(elements).map_err(|_| too_big("element count"))?;
+        let pack = cache.get(gpu, "pack_panels", PACK)?;
+        let groups = elements.div_ceil(WG as u64).max(1) as u32;
+        let max = gpu.limits.max_compute_workgroups_per_dimension.max(1);
+        let workgroups = [groups.min(max), groups.div_ceil(max), 1];
+        let context = format!("allocating the weight panels of kernel `{kernel}`");
+        let (buffer, pack_groups) = gpu.checked(&context, || {
+            let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(kernel),
+                size: count * stride,
+                usage: wgpu::BufferUsages::UNIFORM
+                    | wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            for i in 0..count {
+                let first_row = (i as u32 / p.chunks()) * p.block_rows;
+                let header = [first_row, 0, 0, 0];
+                (gpu.queue).write_buffer(&buffer, i * stride, bytemuck::cast_slice(&header));
+            }
+            let params = (gpu.device).create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(kernel),
+                contents: bytemuck::cast_slice(&record),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let storage = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel),
+                layout: &pack.layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: arena.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: buffer.as_entire_binding(),
+                    },
+                ],
+            });
+            let layout = pack
+                .offsets_layout
+                .as_ref()
+                .expect("pack_panels declares its record");
+            let params = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel),
+                layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params.as_entire_binding(),
+                }],
+            });
+            (buffer, (storage, params))
+        })?;
+        Ok(PanelBuffer {
             buffer,
-            bindings,
+            bindings: (0..count).map(|i| i * stride).collect(),
             binding_bytes,
             chunks: p.chunks(),
-            arena: p.arena,
-            copies: copies(p, stride),
-        };
-        gpu.checked(
-            &format!("writing the panel headers of kernel `{kernel}`"),
-            || {
-                for (i, &at) in panels.bindings.iter().enumerate() {
-                    let first_row = (i as u32 / panels.chunks) * p.block_rows;
-                    let header = [first_row, 0, 0, 0];
-                    gpu.queue
-                        .write_buffer(&panels.buffer, at, bytemuck::cast_slice(&header));
-                }
-            },
-        )?;
-        Ok(panels)
+            pack,
+            pack_groups,
+            workgroups,
+        })
     }
 
     /// One bind group per block of rows: its chunks at bindings 0, 1, ...
@@ -88,73 +150,15 @@ impl PanelBuffer {
         })
     }
 
-    /// Copy the rows in from the arena (the weights may have changed since the last run).
-    pub fn record_fill(&self, enc: &mut wgpu::CommandEncoder, arenas: &[wgpu::Buffer]) {
-        for &(from, to, bytes) in &self.copies {
-            enc.copy_buffer_to_buffer(&arenas[self.arena], from, &self.buffer, to, bytes);
-        }
-    }
-}
-
-/// The copies that fill every binding (`stride` bytes apart), one per row and chunk, merged
-/// where both sides run on (a block whose rows fit one chunk is one copy).
-fn copies(p: &Panels, stride: u64) -> Vec<(u64, u64, u64)> {
-    let mut out: Vec<(u64, u64, u64)> = Vec::new();
-    for row in 0..p.rows {
-        let (block, i) = (row / p.block_rows, row % p.block_rows);
-        for c in 0..p.chunks() {
-            let k0 = c * p.chunk_len;
-            let len = (p.row_len - k0).min(p.chunk_len) as u64 * 4;
-            let from = (p.offset + row as u64 * p.row_len as u64 + k0 as u64) * 4;
-            let binding = (block * p.chunks() + c) as u64 * stride;
-            let to = binding + (Panels::HEADER + i * p.chunk_len) as u64 * 4;
-            match out.last_mut() {
-                Some(last) if last.0 + last.2 == from && last.1 + last.2 == to => last.2 += len,
-                _ => out.push((from, to, len)),
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn panels(rows: u32, row_len: u32, block_rows: u32, chunk_len: u32) -> Panels {
-        Panels {
-            arena: 0,
-            offset: 10,
-            rows,
-            row_len,
-            block_rows,
-            chunk_len,
-        }
-    }
-
-    #[test]
-    fn rows_that_fit_one_chunk_copy_as_one_run_per_block() {
-        // 20 rows of 8 in blocks of 16 with chunks of 8: two blocks, one copy each.
-        let p = panels(20, 8, 16, 8);
-        let stride = 1024;
-        assert_eq!(
-            copies(&p, stride),
-            vec![
-                (40, 16, 16 * 8 * 4),
-                (40 + 16 * 8 * 4, 1024 + 16, 4 * 8 * 4)
-            ]
-        );
-    }
-
-    #[test]
-    fn long_rows_split_into_chunks_one_copy_per_row_and_chunk() {
-        // 2 rows of 10 in chunks of 4 (4, 4, 2): row 1 of chunk 0 sits 4 elements after the header.
-        let p = panels(2, 10, 2, 4);
-        let stride = 256;
-        let c = copies(&p, stride);
-        assert_eq!(c.len(), 6);
-        assert_eq!(c[0], (40, 16, 16));
-        assert_eq!(c[2], (40 + 8 * 4, 2 * 256 + 16, 8));
-        assert_eq!(c[3], (40 + 10 * 4, 16 + 16, 16));
+    /// Pack the rows in from the arena (the weights may have changed since the last run).
+    pub fn record_fill(&self, pass: &mut wgpu::ComputePass) {
+        let d = Dispatch {
+            pipeline: &self.pack.pipeline,
+            bind_group: &self.pack_groups.0,
+            offsets: Some(&self.pack_groups.1),
+            panels: &[],
+            workgroups: self.workgroups,
+        };
+        dispatch(pass, &d);
     }
 }
