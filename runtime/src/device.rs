@@ -129,7 +129,9 @@ impl Gpu {
             },
             // lavapipe broadcasts uniform-buffer elements that every invocation reads, where it
             // gathers storage loads in loops lane by lane: a conv's weights go there (`Panels`).
+            // `IRDC_UNIFORM_PANELS=0` keeps them in the arenas (to measure what panels gain).
             uniform_panel_bytes: match self.info.device_type {
+                _ if std::env::var("IRDC_UNIFORM_PANELS").is_ok_and(|v| v == "0") => 0,
                 wgpu::DeviceType::Cpu => l.max_uniform_buffer_binding_size.min(64 << 10),
                 _ => 0,
             },
