@@ -121,6 +121,54 @@ fn conv2d_weights_in_uniform_panels() {
     }
 }
 
+/// Transposed convs read their weight from uniform panels too, one set per output phase:
+/// stride 2 with a 3x3 kernel (phases of 4, 2, 2 and 1 taps, each with loops of its own length),
+/// 4x4 (four equal phases) and stride 1 (one group, as in a conv2d's input gradient); rows past
+/// a block, several chunks, a fused bias and ReLU; with panels off as the control.
+#[test]
+fn conv_transpose2d_weights_in_uniform_panels() {
+    // (input, out channels, kernel, stride, pad, out_pad, chunks of 12 columns, groups)
+    let cases = [
+        ([2, 9, 5, 4], 21, 3, 2, 1, 1, 3, 4),
+        ([1, 6, 4, 5], 18, 4, 2, 1, 0, 2, 4),
+        ([1, 7, 6, 5], 17, 3, 1, 1, 0, 6, 1),
+    ];
+    for (i, &(x, out, k, stride, pad, out_pad, chunks, groups)) in cases.iter().enumerate() {
+        let mut g = G::new(&format!("convT_panels{i}"));
+        let xi = g.input("x", &x);
+        let w = g.param("w", &[x[1], out, k, k]);
+        let b = g.param("b", &[out]);
+        let op = ConvTranspose2d {
+            stride,
+            pad,
+            out_pad,
+            bias: true,
+        };
+        let y = g.op("y", Op::ConvTranspose2d(op), &[xi, w, b]);
+        let r = g.op("r", Op::Unary(Unary::Relu), &[y]);
+        g.output(r);
+        let feeds = random_feeds(&g.0, 40 + i as u64);
+        // 1 KiB: a 4-element header and 16 rows of 12 columns (see the conv2d test above).
+        for (bytes, expect) in [(1 << 10, Some((chunks, groups))), (0, None)] {
+            let t = Target {
+                uniform_panel_bytes: bytes,
+                max_uniform_buffers_per_stage: 15,
+                ..target(ConvTiles::default())
+            };
+            let (plan, out) = check_on(&g.0, &t, &feeds);
+            let convt = (plan.kernels.iter())
+                .find(|k| k.template == "conv_transpose2d")
+                .expect("a conv_transpose2d kernel");
+            let got = convt.panels.as_ref().map(|p| (p.chunks(), p.groups));
+            assert_eq!(got, expect, "case {i}, {bytes} bytes");
+            assert!(
+                std_dev(&out[0].1) > 1e-3,
+                "case {i}, {bytes} bytes: near constant"
+            );
+        }
+    }
+}
+
 #[test]
 fn conv_transpose2d_every_tile() {
     // (input, out channels, kernel, stride, pad, out_pad, bias)

@@ -122,7 +122,7 @@ pub struct Kernel {
     /// Element offsets of its operands in those arenas, in the order its WGSL reads them from
     /// its `offsets` uniform (group 1, binding 0; see `codegen/access.rs`).
     pub offsets: Vec<u32>,
-    /// Workgroups of one dispatch (of each block of rows, for a kernel with `panels`).
+    /// Workgroups of one dispatch (of each of `Panels::dispatches`, for a kernel with `panels`).
     pub workgroups: [u32; 3],
     pub wgsl: String,
     /// Where a direct GEMM reads its A operand from uniform buffers instead of the arena.
@@ -130,23 +130,68 @@ pub struct Kernel {
     pub panels: Option<Panels>,
 }
 
-/// A GEMM's A operand (a conv's weight: `rows` x `row_len`, row-major, at element `offset` of
-/// arena `arena`) read from uniform buffers: lavapipe loads an element that every invocation
-/// reads once, from a uniform buffer, and broadcasts it, where a storage load inside a loop is
-/// gathered lane by lane (the conv's weight loads took a third of its time). A binding holds at
-/// most 64 KiB, so the kernel runs one dispatch per block of `block_rows` rows, and each block's
-/// rows sit in `chunks()` bindings of `chunk_len` columns (group 2, binding c: chunk c). Each
-/// binding starts with a 16-byte header whose first word is the block's first row; the rows
-/// follow, `chunk_len` elements apart. The runtime packs the rows in before each run (the
-/// weights change between steps) and writes the headers once.
+/// A GEMM's A operand (a conv's weight, at element `offset` of arena `arena`, laid out as
+/// [`PanelLayout`] says) read from uniform buffers: lavapipe loads an element that every
+/// invocation reads once, from a uniform buffer, and broadcasts it, where a storage load inside
+/// a loop is gathered lane by lane (the conv's weight loads took a third of its time). A binding
+/// holds at most 64 KiB, so the kernel runs one dispatch per block of `block_rows` rows and GEMM
+/// group (a transposed conv's output phase), and each such dispatch's rows sit in `chunks()`
+/// bindings of `chunk_len` columns (group 2, binding c: chunk c). Each binding starts with a
+/// 16-byte header: the block's first row, then the group. The rows follow, `chunk_len` elements
+/// apart; a group with fewer than `row_len` k's ends its rows in zeros. The runtime packs the
+/// rows in before each run (the weights change between steps) and writes the headers once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Panels {
     pub arena: usize,
     pub offset: u64,
     pub rows: u32,
+    /// The k's of the longest group's rows.
     pub row_len: u32,
     pub block_rows: u32,
     pub chunk_len: u32,
+    pub groups: u32,
+    pub layout: PanelLayout,
+}
+
+/// Where element (m, k) of GEMM group `grp` of a conv's A operand sits in its arena. k runs
+/// over (c, a, b): `channels` input channels times the group's taps, kh = ph + a * phase_stride,
+/// kw = pw + b * phase_stride for the phase (ph, pw) = (grp / phase_stride, grp % phase_stride)
+/// of a `kh` x `kw` kernel (shaders/conv_transpose2d.wgsl); the element is at
+/// `m * strides[0] + c * strides[1] + kh * strides[2] + kw * strides[3]` past the offset. A
+/// conv2d is one group with phase stride 1: its row-major weight.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct PanelLayout {
+    pub channels: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub phase_stride: u32,
+    pub strides: [u32; 4],
+}
+
+impl PanelLayout {
+    /// Taps of phase `p` of a kernel `k` wide: positions p, p + phase_stride, ... below k.
+    fn phase_taps(&self, p: u32, k: u32) -> u32 {
+        if p < k {
+            (k - p).div_ceil(self.phase_stride)
+        } else {
+            0
+        }
+    }
+
+    /// The k's of group `grp`.
+    pub fn group_k(&self, grp: u32) -> u32 {
+        let s = self.phase_stride;
+        self.channels * self.phase_taps(grp / s, self.kh) * self.phase_taps(grp % s, self.kw)
+    }
+
+    /// The element of the last row's last channel's last tap, past the offset: the layout reads
+    /// nothing beyond it.
+    pub fn last_element(&self, rows: u32) -> u64 {
+        let extent = [rows, self.channels, self.kh, self.kw];
+        (extent.iter().zip(self.strides))
+            .map(|(&n, s)| n.saturating_sub(1) as u64 * s as u64)
+            .sum()
+    }
 }
 
 impl Panels {
@@ -155,6 +200,11 @@ impl Panels {
 
     pub fn blocks(&self) -> u32 {
         self.rows.div_ceil(self.block_rows)
+    }
+
+    /// One per block of rows and group.
+    pub fn dispatches(&self) -> u32 {
+        self.blocks() * self.groups
     }
 
     pub fn chunks(&self) -> u32 {

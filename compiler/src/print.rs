@@ -41,9 +41,9 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
     let _ = writeln!(s, "\nkernels:");
     for (i, k) in plan.kernels.iter().enumerate() {
         let [x, y, z] = k.workgroups;
-        // A kernel with uniform panels dispatches once per block of rows.
+        // A kernel with uniform panels dispatches once per block of rows and group.
         let times = match &k.panels {
-            Some(p) => format!(" x{} (weights in uniform panels)", p.blocks()),
+            Some(p) => format!(" x{} (weights in uniform panels)", p.dispatches()),
             None => String::new(),
         };
         let _ = writeln!(

@@ -17,17 +17,17 @@ pub struct Executable {
     outputs: Vec<(String, NodeId)>,
     arenas: Vec<wgpu::Buffer>,
     steps: Vec<Step>,
-    /// The uniform panels of the kernels that have them, and the copies that fill them.
+    /// The uniform panels of the kernels that have them, and the kernels that fill them.
     panels: Vec<crate::panels::PanelBuffer>,
 }
 
-/// One kernel: one dispatch, or one per block of rows where it has uniform panels.
+/// One kernel: one dispatch, or one per block of rows and group where it has uniform panels.
 struct Step {
     pipeline: Arc<CachedPipeline>,
     bind_group: wgpu::BindGroup,
     /// Group 1: the kernel's slice of the offsets buffer (where its operands live).
     offsets: Option<wgpu::BindGroup>,
-    /// Group 2 of each dispatch, one per block of rows, for a kernel with uniform panels
+    /// Group 2 of each dispatch, one per block of rows and group, for a kernel with uniform panels
     /// (`compiler::Panels`); empty: one dispatch without.
     panels: Vec<wgpu::BindGroup>,
     workgroups: [u32; 3],
@@ -407,7 +407,7 @@ fn check_plan(gpu: &Gpu, plan: &Plan) -> Result<()> {
             return bad(format!("kernel `{}` binds arena {a} of {n_arenas}", k.name));
         }
         if let Some(p) = &k.panels {
-            let end = (p.offset + p.rows as u64 * p.row_len as u64) * 4;
+            let end = (p.offset + p.layout.last_element(p.rows) + 1) * 4;
             if p.arena >= n_arenas || end > plan.memory.arenas[p.arena].bytes {
                 return bad(format!(
                     "kernel `{}` packs weight panels from arena {} up to byte {end}, which the plan does not have",

@@ -1,7 +1,8 @@
-//! The uniform buffers behind a kernel's `compiler::Panels`: one buffer per weight (kernels that
-//! read the same weight share it) holding, per block of rows and chunk of columns, one binding
-//! (aligned for the device) that starts with a header (the block's first row, written once)
-//! followed by the block's rows of that chunk, which `shaders/pack_panels.wgsl` fills from the
+//! The uniform buffers behind a kernel's `compiler::Panels`: one buffer per weight and layout
+//! (kernels that read the same weight the same way share it) holding, per block of rows, GEMM
+//! group and chunk of columns, one binding (aligned for the device) that starts with a header
+//! (the block's first row and the group, written once) followed by the block's rows of that
+//! chunk, which `shaders/pack_panels.wgsl` fills from the
 //! arena at the start of every run.
 
 use crate::device::Gpu;
@@ -18,7 +19,7 @@ const WG: u32 = 256;
 
 pub(crate) struct PanelBuffer {
     buffer: wgpu::Buffer,
-    /// Byte offset of binding (block, chunk) `block * chunks + chunk`.
+    /// Byte offset of binding (block, group, chunk) `(block * groups + group) * chunks + chunk`.
     bindings: Vec<u64>,
     binding_bytes: u64,
     chunks: u32,
@@ -39,14 +40,15 @@ impl PanelBuffer {
         let align = gpu.device.limits().min_uniform_buffer_offset_alignment as u64;
         let binding_bytes = p.binding_len() as u64 * 4;
         let stride = binding_bytes.next_multiple_of(align.max(4));
-        let count = (p.blocks() * p.chunks()) as u64;
-        let elements = p.rows as u64 * p.row_len as u64;
+        let count = (p.dispatches() * p.chunks()) as u64;
+        let elements = p.groups as u64 * p.rows as u64 * p.row_len as u64;
         let too_big = |what: &str| {
             RuntimeError::Plan(format!(
                 "kernel `{kernel}`: its weight panels' {what} does not fit a u32"
             ))
         };
-        let record: [u32; 8] = [
+        let l = &p.layout;
+        let record: [u32; 20] = [
             u32::try_from(p.offset).map_err(|_| too_big("arena offset"))?,
             p.rows,
             p.row_len,
@@ -55,6 +57,18 @@ impl PanelBuffer {
             p.chunks(),
             u32::try_from(stride / 4).map_err(|_| too_big("binding stride"))?,
             Panels::HEADER,
+            p.groups,
+            l.channels,
+            l.kh,
+            l.kw,
+            l.phase_stride,
+            l.strides[0],
+            l.strides[1],
+            l.strides[2],
+            l.strides[3],
+            0,
+            0,
+            0,
         ];
         u32::try_from(elements).map_err(|_| too_big("element count"))?;
         let pack = cache.get(gpu, "pack_panels", PACK)?;
@@ -72,8 +86,8 @@ impl PanelBuffer {
                 mapped_at_creation: false,
             });
             for i in 0..count {
-                let first_row = (i as u32 / p.chunks()) * p.block_rows;
-                let header = [first_row, 0, 0, 0];
+                let d = i as u32 / p.chunks();
+                let header = [(d / p.groups) * p.block_rows, d % p.groups, 0, 0];
                 (gpu.queue).write_buffer(&buffer, i * stride, bytemuck::cast_slice(&header));
             }
             let params = (gpu.device).create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -120,7 +134,7 @@ impl PanelBuffer {
         })
     }
 
-    /// One bind group per block of rows: its chunks at bindings 0, 1, ...
+    /// One bind group per dispatch (block of rows and group): its chunks at bindings 0, 1, ...
     pub fn bind_groups(
         &self,
         gpu: &Gpu,

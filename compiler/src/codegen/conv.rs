@@ -4,7 +4,7 @@
 //! through the generated `ld_`/`st_` accessors, so a fused load or store composes with it.
 
 use super::{Ctx, Dispatch, KernelBuilder};
-use crate::{ConvTiles, Kernel, Panels, ValuePlan};
+use crate::{ConvTiles, Kernel, PanelLayout, Panels, ValuePlan};
 use ir::ops::{Conv2d, ConvTranspose2d};
 use std::fmt::Write;
 
@@ -163,17 +163,24 @@ fn conv(
             b.u32("PW_COLS", cols as u64)?;
             let taps = kh.div_ceil(stride) * kw.div_ceil(stride);
             let sizes = [co, n * rows * cols, cin * taps];
-            gemm(&mut b, ctx, src, sizes, Some(stride * stride), None)?
+            // A is the weight [C_in, C_out, KH, KW]: row m is C_out, k runs over (C_in, taps).
+            let a = PanelSource {
+                weight: w,
+                row_dim: 1,
+                phase_stride: stride,
+            };
+            gemm(&mut b, ctx, src, sizes, Some(stride * stride), Some(a))?
         }
-        // A is the weight itself, row-major (OIHW): it can be read from uniform panels.
-        false => gemm(
-            &mut b,
-            ctx,
-            src,
-            [co, n * oh * ow, cin * kh * kw],
-            None,
-            Some(w),
-        )?,
+        // A is the weight itself, row-major (OIHW).
+        false => {
+            let a = PanelSource {
+                weight: w,
+                row_dim: 0,
+                phase_stride: 1,
+            };
+            let sizes = [co, n * oh * ow, cin * kh * kw];
+            gemm(&mut b, ctx, src, sizes, None, Some(a))?
+        }
     };
     ctx.kernel(template, &src, b, dispatch)
 }
@@ -181,20 +188,20 @@ fn conv(
 /// Add the GEMM's sizes `[GM, GN, GK]` (per group) and tile constants to `b`; returns the op
 /// template followed by the GEMM template with its register tile written out, and the dispatch.
 /// `groups` is a batch of GEMMs (see shaders/gemm.wgsl) whose op template defines `group_k`;
-/// `None`, one GEMM, gets the default: all GK k's. `row_major_a` is the value whose elements
-/// `a_at(m, k)` reads at `m * GK + k`, which direct tiles then read from uniform panels where
-/// the target allows ([`Panels`]).
+/// `None`, one GEMM, gets the default: all GK k's. `a_panels` is the weight that `a_at` reads,
+/// which direct tiles then read from uniform panels where the target allows ([`Panels`]).
 pub(super) fn gemm(
     b: &mut KernelBuilder,
     ctx: &Ctx,
     op_src: &str,
     [gm, gn, gk]: [usize; 3],
     groups: Option<usize>,
-    row_major_a: Option<&ValuePlan>,
+    a_panels: Option<PanelSource>,
 ) -> Result<(String, Dispatch), String> {
     ctx.target.conv_tiles.check()?;
     let t = ctx.target.conv_tiles.fitted(gm, gn);
-    let panels = row_major_a.and_then(|a| panels(ctx.target, t, a));
+    let group_count = groups.unwrap_or(1);
+    let panels = a_panels.and_then(|a| panels(ctx.target, t, a, [gm, gk, group_count]));
     let m_tiles = gm.div_ceil(t.bm as usize);
     let n_tiles = gn.div_ceil(t.bn as usize);
     let one_group = "fn group_k(grp: u32) -> u32 {\n    return GK;\n}\n";
@@ -222,9 +229,9 @@ pub(super) fn gemm(
         block_functions(panels.is_some()),
         micro_tile(t, panels.as_ref())
     );
-    // With panels, one dispatch per block of rows (the runtime issues them).
+    // With panels, one dispatch per block of rows and group (the runtime issues them).
     let count = match panels.is_some() {
-        true => (n_tiles * groups) as u64,
+        true => n_tiles as u64,
         false => (m_tiles * n_tiles * groups) as u64,
     };
     b.panels = panels;
@@ -232,27 +239,64 @@ pub(super) fn gemm(
     Ok((src, Dispatch::Groups { count, wg }))
 }
 
-/// Panels for a direct GEMM's A operand `a` (rows x GK, row-major in one piece), if the
-/// target's uniform bindings hold at least a column of 4 for every row of a block, and enough
-/// of them for all the chunks besides the offsets uniform.
-fn panels(target: &crate::Target, t: ConvTiles, a: &ValuePlan) -> Option<Panels> {
+/// A conv's weight as a GEMM's A operand: its dimension `row_dim` is the GEMM's row, the other
+/// of its first two the channels of k, which runs over (channel, taps of the group's phase) as
+/// [`PanelLayout`] says; `phase_stride` is 1 for one GEMM, the stride for a transposed conv's
+/// phases.
+pub(super) struct PanelSource<'a> {
+    pub weight: &'a ValuePlan,
+    pub row_dim: usize,
+    pub phase_stride: usize,
+}
+
+/// Panels for a direct GEMM's A operand `a` (in one piece, never computed) with `rows` rows of
+/// `gk` k's (the longest group's) in `groups` groups, if the target's uniform bindings hold at
+/// least a column of 4 for every row of a block, and enough of them for all the chunks besides
+/// the offsets uniform.
+fn panels(
+    target: &crate::Target,
+    t: ConvTiles,
+    a: PanelSource,
+    [rows, gk, groups]: [usize; 3],
+) -> Option<Panels> {
     let bytes = target.uniform_panel_bytes;
-    let [rows, c, h, w] = ir::shape4(&a.shape);
-    let row_len = c * h * w;
-    let dense = [(c * h * w) as u64, (h * w) as u64, w as u64, 1];
-    let plain = a.fused.is_none() && a.kind != ir::ValueKind::Computed;
-    let [piece] = &a.pieces[..] else {
+    let w = a.weight;
+    let plain = w.fused.is_none() && w.kind != ir::ValueKind::Computed;
+    let [piece] = &w.pieces[..] else {
         return None;
     };
+    let [d0, d1, kh, kw] = ir::shape4(&w.shape);
+    let s = piece.strides;
+    let (channels, strides) = match a.row_dim {
+        0 => (d1, [s[0], s[1], s[2], s[3]]),
+        _ => (d0, [s[1], s[0], s[2], s[3]]),
+    };
+    let u = |v: u64| u32::try_from(v).ok();
+    let layout = PanelLayout {
+        channels: u(channels as u64)?,
+        kh: u(kh as u64)?,
+        kw: u(kw as u64)?,
+        phase_stride: u(a.phase_stride as u64)?,
+        strides: [
+            u(strides[0])?,
+            u(strides[1])?,
+            u(strides[2])?,
+            u(strides[3])?,
+        ],
+    };
+    // The layout must number A's k's as the op's a_at does, the longest group first.
+    let longest = (0..groups as u32).map(|g| layout.group_k(g)).max();
     let chunk_len = ((bytes / 4).saturating_sub(Panels::HEADER as u64) / t.bm as u64) / 4 * 4;
-    let ok = t.direct() && plain && piece.strides == dense && chunk_len > 0;
+    let ok = t.direct() && plain && chunk_len > 0 && longest == u(gk as u64);
     let p = ok.then(|| Panels {
         arena: piece.arena,
         offset: piece.offset,
         rows: rows as u32,
-        row_len: row_len as u32,
+        row_len: gk as u32,
         block_rows: t.bm,
-        chunk_len: (chunk_len as usize).min(row_len.next_multiple_of(4)) as u32,
+        chunk_len: (chunk_len as usize).min(gk.next_multiple_of(4)) as u32,
+        groups: groups as u32,
+        layout,
     })?;
     (p.chunks() < target.max_uniform_buffers_per_stage).then_some(p)
 }
@@ -269,13 +313,14 @@ fn panel_bindings(p: &Panels) -> String {
         .collect()
 }
 
-/// The first row and the column tile of workgroup `g`: with panels, the row is the block's,
-/// from the header of its first binding, and `g` counts column tiles only.
+/// The first row and the column tile of workgroup `g`: with panels, the row and the group are
+/// the dispatch's, from the header of its first binding, and `g` counts the group's column
+/// tiles.
 fn block_functions(panels: bool) -> &'static str {
     match panels {
         true => {
             "fn block_m0(g: u32) -> u32 {\n    return bitcast<u32>(panel_0[0].x);\n}\n\
-                 fn block_n_tile(g: u32) -> u32 {\n    return g;\n}\n"
+                 fn block_n_tile(g: u32) -> u32 {\n    return bitcast<u32>(panel_0[0].y) * N_TILES + g;\n}\n"
         }
         false => {
             "fn block_m0(g: u32) -> u32 {\n    return (g % M_TILES) * BM;\n}\n\
@@ -352,25 +397,45 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>) -> String {
         .replace("MICRO_STORE\n", &store)
 }
 
-/// The k loop over panels: chunk c covers k in [c * chunk_len, ...), row i of the block at
-/// element `HEADER + i * chunk_len` of `panel_c` (rows past GM read the zeros they hold).
+/// The k loops over panels: chunk c covers the group's k in [c * chunk_len, ...), row i of the
+/// block at element `HEADER + i * chunk_len` of `panel_c` (rows past GM read the zeros they
+/// hold). k is numbered grp * GK + k, as `a_at` and `b_at` take it. Every group gets loops of
+/// its own length, the dispatch's (uniform) group choosing among them: the bounds stay
+/// constants, which lavapipe's loops need to be fast.
 fn panel_loops(p: &Panels, tm: u32, step: &str) -> String {
-    let mut out = String::new();
-    for c in 0..p.chunks() {
-        let lo = c * p.chunk_len;
-        let hi = (lo + p.chunk_len).min(p.row_len);
-        let _ = writeln!(out, "    for (var k = {lo}u; k < {hi}u; k++) {{");
-        let _ = writeln!(out, "        let kl = k - {lo}u;");
-        for i in 0..tm {
-            let at = Panels::HEADER + i * p.chunk_len;
+    let group_loops = |grp: u32| {
+        let (k0, gk) = (grp * p.row_len, p.layout.group_k(grp));
+        let mut out = String::new();
+        for lo in (0..gk).step_by(p.chunk_len as usize) {
+            let c = lo / p.chunk_len;
+            let hi = (lo + p.chunk_len).min(gk);
             let _ = writeln!(
                 out,
-                "        let a_{i} = panel_{c}[(kl + {at}u) / 4u][(kl + {at}u) % 4u];"
+                "    for (var k = {}u; k < {}u; k++) {{",
+                k0 + lo,
+                k0 + hi
             );
+            let _ = writeln!(out, "        let kl = k - {}u;", k0 + lo);
+            for i in 0..tm {
+                let at = Panels::HEADER + i * p.chunk_len;
+                let _ = writeln!(
+                    out,
+                    "        let a_{i} = panel_{c}[(kl + {at}u) / 4u][(kl + {at}u) % 4u];"
+                );
+            }
+            out.push_str(step);
+            out.push_str("    }\n");
         }
-        out.push_str(step);
-        out.push_str("    }\n");
+        out
+    };
+    if p.groups == 1 {
+        return group_loops(0);
     }
+    let mut out = String::from("    switch grp {\n");
+    for grp in 0..p.groups {
+        let _ = writeln!(out, "    case {grp}u: {{\n{}    }}", group_loops(grp));
+    }
+    out.push_str("    default: {}\n    }\n");
     out
 }
 
