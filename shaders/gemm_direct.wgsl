@@ -7,10 +7,13 @@
 // MICRO_LOOP is the k loop: over a_at and b_at, or, where the weights sit in uniform panels
 // (compiler::Panels: lavapipe broadcasts a uniform-buffer element but gathers a storage load
 // inside a loop lane by lane), one loop per panel chunk reading A from `panel_c`. block_m0 and
-// block_n_tile place the workgroup (with panels, the dispatch is one block of rows).
+// block_n_tile place the workgroup (with panels, the dispatch is one block of rows and group).
+// Without panels, on a device with subgroups (compiler::Target::subgroup_size), LANE_PARAM is the
+// subgroup lane: each lane loads a different row of A and subgroupBroadcast hands them out, one
+// gather for a subgroup's worth of rows instead of one per row.
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>LANE_PARAM) {
     let g = flat_index(wid, nwg, 1u);
     if (g >= TOTAL) {
         return;

@@ -106,6 +106,8 @@ fn conv2d_weights_in_uniform_panels() {
         let t = Target {
             uniform_panel_bytes: bytes,
             max_uniform_buffers_per_stage: 15,
+            // Panels are for devices without subgroups (see the broadcast test below).
+            subgroup_size: 0,
             ..target(ConvTiles::default())
         };
         let (plan, out) = check_on(&g.0, &t, &feeds);
@@ -153,6 +155,7 @@ fn conv_transpose2d_weights_in_uniform_panels() {
             let t = Target {
                 uniform_panel_bytes: bytes,
                 max_uniform_buffers_per_stage: 15,
+                subgroup_size: 0,
                 ..target(ConvTiles::default())
             };
             let (plan, out) = check_on(&g.0, &t, &feeds);
@@ -249,6 +252,57 @@ fn weight_grads_every_tile() {
         let gw = g.op("gw", Op::ConvTranspose2dWeightGrad(op), &[xi, gy]);
         g.output(gw);
         check_all_tiles(&g, 60 + i as u64);
+    }
+}
+
+/// Direct GEMMs whose A operand is not in uniform panels (a weight gradient, and a conv2d with
+/// panels off) load A one row per subgroup lane and broadcast it, where the adapter has
+/// fixed-size subgroups (lavapipe: 8 lanes); with the broadcast off as the control. 21 rows: a
+/// full block of 16 and a partial one, whose lanes past the last row load it again.
+#[test]
+fn direct_gemms_broadcast_a_across_subgroup_lanes() {
+    let conv = Conv2d {
+        stride: 1,
+        pad: 1,
+        bias: false,
+    };
+    let x = [2, 6, 7, 5];
+    let gy_shape = conv.shape(&[&x, &[21, 6, 3, 3]]).unwrap();
+    let mut wg = G::new("wg_broadcast");
+    let (xi, gy) = (wg.input("x", &x), wg.input("gy", &gy_shape));
+    let op = Conv2dWeightGrad {
+        stride: 1,
+        pad: 1,
+        kh: 3,
+        kw: 3,
+    };
+    let gw = wg.op("gw", Op::Conv2dWeightGrad(op), &[xi, gy]);
+    wg.output(gw);
+    let mut fwd = G::new("conv_broadcast");
+    let (xi, w) = (fwd.input("x", &x), fwd.param("w", &[21, 6, 3, 3]));
+    let y = fwd.op("y", Op::Conv2d(conv), &[xi, w]);
+    fwd.output(y);
+    let lanes = gpu().limits_target().subgroup_size;
+    for (i, (g, template)) in [(&wg, "weight_grad"), (&fwd, "conv2d")].iter().enumerate() {
+        let feeds = random_feeds(&g.0, 80 + i as u64);
+        for subgroup_size in [lanes, 0] {
+            let t = Target {
+                subgroup_size,
+                uniform_panel_bytes: 0,
+                ..target(ConvTiles::default())
+            };
+            let (plan, out) = check_on(&g.0, &t, &feeds);
+            let k = (plan.kernels.iter())
+                .find(|k| k.template == *template)
+                .expect("a GEMM kernel");
+            assert_eq!(
+                k.wgsl
+                    .contains("let a_0 = subgroupBroadcast(a_lane_0, 0u);"),
+                subgroup_size > 0,
+                "{template}, subgroups of {subgroup_size}"
+            );
+            assert!(std_dev(&out[0].1) > 1e-3, "{template}: near constant");
+        }
     }
 }
 

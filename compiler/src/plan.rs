@@ -25,12 +25,19 @@ pub struct Target {
     /// of reads of an element cost 25% of the conv, far more than writing the tensor once.
     pub max_ops_in_conv_loads: usize,
     /// Bytes of one uniform-buffer binding that direct (CPU) GEMM kernels may read their
-    /// weights from ([`Panels`]); 0 keeps them in the arenas. The runtime gives CPU adapters
-    /// wgpu's `max_uniform_buffer_binding_size`, at most 64 KiB; GPUs 0.
+    /// weights from ([`Panels`]) where the device has no subgroups (`subgroup_size` 0; the
+    /// broadcast is faster); 0 keeps them in the arenas. The runtime gives CPU adapters wgpu's
+    /// `max_uniform_buffer_binding_size`, at most 64 KiB; GPUs 0.
     pub uniform_panel_bytes: u64,
     /// wgpu `max_uniform_buffers_per_shader_stage`: the offsets uniform and a kernel's panel
     /// chunks share them.
     pub max_uniform_buffers_per_stage: u32,
+    /// The subgroup size of a device with wgpu's `SUBGROUP` feature and one fixed size (lavapipe:
+    /// 8, its SIMD width), else 0. Direct GEMM kernels whose A operand is not in uniform panels
+    /// then load A's rows one per lane and broadcast them (`codegen/conv.rs`): lavapipe gathers
+    /// a load that every lane makes of the same address lane by lane, so 16 rows cost 16 gathers,
+    /// and 2 with the broadcast.
+    pub subgroup_size: u32,
 }
 
 /// Tiles of the register-tiled GEMM behind every convolution kernel (`shaders/gemm.wgsl`): a
@@ -57,6 +64,7 @@ impl Default for Target {
             max_ops_in_conv_loads: crate::fuse::MAX_OPS_REREAD,
             uniform_panel_bytes: 0,
             max_uniform_buffers_per_stage: 12,
+            subgroup_size: 0,
         }
     }
 }

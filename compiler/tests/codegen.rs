@@ -568,6 +568,36 @@ fn backward_ops_validate_in_one_piece_and_split() {
     assert!(find("step:d0").wgsl.contains("select(0.0, 1.0, x > 0.0)"));
 }
 
+/// With fixed 8-lane subgroups, every direct GEMM kernel (no uniform panels here) loads A one row
+/// per lane and broadcasts it, and still validates (naga takes wgpu's subgroup built-ins without
+/// WGSL's `enable subgroups;`, which it does not parse yet); the other kernels and every dispatch
+/// stay as they were.
+#[test]
+fn direct_gemms_broadcast_a_on_devices_with_subgroups() {
+    let g = backward_ops();
+    let values = place(&g, false);
+    let plain = check(&g, &values, &Target::default());
+    let target = Target {
+        subgroup_size: 8,
+        ..Target::default()
+    };
+    let broadcast = check(&g, &values, &target);
+    let gemms = ["conv2d", "conv_transpose2d", "weight_grad"];
+    assert!(broadcast.iter().any(|k| k.template == "weight_grad"));
+    for (p, b) in plain.iter().zip(&broadcast) {
+        let gemm = gemms.contains(&b.template.as_str());
+        assert_eq!(
+            b.wgsl
+                .contains("let a_15 = subgroupBroadcast(a_lane_1, 7u);"),
+            gemm && const_u32(b, "TM") == 16,
+            "{}",
+            b.name
+        );
+        assert!(!p.wgsl.contains("subgroup_invocation_id"), "{}", p.name);
+        assert_eq!(p.workgroups, b.workgroups, "{}", b.name);
+    }
+}
+
 /// A channel slice planned on its input's own channels is an alias: it needs no kernel.
 #[test]
 fn channel_slice_planned_as_an_alias_gets_no_kernel() {

@@ -57,8 +57,12 @@ impl Gpu {
             required_limits: limits.clone(),
             // Per-kernel GPU times for `Executable::profile`, where the adapter has them; the
             // driver's pipeline cache kept across runs (pipeline_cache.rs).
+            // driver's pipeline cache kept across runs (pipeline_cache.rs); subgroups for the
+            // direct GEMM's broadcast loads (`Target::subgroup_size`).
             required_features: adapter.features()
-                & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE),
+                & (wgpu::Features::TIMESTAMP_QUERY
+                    | wgpu::Features::PIPELINE_CACHE
+                    | wgpu::Features::SUBGROUP),
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
@@ -136,6 +140,15 @@ impl Gpu {
                 _ => 0,
             },
             max_uniform_buffers_per_stage: l.max_uniform_buffers_per_shader_stage,
+            // One fixed size only: the kernels index lanes with constants. `IRDC_SUBGROUPS=0`
+            // turns the broadcast loads off (to measure them).
+            subgroup_size: match self.device.features().contains(wgpu::Features::SUBGROUP) {
+                _ if std::env::var("IRDC_SUBGROUPS").is_ok_and(|v| v == "0") => 0,
+                true if self.info.subgroup_min_size == self.info.subgroup_max_size => {
+                    self.info.subgroup_min_size
+                }
+                _ => 0,
+            },
         }
     }
 

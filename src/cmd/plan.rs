@@ -44,9 +44,10 @@ pub struct Args {
     /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
     #[arg(long)]
     no_fuse: bool,
-    /// Plan as for a CPU adapter (lavapipe): at most one op computed in a convolution's loads,
-    /// so a norm and its activation get a kernel of their own, and the convolutions' weights
-    /// read from 64 KiB uniform panels (the default plans for a GPU)
+    /// Plan as for a CPU adapter (lavapipe with 8-lane subgroups, as Mesa 25 has): at most one op
+    /// computed in a convolution's loads, so a norm and its activation get a kernel of their
+    /// own, and the convolutions' weights broadcast across subgroup lanes (the default plans for
+    /// a GPU)
     #[arg(long)]
     cpu: bool,
 }
@@ -69,6 +70,7 @@ pub fn main(args: Args) -> Result<()> {
     if args.cpu {
         target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
         target.uniform_panel_bytes = 64 << 10;
+        target.subgroup_size = 8;
     }
     let options = compiler::Options {
         fuse: !args.no_fuse,

@@ -201,7 +201,17 @@ pub(super) fn gemm(
     ctx.target.conv_tiles.check()?;
     let t = ctx.target.conv_tiles.fitted(gm, gn);
     let group_count = groups.unwrap_or(1);
-    let panels = a_panels.and_then(|a| panels(ctx.target, t, a, [gm, gk, group_count]));
+    // A subgroup broadcast of A's rows beats uniform panels where the device has subgroups
+    // (3x3 64->64 at 64x64 on one lavapipe thread: 17.5 against 13.9 GFLOP/s, and 9.9 with
+    // neither) and needs neither a pack kernel nor a dispatch per block; panels are for the rest.
+    let lanes = ctx.target.subgroup_size;
+    let broadcast = (t.direct() && lanes > 0)
+        .then_some(lanes)
+        .filter(|&l| t.invocations() % l == 0);
+    let panels = match broadcast {
+        Some(_) => None,
+        None => a_panels.and_then(|a| panels(ctx.target, t, a, [gm, gk, group_count])),
+    };
     let m_tiles = gm.div_ceil(t.bm as usize);
     let n_tiles = gn.div_ceil(t.bn as usize);
     let one_group = "fn group_k(grp: u32) -> u32 {\n    return GK;\n}\n";
@@ -227,7 +237,7 @@ pub(super) fn gemm(
         "{}{op_src}\n{group_k}\n{}\n{}",
         panels.as_ref().map_or(String::new(), panel_bindings),
         block_functions(panels.is_some()),
-        micro_tile(t, panels.as_ref())
+        micro_tile(t, panels.as_ref(), broadcast)
     );
     // With panels, one dispatch per block of rows and group (the runtime issues them).
     let count = match panels.is_some() {
@@ -331,8 +341,9 @@ fn block_functions(panels: bool) -> &'static str {
 
 /// The GEMM template with its register tile unrolled: `c_i_j` for row i < tm, column j < tn,
 /// row `m0 + ty + i * (BM / TM)`, column `n0 + tx + j * (BN / TN)`.
-/// Direct tiles with `panels` read A from them, in one k loop per chunk.
-fn micro_tile(t: ConvTiles, panels: Option<&Panels>) -> String {
+/// Direct tiles with `panels` read A from them, in one k loop per chunk; without, with
+/// `broadcast` lanes, lane l loads rows l, l + lanes, ... and broadcasts them.
+fn micro_tile(t: ConvTiles, panels: Option<&Panels>, broadcast: Option<u32>) -> String {
     let (rows, cols) = (0..t.tm, 0..t.tn);
     let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
     for i in rows.clone() {
@@ -350,11 +361,33 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>) -> String {
                 );
                 let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k);");
             }
-            for i in rows.clone().filter(|_| panels.is_none()) {
-                let _ = writeln!(
-                    step,
-                    "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);"
-                );
+            match (panels, broadcast) {
+                (Some(_), _) => {}
+                (None, None) => {
+                    for i in rows.clone() {
+                        let _ = writeln!(
+                            step,
+                            "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);"
+                        );
+                    }
+                }
+                (None, Some(l)) => {
+                    for q in 0..t.tm.div_ceil(l) {
+                        let _ = writeln!(
+                            step,
+                            "        let a_lane_{q} = a_at(min(m0 + {}u + sg_lane, GM - 1u), k);",
+                            q * l
+                        );
+                    }
+                    for i in rows.clone() {
+                        let _ = writeln!(
+                            step,
+                            "        let a_{i} = subgroupBroadcast(a_lane_{}, {}u);",
+                            i / l,
+                            i % l
+                        );
+                    }
+                }
             }
             GEMM_DIRECT
         }
@@ -390,7 +423,12 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>) -> String {
         None => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n"),
         Some(p) => panel_loops(p, t.tm, &step),
     };
+    let lane_param = match broadcast {
+        Some(_) => ", @builtin(subgroup_invocation_id) sg_lane: u32",
+        None => "",
+    };
     template
+        .replace("LANE_PARAM", lane_param)
         .replace("MICRO_DECL\n", &decl)
         .replace("MICRO_LOOP\n", &lp)
         .replace("MICRO_STEP\n", &step)
