@@ -31,6 +31,18 @@ fn target(tiles: ConvTiles) -> Target {
     }
 }
 
+/// The default tiles with uniform panels of `bytes` a binding (0: none) and lavapipe's 15 uniform
+/// buffers a stage; no subgroups, since panels are for devices without them (a subgroup
+/// broadcast takes their place where there are; see the broadcast test).
+fn panel_target(bytes: u64) -> Target {
+    Target {
+        uniform_panel_bytes: bytes,
+        max_uniform_buffers_per_stage: 15,
+        subgroup_size: 0,
+        ..target(ConvTiles::default())
+    }
+}
+
 /// Run `g` with every tile configuration; the outputs must match the CPU and not be constant.
 fn check_all_tiles(g: &G, seed: u64) {
     let feeds = random_feeds(&g.0, seed);
@@ -103,14 +115,7 @@ fn conv2d_weights_in_uniform_panels() {
         (0, None),
     ];
     for (bytes, chunks) in cases {
-        let t = Target {
-            uniform_panel_bytes: bytes,
-            max_uniform_buffers_per_stage: 15,
-            // Panels are for devices without subgroups (see the broadcast test below).
-            subgroup_size: 0,
-            ..target(ConvTiles::default())
-        };
-        let (plan, out) = check_on(&g.0, &t, &feeds);
+        let (plan, out) = check_on(&g.0, &panel_target(bytes), &feeds);
         let conv = (plan.kernels.iter())
             .find(|k| k.template == "conv2d")
             .expect("a conv2d kernel");
@@ -152,13 +157,7 @@ fn conv_transpose2d_weights_in_uniform_panels() {
         let feeds = random_feeds(&g.0, 40 + i as u64);
         // 1 KiB: a 4-element header and 16 rows of 12 columns (see the conv2d test above).
         for (bytes, expect) in [(1 << 10, Some((chunks, groups))), (0, None)] {
-            let t = Target {
-                uniform_panel_bytes: bytes,
-                max_uniform_buffers_per_stage: 15,
-                subgroup_size: 0,
-                ..target(ConvTiles::default())
-            };
-            let (plan, out) = check_on(&g.0, &t, &feeds);
+            let (plan, out) = check_on(&g.0, &panel_target(bytes), &feeds);
             let convt = (plan.kernels.iter())
                 .find(|k| k.template == "conv_transpose2d")
                 .expect("a conv_transpose2d kernel");
