@@ -31,15 +31,23 @@ fn target(tiles: ConvTiles) -> Target {
     }
 }
 
-/// The default tiles with uniform panels of `bytes` a binding (0: none) and lavapipe's 15 uniform
-/// buffers a stage; no subgroups, since panels are for devices without them (a subgroup
-/// broadcast takes their place where there are; see the broadcast test).
+/// Direct 16 x 16 tiles (blocks of 16 rows, which the chunk counts of the panel tests assume)
+/// with uniform panels of `bytes` a binding (0: none) and lavapipe's 15 uniform buffers a stage;
+/// no subgroups, since panels are for devices without them (a subgroup broadcast takes their
+/// place where there are; see the broadcast test).
 fn panel_target(bytes: u64) -> Target {
+    let tiles = ConvTiles {
+        bm: 16,
+        bn: 512,
+        bk: 0,
+        tm: 16,
+        tn: 16,
+    };
     Target {
         uniform_panel_bytes: bytes,
         max_uniform_buffers_per_stage: 15,
         subgroup_size: 0,
-        ..target(ConvTiles::default())
+        ..target(tiles)
     }
 }
 

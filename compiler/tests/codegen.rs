@@ -2,7 +2,7 @@
 //! piece or split by channels across arenas, and large shapes split their dispatch in 2-D.
 
 use compiler::codegen::{generate, validate_wgsl};
-use compiler::{CompileError, Kernel, Piece, Target, ValuePlan};
+use compiler::{CompileError, ConvTiles, Kernel, Piece, Target, ValuePlan};
 use ir::ops::*;
 use ir::{Graph, Node, NodeId, Op};
 
@@ -589,12 +589,52 @@ fn direct_gemms_broadcast_a_on_devices_with_subgroups() {
         assert_eq!(
             b.wgsl
                 .contains("let a_15 = subgroupBroadcast(a_lane_1, 7u);"),
-            gemm && const_u32(b, "TM") == 16,
+            gemm && const_u32(b, "TM") >= 16,
             "{}",
             b.name
         );
         assert!(!p.wgsl.contains("subgroup_invocation_id"), "{}", p.name);
         assert_eq!(p.workgroups, b.workgroups, "{}", b.name);
+    }
+}
+
+/// Direct GEMM kernels store their register tile through one loop, so the consumer's fused
+/// epilogue in `c_st` is compiled once rather than once per element (lavapipe's LLVM took up to a
+/// minute on a kernel with 256 unrolled copies); workgroup-memory tiles keep the unrolled stores.
+#[test]
+fn direct_gemms_store_the_tile_through_one_loop() {
+    let g = backward_ops();
+    let values = place(&g, false);
+    let gpu_tiles = Target {
+        conv_tiles: ConvTiles {
+            bm: 64,
+            bn: 64,
+            bk: 16,
+            tm: 4,
+            tn: 4,
+        },
+        ..Target::default()
+    };
+    for (target, direct) in [(Target::default(), true), (gpu_tiles, false)] {
+        let kernels = check(&g, &values, &target);
+        let templates = ["conv2d", "conv_transpose2d", "weight_grad"];
+        let gemms: Vec<_> = (kernels.iter())
+            .filter(|k| templates.contains(&k.template.as_str()))
+            .collect();
+        assert_eq!(gemms.len(), 2, "both weight gradients");
+        for k in gemms {
+            let unrolled = k.wgsl.matches("c_st(m_").count();
+            let elements = const_u32(k, "TM") * const_u32(k, "TN");
+            assert_eq!(
+                (unrolled, k.wgsl.contains("c_st(m, col_base + n, tile[e]);")),
+                match direct {
+                    true => (0, true),
+                    false => (elements as usize, false),
+                },
+                "{}",
+                k.name
+            );
+        }
     }
 }
 

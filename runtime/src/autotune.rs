@@ -26,6 +26,7 @@ pub fn candidates() -> Vec<ConvTiles> {
     let t = |bm, bn, bk, tm, tn| ConvTiles { bm, bn, bk, tm, tn };
     vec![
         ConvTiles::default(),
+        t(16, 512, 0, 16, 16),
         t(8, 256, 0, 8, 8),
         t(16, 64, 0, 16, 1),
         t(16, 128, 0, 16, 2),

@@ -15,18 +15,21 @@ const CONV_TRANSPOSE2D: &str = include_str!("../../../shaders/conv_transpose2d.w
 
 /// Good on lavapipe (8-wide SIMD over the invocations of a workgroup, one workgroup per CPU
 /// thread, per-invocation loads done lane by lane, each costing several instructions): no
-/// workgroup memory (its barriers are expensive there) and a 16 x 16 register tile, so 16
-/// uniform weight loads and 16 gathered input loads serve 256 multiply-adds. Measured with
-/// `cargo run --release --example conv_gflops` on a 2-core machine: 16 x 1 tiles 2.8-3.5
-/// GFLOP/s, 8 x 8 11.6-15.9, 16 x 16 21-23.
+/// workgroup memory (its barriers are expensive there) and a 32 x 8 register tile, so 8
+/// gathered input loads serve 256 multiply-adds; the 32 weights are 4 loads, one row per
+/// subgroup lane, broadcast (`Target::subgroup_size`). Measured with `cargo run --release
+/// --example conv_gflops` on a 2-core machine (Mesa 25, 2 threads), 3x3 64->64 at 256x256:
+/// 16 x 16 tiles 33-34 GFLOP/s, 32 x 8 42-43 (and 31-32 against 34-36 for a 1x1 256->64 at
+/// 128x128); before the broadcast (Mesa 22), 16 x 1 tiles ran at 2.8-3.5, 8 x 8 at 11.6-15.9 and
+/// 16 x 16 at 21-23, on one thread.
 impl Default for ConvTiles {
     fn default() -> Self {
         ConvTiles {
-            bm: 16,
-            bn: 512,
+            bm: 32,
+            bn: 256,
             bk: 0,
-            tm: 16,
-            tn: 16,
+            tm: 32,
+            tn: 8,
         }
     }
 }
@@ -410,14 +413,9 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>, broadcast: Option<u32>) -> 
             let _ = writeln!(step, "            c_{i}_{j} += a_{i} * b_{j};");
         }
     }
-    for i in rows {
-        let _ = writeln!(store, "    let m_{i} = m0 + ty + {i}u * (BM / TM);");
-        for j in cols.clone() {
-            let _ = writeln!(
-                store,
-                "    if (m_{i} < GM && n0 + tx + {j}u * (BN / TN) < GN) {{ c_st(m_{i}, col_base + n0 + tx + {j}u * (BN / TN), c_{i}_{j}); }}"
-            );
-        }
+    match t.direct() {
+        true => store_loop(t, &mut store),
+        false => store_unrolled(t, &mut store),
     }
     let lp = match panels {
         None => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n"),
@@ -433,6 +431,44 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>, broadcast: Option<u32>) -> 
         .replace("MICRO_LOOP\n", &lp)
         .replace("MICRO_STEP\n", &step)
         .replace("MICRO_STORE\n", &store)
+}
+
+/// The tile's stores, one `c_st` per element, unrolled: for GPUs, whose compilers keep a
+/// fused store's loads and branches cheap and the tile in registers.
+fn store_unrolled(t: ConvTiles, store: &mut String) {
+    for i in 0..t.tm {
+        let _ = writeln!(store, "    let m_{i} = m0 + ty + {i}u * (BM / TM);");
+        for j in 0..t.tn {
+            let _ = writeln!(
+                store,
+                "    if (m_{i} < GM && n0 + tx + {j}u * (BN / TN) < GN) {{ c_st(m_{i}, col_base + n0 + tx + {j}u * (BN / TN), c_{i}_{j}); }}"
+            );
+        }
+    }
+}
+
+/// The tile's stores as a loop over a private copy of it, for direct tiles (lavapipe): `c_st`
+/// carries the consumer's fused epilogue (its loads, an instance norm's statistics, branches),
+/// and 256 unrolled copies of it made llvmpipe's LLVM spend up to a minute on one kernel (its
+/// coroutine pass grows with the number of basic blocks) against half a second for the loop, at
+/// the same speed (3x3 64->64 at 64x64: 17.0 and 17.4 GFLOP/s).
+fn store_loop(t: ConvTiles, store: &mut String) {
+    let _ = writeln!(store, "    var tile: array<f32, {}>;", t.tm * t.tn);
+    for i in 0..t.tm {
+        for j in 0..t.tn {
+            let _ = writeln!(store, "    tile[{}u] = c_{i}_{j};", i * t.tn + j);
+        }
+    }
+    store.push_str(
+        "    for (var e = 0u; e < TM * TN; e++) {
+        let m = m0 + ty + (e / TN) * (BM / TM);
+        let n = n0 + tx + (e % TN) * (BN / TN);
+        if (m < GM && n < GN) {
+            c_st(m, col_base + n, tile[e]);
+        }
+    }
+",
+    );
 }
 
 /// The k loops over panels: chunk c covers the group's k in [c * chunk_len, ...), row i of the
@@ -488,16 +524,16 @@ mod tests {
 
     #[test]
     fn fitted_tiles_waste_fewer_columns_and_rows() {
-        // Large GEMMs, or ones the 512-column block already divides, keep the default.
-        assert_eq!(fitted(64, 65536), [16, 512, 16, 16]);
-        assert_eq!(fitted(512, 1024), [16, 512, 16, 16]);
-        // 34 x 34 = 1156 output pixels: 3 blocks of 512 compute 1536, 5 of 256 compute 1280 (as
-        // 10 of 128 would: the larger block wins a tie).
-        assert_eq!(fitted(512, 1156), [16, 256, 16, 16]);
-        // A 64-channel 3x3 weight gradient (576 columns): 640 in blocks of 128 against 1024.
-        assert_eq!(fitted(128, 576), [16, 128, 16, 16]);
-        // 600 columns: blocks of 256 compute 768, as blocks of 128 would (640 < 768 wins).
-        assert_eq!(fitted(16, 600), [16, 128, 16, 16]);
+        // Large GEMMs, or ones the 256-column block already divides, keep the default.
+        assert_eq!(fitted(64, 65536), [32, 256, 32, 8]);
+        assert_eq!(fitted(512, 1024), [32, 256, 32, 8]);
+        // 34 x 34 = 1156 output pixels: 5 blocks of 256 compute 1280, as 10 of 128 would (the
+        // larger block wins a tie), 19 of 64 compute 1216.
+        assert_eq!(fitted(512, 1156), [32, 64, 32, 8]);
+        // A 64-channel 3x3 weight gradient (576 columns): 576 in blocks of 64 against 768.
+        assert_eq!(fitted(128, 576), [32, 64, 32, 8]);
+        // 16 rows halve the register tile's rows; 600 columns: blocks of 128 compute 640.
+        assert_eq!(fitted(16, 600), [16, 128, 16, 8]);
         // Tiny GEMMs halve the register tile first (one block of 32 x 4 columns covers 100),
         // then keep at least 8 invocations: 20 columns in 3 blocks of 8 rather than one of 32.
         assert_eq!(fitted(3, 100), [4, 128, 4, 4]);
