@@ -2,23 +2,7 @@
 // y = (x - mean) / sqrt(var + EPS), biased variance. Two passes (mean, then the mean of squared
 // deviations) rather than E[x^2] - mean^2, which cancels badly in f32.
 
-var<workgroup> part: array<f32, WG>;
-
-// Sum of v over the workgroup; every invocation gets the result. Call from uniform control flow.
-fn wg_sum(lid: u32, v: f32) -> f32 {
-    part[lid] = v;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k = k / 2u) {
-        if (lid < k) {
-            part[lid] += part[lid + k];
-        }
-        workgroupBarrier();
-    }
-    let total = part[0];
-    // Everyone has read the total before a next call overwrites it.
-    workgroupBarrier();
-    return total;
-}
+// wg_sum: shaders/wg_sum.wgsl, or wg_sum_subgroup.wgsl (codegen/reduce.rs).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,8 +1,6 @@
 // Sum (times SCALE: 1 or 1/R_TOTAL for a mean) over the reduced dims, keeping them as size 1.
 // One workgroup per output element: each invocation sums a strided share of the R_TOTAL
-// elements, then a tree sum in shared memory.
-
-var<workgroup> part: array<f32, WG>;
+// elements, then wg_sum (shaders/wg_sum.wgsl, or wg_sum_subgroup.wgsl: codegen/reduce.rs).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -18,15 +16,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let r = o + unflat(j, vec4<u32>(R_N, R_C, R_H, R_W));
         s += ld_x(r.x, r.y, r.z, r.w);
     }
-    part[lid] = s;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k = k / 2u) {
-        if (lid < k) {
-            part[lid] += part[lid + k];
-        }
-        workgroupBarrier();
-    }
+    let total = wg_sum(lid, s);
     if (lid == 0u) {
-        st_y(o.x, o.y, o.z, o.w, part[0] * SCALE);
+        st_y(o.x, o.y, o.z, o.w, total * SCALE);
     }
 }

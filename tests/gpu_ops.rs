@@ -395,3 +395,47 @@ fn values_split_across_arenas() {
         "the dense block is planned as a concat region"
     );
 }
+
+/// Instance-norm statistics and sums as one subgroup summing with `subgroupAdd`
+/// (`Target::subgroup_reductions`, lavapipe's default) and as a 256-invocation tree: both match
+/// the CPU, over planes larger than, and not a multiple of, either workgroup.
+#[test]
+fn reductions_in_one_subgroup_and_in_a_tree() {
+    let lanes = gpu_support::gpu().limits_target().subgroup_size;
+    assert!(lanes > 0, "the test device has no fixed subgroup size");
+    let norm = Op::InstanceNorm(InstanceNorm { eps: 1e-5 });
+    let sum = Op::Reduce(Reduce {
+        kind: ReduceKind::Sum,
+        axes: vec![2, 3],
+    });
+    for (i, (op, template)) in [(norm, "instance_norm_stats"), (sum, "reduce")]
+        .into_iter()
+        .enumerate()
+    {
+        let g = unary_graph(&[2, 3, 37, 29], &format!("sums{i}"), &[op]);
+        let feeds = random_feeds(&g.0, 400 + i as u64);
+        for subgroup_reductions in [true, false] {
+            let t = Target {
+                subgroup_reductions,
+                ..gpu_support::gpu().target()
+            };
+            let (plan, _) = check_on(&g.0, &t, &feeds);
+            let k = (plan.kernels.iter())
+                .find(|k| k.template == template)
+                .unwrap_or_else(|| panic!("no {template} kernel"));
+            let wg = match subgroup_reductions {
+                true => lanes,
+                false => 256,
+            };
+            assert!(
+                k.wgsl.contains(&format!("const WG: u32 = {wg}u;")),
+                "{template}: workgroup of {wg}"
+            );
+            assert_eq!(
+                k.wgsl.contains("subgroupAdd(v)"),
+                subgroup_reductions,
+                "{template}"
+            );
+        }
+    }
+}

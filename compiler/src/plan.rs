@@ -38,6 +38,13 @@ pub struct Target {
     /// a load that every lane makes of the same address lane by lane, so 16 rows cost 16 gathers,
     /// and 2 with the broadcast.
     pub subgroup_size: u32,
+    /// Reduction kernels (instance-norm statistics, sums) as one subgroup per output, summing
+    /// with `subgroupAdd`, without workgroup memory or barriers; needs `subgroup_size`. The
+    /// runtime sets it for CPU adapters: on lavapipe every barrier switches the coroutines of
+    /// each 8 invocations, and the 256-invocation tree sums made the generator's 79 statistics
+    /// kernels cost 227 ms of a 1.7 s forward. GPUs keep the tree, with a workgroup's 256
+    /// invocations busy rather than one subgroup's.
+    pub subgroup_reductions: bool,
 }
 
 /// Tiles of the register-tiled GEMM behind every convolution kernel (`shaders/gemm.wgsl`): a
@@ -65,6 +72,7 @@ impl Default for Target {
             uniform_panel_bytes: 0,
             max_uniform_buffers_per_stage: 12,
             subgroup_size: 0,
+            subgroup_reductions: false,
         }
     }
 }

@@ -149,6 +149,7 @@ impl Gpu {
                 }
                 _ => 0,
             },
+            subgroup_reductions: self.info.device_type == wgpu::DeviceType::Cpu,
         }
     }
 

@@ -46,8 +46,8 @@ pub struct Args {
     no_fuse: bool,
     /// Plan as for a CPU adapter (lavapipe with 8-lane subgroups, as Mesa 25 has): at most one op
     /// computed in a convolution's loads, so a norm and its activation get a kernel of their
-    /// own, and the convolutions' weights broadcast across subgroup lanes (the default plans for
-    /// a GPU)
+    /// own, the convolutions' weights broadcast across subgroup lanes, and reductions one
+    /// subgroup each (the default plans for a GPU)
     #[arg(long)]
     cpu: bool,
 }
@@ -71,6 +71,7 @@ pub fn main(args: Args) -> Result<()> {
         target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
         target.uniform_panel_bytes = 64 << 10;
         target.subgroup_size = 8;
+        target.subgroup_reductions = true;
     }
     let options = compiler::Options {
         fuse: !args.no_fuse,

@@ -1,5 +1,5 @@
-//! Kernels that reduce with a workgroup (one workgroup per output item, a tree sum in shared
-//! memory): instance normalisation and Sum/Mean reductions.
+//! Kernels that reduce with a workgroup (one workgroup per output item, summed by `wg_sum`):
+//! instance normalisation and Sum/Mean reductions.
 
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
@@ -8,8 +8,21 @@ use ir::ops::{InstanceNorm, InstanceNormStats, Reduce, ReduceKind};
 const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
 const INSTANCE_NORM_STATS: &str = include_str!("../../../shaders/instance_norm_stats.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
-/// Invocations per workgroup; the templates' tree sums need a power of two.
+const WG_SUM: &str = include_str!("../../../shaders/wg_sum.wgsl");
+const WG_SUM_SUBGROUP: &str = include_str!("../../../shaders/wg_sum_subgroup.wgsl");
+/// Invocations per workgroup of the tree sum (a power of two).
 const WG: u32 = 256;
+
+/// A reduction template with its `wg_sum`, and the workgroup size that goes with it: one
+/// subgroup summing with `subgroupAdd` where the target asks for it
+/// (`Target::subgroup_reductions`), else a tree of `WG` invocations.
+fn summing(ctx: &Ctx, template: &str) -> (String, u32) {
+    let t = ctx.target;
+    match t.subgroup_reductions && t.subgroup_size > 0 {
+        true => (format!("{WG_SUM_SUBGROUP}\n{template}"), t.subgroup_size),
+        false => (format!("{WG_SUM}\n{template}"), WG),
+    }
+}
 
 /// One workgroup per (n, c): mean, then variance about it (two passes, for accuracy), then
 /// normalise.
@@ -22,12 +35,8 @@ pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, Strin
     b.f32("EPS", o.eps);
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
-    ctx.kernel(
-        "instance_norm",
-        INSTANCE_NORM,
-        b,
-        Dispatch::Groups { count, wg: WG },
-    )
+    let (src, wg) = summing(ctx, INSTANCE_NORM);
+    ctx.kernel("instance_norm", &src, b, Dispatch::Groups { count, wg })
 }
 
 /// The lowered first half of an instance norm: one workgroup per (n, c) stores the plane's mean
@@ -42,11 +51,12 @@ pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Ke
     b.f32("EPS", o.eps);
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
+    let (src, wg) = summing(ctx, INSTANCE_NORM_STATS);
     ctx.kernel(
         "instance_norm_stats",
-        INSTANCE_NORM_STATS,
+        &src,
         b,
-        Dispatch::Groups { count, wg: WG },
+        Dispatch::Groups { count, wg },
     )
 }
 
@@ -98,5 +108,6 @@ pub(super) fn reduce(ctx: &Ctx, o: &Reduce) -> Result<Kernel, String> {
     };
     b.f32("SCALE", scale);
     let count = ir::numel(&y.shape) as u64;
-    ctx.kernel("reduce", REDUCE, b, Dispatch::Groups { count, wg: WG })
+    let (src, wg) = summing(ctx, REDUCE);
+    ctx.kernel("reduce", &src, b, Dispatch::Groups { count, wg })
 }
