@@ -3,13 +3,19 @@
 //! zeroed buffers, timing both (lavapipe compiles at the first dispatch). Point
 //! `MESA_SHADER_CACHE_DIR` at an empty folder, or Mesa's cache answers instead. The kernels'
 //! WGSL comes from `irdc plan ... --format json --verbose` (its `wgsl` fields); group 2 (uniform
-//! panels) is not bound, so plan with `--cpu`, whose GEMMs broadcast instead.
+//! panels) is not bound, so plan with `--cpu`, whose GEMMs broadcast instead. `WORKGROUPS=N`
+//! then also times the best of 3 dispatches of N workgroups (the kernel's `workgroups` in the
+//! plan), on the zeros: a kernel variant's speed, by hand.
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gpu = runtime::Gpu::new()?;
     println!("{}", gpu.describe());
     let mut cache = runtime::PipelineCache::with_dir(None);
+    let workgroups: Option<u32> = match std::env::var("WORKGROUPS") {
+        Ok(v) => Some(v.parse()?),
+        Err(_) => None,
+    };
     for path in std::env::args().skip(1) {
         let wgsl = std::fs::read_to_string(&path)?;
         let t = Instant::now();
@@ -46,23 +52,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }],
             })
         });
-        let t = Instant::now();
-        let mut enc = gpu.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&p.pipeline);
-            pass.set_bind_group(0, &g0, &[]);
-            if let Some(g1) = &g1 {
-                pass.set_bind_group(1, g1, &[]);
+        let run = |workgroups: u32| -> Result<f64, Box<dyn std::error::Error>> {
+            let t = Instant::now();
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, &g0, &[]);
+                if let Some(g1) = &g1 {
+                    pass.set_bind_group(1, g1, &[]);
+                }
+                pass.dispatch_workgroups(workgroups, 1, 1);
             }
-            pass.dispatch_workgroups(1, 1, 1);
+            gpu.queue.submit([enc.finish()]);
+            gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        let first = run(1)?;
+        print!("{path}: create {created:.2} s, first dispatch {first:.2} s");
+        if let Some(n) = workgroups {
+            let times = (0..3).map(|_| run(n)).collect::<Result<Vec<_>, _>>()?;
+            let best = times.into_iter().fold(f64::INFINITY, f64::min);
+            print!(", {n} workgroups {:.2} ms", best * 1e3);
         }
-        gpu.queue.submit([enc.finish()]);
-        gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
-        println!(
-            "{path}: create {created:.2} s, first dispatch {:.2} s",
-            t.elapsed().as_secs_f64()
-        );
+        println!();
     }
     Ok(())
 }
