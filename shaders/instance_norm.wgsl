@@ -7,7 +7,7 @@
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
     let g = flat_index(wid, nwg, 1u);
-    // The same for the whole workgroup, so the barriers below stay in uniform control flow.
+    // The same for the whole workgroup: wg_sum (barriers, or subgroupAdd) needs uniform control flow.
     if (g >= TOTAL) {
         return;
     }

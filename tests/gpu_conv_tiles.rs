@@ -110,7 +110,7 @@ fn conv2d_weights_in_uniform_panels() {
     let r = g.op("r", Op::Unary(Unary::Relu), &[y]);
     g.output(r);
     let feeds = random_feeds(&g.0, 7);
-    // A binding is a 4-element header and 16 rows (the default block) of a multiple of 4
+    // A binding is a 4-element header and 16 rows (panel_target's block) of a multiple of 4
     // columns: 1 KiB holds 252 elements, so 12 columns a chunk and 81 columns in 7 chunks;
     // 512 bytes give 4 columns a chunk, 21 chunks: more uniform bindings than the stage has
     // (lavapipe under wgpu: 15, one of them the offsets), so no panels; nor with 96 bytes,

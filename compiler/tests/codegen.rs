@@ -312,7 +312,7 @@ fn kernel_fields_name_the_node_and_its_operands() {
     assert_eq!(conv.writes, vec![id("conv")]);
     // x, weight, bias, conv are nodes 0, 1, 2, 3: arenas 0, 1, 2, 0.
     assert_eq!(conv.arenas, vec![0, 1, 2]);
-    // The default conv tiles (16 output channels x 512 pixels) fitted to this small GEMM: 8
+    // The default conv tiles (32 output channels x 256 pixels) fitted to this small GEMM: 8
     // channels x 256 pixels (`ConvTiles::fitted`), so one workgroup covers it.
     assert_eq!(const_u32(conv, "GM"), 8);
     assert!((129..=256).contains(&const_u32(conv, "GN")));

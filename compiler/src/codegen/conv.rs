@@ -84,8 +84,8 @@ impl ConvTiles {
     /// the workgroup, while that still covers the GEMM. Then the workgroup may get fewer
     /// invocations (down to [`MIN_DIRECT_INVOCATIONS`]) where that leaves fewer columns in the
     /// last block that are computed only to be dropped: 1156 columns (a 34x34 output) take
-    /// 1536 in blocks of 512 and 1280 in blocks of 256; a 64-channel 3x3 weight gradient's 576
-    /// take 1024 and 640. Workgroup-memory tiles are kept as they are.
+    /// 1280 in blocks of 256 and 1216 in blocks of 64; a 64-channel 3x3 weight gradient's 576
+    /// take 768 and 576. Workgroup-memory tiles are kept as they are.
     pub fn fitted(self, gm: usize, gn: usize) -> ConvTiles {
         let mut t = self;
         if !t.direct() {
