@@ -38,10 +38,17 @@ Model(
 )
 "#;
 
+/// The model file, written once: the tests run in parallel threads, and one rewriting it while
+/// another's `irdc` reads it would hand that one a truncated file.
 fn model() -> PathBuf {
-    let path = scratch("tiny.ron");
-    std::fs::write(&path, MODEL).unwrap();
-    path
+    static WRITTEN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WRITTEN
+        .get_or_init(|| {
+            let path = scratch("tiny.ron");
+            std::fs::write(&path, MODEL).unwrap();
+            path
+        })
+        .clone()
 }
 
 /// Run `irdc profile` with `extra` arguments; return the JSON profile and stdout.
