@@ -24,6 +24,17 @@ fn b_at(c: vec4<i32>, k: u32) -> f32 {
     return ld_x(u32(c.x), k / (KH * KW), u32(ih), u32(iw));
 }
 
+// For a stride-1 conv's window loop (codegen's `window_loop`): the input at kernel row r and
+// column offset s of the window whose top-left corner is `c`'s (zero outside the image).
+fn b_window(c: vec4<i32>, ci: u32, r: u32, s: i32) -> f32 {
+    let ih = c.y + i32(r);
+    let iw = c.z + s;
+    if (ih < 0 || ih >= i32(X_H) || iw < 0 || iw >= i32(X_W)) {
+        return 0.0;
+    }
+    return ld_x(u32(c.x), ci, u32(ih), u32(iw));
+}
+
 fn c_st(m: u32, col: u32, v: f32) {
     let t = col / Y_W;
     st_y(t / Y_H, m, t % Y_H, col % Y_W, v + ld_b(0u, 0u, 0u, m));

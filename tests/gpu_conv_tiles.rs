@@ -374,3 +374,49 @@ fn tiles_the_template_cannot_use_are_an_error() {
         "code generation for `y`: conv tiles ConvTiles { bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 } do not fit the GEMM template"
     );
 }
+
+/// Stride-1 convs with few output channels walk each kernel row as a window of adjacent pixels
+/// (codegen's `RowTaps`): 1 to 8 channels, 3x3 to 7x7, padding at every edge, a batch of two,
+/// the input's instance norm and ReLU fused into the window's loads and tanh plus a residual
+/// add into the store. A width that does not split into whole runs of pixels, and 9 channels
+/// (a 16-row tile), take the plain loop, the control.
+#[test]
+fn few_channel_convs_walk_a_window_of_each_row() {
+    // (input, out channels, kernel, pad, window)
+    let cases = [
+        ([2, 5, 12, 16], 3, 7, 3, true),
+        ([1, 6, 9, 8], 1, 3, 1, true),
+        ([2, 4, 7, 24], 8, 5, 0, true),
+        ([1, 3, 8, 14], 4, 3, 2, true),
+        ([1, 5, 9, 9], 3, 3, 1, false),
+        ([1, 4, 8, 16], 9, 3, 1, false),
+    ];
+    for (i, (x, co, k, pad, window)) in cases.into_iter().enumerate() {
+        let conv = Conv2d {
+            stride: 1,
+            pad,
+            bias: true,
+        };
+        let wshape = [co, x[1], k, k];
+        let y_shape = conv.shape(&[&x, &wshape, &[co]]).unwrap();
+        let mut g = G::new(&format!("window_{i}"));
+        let xi = g.input("x", &x);
+        let skip = g.input("skip", &y_shape);
+        let (w, b) = (g.param("w", &wshape), g.param("b", &[co]));
+        let norm = Op::InstanceNorm(InstanceNorm { eps: 1e-5 });
+        let n = g.op("norm", norm, &[xi]);
+        let r = g.op("relu", Op::Unary(Unary::Relu), &[n]);
+        let y = g.op("conv", Op::Conv2d(conv), &[r, w, b]);
+        let t = g.op("tanh", Op::Unary(Unary::Tanh), &[y]);
+        let out = g.op("out", Op::Binary(Binary::Add), &[t, skip]);
+        g.output(out);
+        let feeds = random_feeds(&g.0, 90 + i as u64);
+        let (plan, out) = check_on(&g.0, &target(ConvTiles::default()), &feeds);
+        let k = (plan.kernels.iter())
+            .find(|k| k.template == "conv2d")
+            .expect("a conv kernel");
+        assert_eq!(k.wgsl.contains("b_window(col0"), window, "case {i}");
+        assert!(k.nodes.len() > 1, "case {i}: the store is fused");
+        assert!(std_dev(&out[0].1) > 1e-3, "case {i}: near constant");
+    }
+}

@@ -172,7 +172,15 @@ fn conv(
                 row_dim: 1,
                 phase_stride: stride,
             };
-            gemm(&mut b, ctx, src, sizes, Some(stride * stride), Some(a))?
+            gemm(
+                &mut b,
+                ctx,
+                src,
+                sizes,
+                Some(stride * stride),
+                Some(a),
+                None,
+            )?
         }
         // A is the weight itself, row-major (OIHW).
         false => {
@@ -182,7 +190,11 @@ fn conv(
                 phase_stride: 1,
             };
             let sizes = [co, n * oh * ow, cin * kh * kw];
-            gemm(&mut b, ctx, src, sizes, None, Some(a))?
+            let row = (stride == 1).then_some(RowTaps {
+                taps: kw as u32,
+                width: ow,
+            });
+            gemm(&mut b, ctx, src, sizes, None, Some(a), row)?
         }
     };
     ctx.kernel(template, &src, b, dispatch)
@@ -193,6 +205,8 @@ fn conv(
 /// `groups` is a batch of GEMMs (see shaders/gemm.wgsl) whose op template defines `group_k`;
 /// `None`, one GEMM, gets the default: all GK k's. `a_panels` is the weight that `a_at` reads,
 /// which direct tiles then read from uniform panels where the target allows ([`Panels`]).
+/// `row` is a stride-1 conv2d's row of taps, which direct tiles with few rows walk as a window
+/// ([`RowTaps`]).
 pub(super) fn gemm(
     b: &mut KernelBuilder,
     ctx: &Ctx,
@@ -200,6 +214,7 @@ pub(super) fn gemm(
     [gm, gn, gk]: [usize; 3],
     groups: Option<usize>,
     a_panels: Option<PanelSource>,
+    row: Option<RowTaps>,
 ) -> Result<(String, Dispatch), String> {
     ctx.target.conv_tiles.check()?;
     let t = ctx.target.conv_tiles.fitted(gm, gn);
@@ -215,6 +230,9 @@ pub(super) fn gemm(
         Some(_) => None,
         None => a_panels.and_then(|a| panels(ctx.target, t, a, [gm, gk, group_count])),
     };
+    let window = row
+        .filter(|r| t.direct() && panels.is_none() && r.pays(t))
+        .map(|r| r.taps);
     let m_tiles = gm.div_ceil(t.bm as usize);
     let n_tiles = gn.div_ceil(t.bn as usize);
     let one_group = "fn group_k(grp: u32) -> u32 {\n    return GK;\n}\n";
@@ -240,7 +258,7 @@ pub(super) fn gemm(
         "{}{op_src}\n{group_k}\n{}\n{}",
         panels.as_ref().map_or(String::new(), panel_bindings),
         block_functions(panels.is_some()),
-        micro_tile(t, panels.as_ref(), broadcast)
+        micro_tile(t, panels.as_ref(), broadcast, window)
     );
     // With panels, one dispatch per block of rows and group (the runtime issues them).
     let count = match panels.is_some() {
@@ -250,6 +268,27 @@ pub(super) fn gemm(
     b.panels = panels;
     let wg = t.invocations();
     Ok((src, Dispatch::Groups { count, wg }))
+}
+
+/// A stride-1 conv2d's `taps` (KW) along output rows of `width` pixels. A direct GEMM with few
+/// rows is bound by its gathered input loads (one per TM multiply-adds): the generator's last
+/// conv, 64 -> 3 channels 7x7, ran at 8 GFLOP/s. Walked as a window instead, an invocation takes
+/// TN adjacent pixels of one row, so for each (channel, kernel row) TN + KW - 1 loads feed
+/// KW x TM x TN multiply-adds (that conv: 137 -> 50 ms on lavapipe, 2 threads). A tall tile
+/// already shares its loads across rows and gains nothing: 3x3 256->64 at 64x64 took 35.5 ms
+/// as a window with 32 rows against 27.5 for the plain loop, and 26.5 with 16 rows (best of 6,
+/// `runtime/examples/jit_cost.rs`), so the window is for tiles of at most 8 rows.
+pub(super) struct RowTaps {
+    pub taps: u32,
+    pub width: usize,
+}
+
+impl RowTaps {
+    /// Whether tiles `t` walk these taps as a window: few rows, more than one tap, and rows of
+    /// whole runs of TN pixels, so that no invocation's pixels cross into the next row.
+    fn pays(&self, t: ConvTiles) -> bool {
+        t.tm <= 8 && self.taps > 1 && self.width.is_multiple_of(t.tn as usize)
+    }
 }
 
 /// A conv's weight as a GEMM's A operand: its dimension `row_dim` is the GEMM's row, the other
@@ -345,14 +384,26 @@ fn block_functions(panels: bool) -> &'static str {
 /// The GEMM template with its register tile unrolled: `c_i_j` for row i < tm, column j < tn,
 /// row `m0 + ty + i * (BM / TM)`, column `n0 + tx + j * (BN / TN)`.
 /// Direct tiles with `panels` read A from them, in one k loop per chunk; without, with
-/// `broadcast` lanes, lane l loads rows l, l + lanes, ... and broadcasts them.
-fn micro_tile(t: ConvTiles, panels: Option<&Panels>, broadcast: Option<u32>) -> String {
+/// `broadcast` lanes, lane l loads rows l, l + lanes, ... and broadcasts them. With `window`
+/// (a conv2d's KW, see [`RowTaps`]) the direct tile's columns are `n0 + tx * TN + j` instead,
+/// and the loop runs over input channels and kernel rows.
+fn micro_tile(
+    t: ConvTiles,
+    panels: Option<&Panels>,
+    broadcast: Option<u32>,
+    window: Option<u32>,
+) -> String {
     let (rows, cols) = (0..t.tm, 0..t.tn);
     let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
     for i in rows.clone() {
         for j in cols.clone() {
             let _ = writeln!(decl, "    var c_{i}_{j} = 0.0;");
         }
+    }
+    if let Some(taps) = window {
+        let lp = window_loop(t, broadcast, taps, &mut decl);
+        store_loop(t, "n0 + tx * TN + (e % TN)", &mut store);
+        return fill(GEMM_DIRECT, broadcast, &decl, &lp, "", &store);
     }
     let template = match t.direct() {
         true => {
@@ -364,33 +415,8 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>, broadcast: Option<u32>) -> 
                 );
                 let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k);");
             }
-            match (panels, broadcast) {
-                (Some(_), _) => {}
-                (None, None) => {
-                    for i in rows.clone() {
-                        let _ = writeln!(
-                            step,
-                            "        let a_{i} = a_at(min(m0 + {i}u, GM - 1u), k);"
-                        );
-                    }
-                }
-                (None, Some(l)) => {
-                    for q in 0..t.tm.div_ceil(l) {
-                        let _ = writeln!(
-                            step,
-                            "        let a_lane_{q} = a_at(min(m0 + {}u + sg_lane, GM - 1u), k);",
-                            q * l
-                        );
-                    }
-                    for i in rows.clone() {
-                        let _ = writeln!(
-                            step,
-                            "        let a_{i} = subgroupBroadcast(a_lane_{}, {}u);",
-                            i / l,
-                            i % l
-                        );
-                    }
-                }
+            if panels.is_none() {
+                step.push_str(&a_loads(t, broadcast, "k", ""));
             }
             GEMM_DIRECT
         }
@@ -414,23 +440,100 @@ fn micro_tile(t: ConvTiles, panels: Option<&Panels>, broadcast: Option<u32>) -> 
         }
     }
     match t.direct() {
-        true => store_loop(t, &mut store),
+        true => store_loop(t, "n0 + tx + (e % TN) * (BN / TN)", &mut store),
         false => store_unrolled(t, &mut store),
     }
     let lp = match panels {
         None => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n"),
         Some(p) => panel_loops(p, t.tm, &step),
     };
+    fill(template, broadcast, &decl, &lp, &step, &store)
+}
+
+/// `template` with its placeholders filled in.
+fn fill(
+    template: &str,
+    broadcast: Option<u32>,
+    decl: &str,
+    lp: &str,
+    step: &str,
+    store: &str,
+) -> String {
     let lane_param = match broadcast {
         Some(_) => ", @builtin(subgroup_invocation_id) sg_lane: u32",
         None => "",
     };
     template
         .replace("LANE_PARAM", lane_param)
-        .replace("MICRO_DECL\n", &decl)
-        .replace("MICRO_LOOP\n", &lp)
-        .replace("MICRO_STEP\n", &step)
-        .replace("MICRO_STORE\n", &store)
+        .replace("MICRO_DECL\n", decl)
+        .replace("MICRO_LOOP\n", lp)
+        .replace("MICRO_STEP\n", step)
+        .replace("MICRO_STORE\n", store)
+}
+
+/// A direct tile's rows of A at k `k`, as `a_{i}{suffix}`: each row loaded, or with
+/// `broadcast` lanes, one row per lane and broadcast. Rows past GM read row GM - 1 (uniform,
+/// in range).
+fn a_loads(t: ConvTiles, broadcast: Option<u32>, k: &str, suffix: &str) -> String {
+    let mut out = String::new();
+    match broadcast {
+        None => {
+            for i in 0..t.tm {
+                let _ = writeln!(
+                    out,
+                    "        let a_{i}{suffix} = a_at(min(m0 + {i}u, GM - 1u), {k});"
+                );
+            }
+        }
+        Some(l) => {
+            for q in 0..t.tm.div_ceil(l) {
+                let _ = writeln!(
+                    out,
+                    "        let a_lane_{q}{suffix} = a_at(min(m0 + {}u + sg_lane, GM - 1u), {k});",
+                    q * l
+                );
+            }
+            for i in 0..t.tm {
+                let _ = writeln!(
+                    out,
+                    "        let a_{i}{suffix} = subgroupBroadcast(a_lane_{}{suffix}, {}u);",
+                    i / l,
+                    i % l
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The window loop of a stride-1 conv2d ([`RowTaps`]) with `taps` = KW: for each input channel
+/// and kernel row, the TN + KW - 1 inputs `v_s` of the invocation's run of TN pixels
+/// (`b_window`), and tap kw of column j multiplies `v_{j + kw}`. The conv2d template numbers k
+/// as (channel, kernel row, tap), one group.
+fn window_loop(t: ConvTiles, broadcast: Option<u32>, taps: u32, decl: &mut String) -> String {
+    decl.push_str("    let col0 = b_col(col_base + min(n0 + tx * TN, GN - 1u));\n");
+    let mut lp = String::from(
+        "    for (var ci = 0u; ci < X_C; ci++) {\n    for (var r = 0u; r < KH; r++) {\n",
+    );
+    for s in 0..t.tn + taps - 1 {
+        let _ = writeln!(lp, "        let v_{s} = b_window(col0, ci, r, {s});");
+    }
+    for kw in 0..taps {
+        let _ = writeln!(lp, "        let k_{kw} = (ci * KH + r) * KW + {kw}u;");
+        lp.push_str(&a_loads(
+            t,
+            broadcast,
+            &format!("k_{kw}"),
+            &format!("_{kw}"),
+        ));
+        for i in 0..t.tm {
+            for j in 0..t.tn {
+                let _ = writeln!(lp, "            c_{i}_{j} += a_{i}_{kw} * v_{};", j + kw);
+            }
+        }
+    }
+    lp.push_str("    }\n    }\n");
+    lp
 }
 
 /// The tile's stores, one `c_st` per element, unrolled: for GPUs, whose compilers keep a
@@ -452,22 +555,24 @@ fn store_unrolled(t: ConvTiles, store: &mut String) {
 /// and 256 unrolled copies of it made llvmpipe's LLVM spend up to a minute on one kernel (its
 /// coroutine pass grows with the number of basic blocks) against half a second for the loop, at
 /// the same speed (3x3 64->64 at 64x64: 17.0 and 17.4 GFLOP/s).
-fn store_loop(t: ConvTiles, store: &mut String) {
+/// `column` is the expression of element e's column (the tile's numbering).
+fn store_loop(t: ConvTiles, column: &str, store: &mut String) {
     let _ = writeln!(store, "    var tile: array<f32, {}>;", t.tm * t.tn);
     for i in 0..t.tm {
         for j in 0..t.tn {
             let _ = writeln!(store, "    tile[{}u] = c_{i}_{j};", i * t.tn + j);
         }
     }
-    store.push_str(
-        "    for (var e = 0u; e < TM * TN; e++) {
+    let _ = write!(
+        store,
+        "    for (var e = 0u; e < TM * TN; e++) {{
         let m = m0 + ty + (e / TN) * (BM / TM);
-        let n = n0 + tx + (e % TN) * (BN / TN);
-        if (m < GM && n < GN) {
+        let n = {column};
+        if (m < GM && n < GN) {{
             c_st(m, col_base + n, tile[e]);
-        }
-    }
-",
+        }}
+    }}
+"
     );
 }
 

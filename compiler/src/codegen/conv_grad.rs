@@ -45,6 +45,6 @@ fn correlate(
     let [sn, sc, sh, sw] = ir::shape4(&s.shape);
     let gc = ir::shape4(&g.shape)[1];
     let sizes = [sc, gc * kh * kw, sn * sh * sw];
-    let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, sizes, None, None)?;
+    let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, sizes, None, None, None)?;
     ctx.kernel("weight_grad", &src, b, dispatch)
 }
