@@ -36,20 +36,24 @@ fn with_gradients(g: &Graph) -> Graph {
     t
 }
 
-/// Compile `g` with or without fusion, check the plan, run it; its outputs and kernel count.
+/// GPUs' fusion policy even on a CPU adapter (which keeps norms out of conv loads), so that
+/// conv loads that normalise and activate are checked here on lavapipe too.
+const GPU_POLICY: usize = compiler::fuse::MAX_OPS_REREAD;
+
+/// Compile `g` with or without fusion under the fusion `policy`, check the plan, run it; its
+/// outputs, kernel count and whether the plan split norms over concats.
 fn run(
     g: &Graph,
     feeds: &HashMap<String, Tensor<f32>>,
     fuse: bool,
-) -> (Vec<(String, Tensor<f32>)>, usize) {
+    policy: usize,
+) -> (Vec<(String, Tensor<f32>)>, usize, bool) {
     let options = Options {
         fuse,
         ..Options::default()
     };
-    // GPUs' fusion policy even on a CPU adapter (which keeps norms out of conv loads), so that
-    // conv loads that normalise and activate are checked here on lavapipe too.
     let target = compiler::Target {
-        max_ops_in_conv_loads: compiler::fuse::MAX_OPS_REREAD,
+        max_ops_in_conv_loads: policy,
         ..gpu().target()
     };
     let (plan, planned) = compiler::compile_with(g, &target, &options)
@@ -66,18 +70,21 @@ fn run(
         gpu_feeds.insert(key.clone(), feeds[key].clone());
     }
     let out = runtime::execute(gpu(), &plan, &gpu_feeds).unwrap_or_else(|e| panic!("run: {e}"));
-    (out, plan.kernels.len())
+    let split = (planned.nodes.iter()).any(|n| n.name.ends_with(".part1"));
+    (out, plan.kernels.len(), split)
 }
 
 /// Fused, unfused and CPU agree on every output: |a - b| <= 1e-3 * max(scale, |b|), scale the
 /// largest |cpu| of that output (sums of many terms round relative to the terms); an output that
 /// is zero in exact arithmetic (a conv bias before InstanceNorm) is f32 noise on the device, and
-/// must be below 1e-4 of the largest output.
-fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>) {
+/// must be below 1e-4 of the largest output. `policy` is the targets' fusion policy
+/// (`Target::max_ops_in_conv_loads`); returns whether the fused plan split norms over concats
+/// (`compiler::channelwise`).
+fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy: usize) -> bool {
     let f64_feeds: HashMap<_, _> = feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
     let cpu = ir::cpu::evaluate::<f64>(g, &f64_feeds).unwrap_or_else(|e| panic!("CPU: {e}"));
-    let (fused, fused_kernels) = run(g, feeds, true);
-    let (unfused, unfused_kernels) = run(g, feeds, false);
+    let (fused, fused_kernels, split) = run(g, feeds, true, policy);
+    let (unfused, unfused_kernels, _) = run(g, feeds, false, policy);
     assert!(
         fused_kernels < unfused_kernels,
         "{}: {fused_kernels} kernels fused, {unfused_kernels} unfused",
@@ -121,15 +128,23 @@ fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>) {
         "{}: most outputs are zero",
         g.name
     );
+    split
 }
 
+/// With the GPU policy, and with the CPU's (norms written out, one op in a conv's loads), under
+/// which the dense blocks' norms and ReLUs are split over their concats.
 #[test]
 fn generator_fused_matches_unfused() {
     let m = model(&[("N", "4")]);
     let g = m
         .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
         .unwrap();
-    fused_matches_unfused(&g, &random_feeds(&g, 21));
+    assert!(!fused_matches_unfused(
+        &g,
+        &random_feeds(&g, 21),
+        GPU_POLICY
+    ));
+    assert!(fused_matches_unfused(&g, &random_feeds(&g, 24), 1));
 }
 
 #[test]
@@ -139,7 +154,7 @@ fn critic_loss_with_gradient_penalty_fused_matches_unfused() {
     let g = with_gradients(&loss);
     let mut feeds = random_feeds(&g, 22);
     feeds.insert("alpha".into(), Tensor::new(&[1, 1, 1, 1], vec![0.3]));
-    fused_matches_unfused(&g, &feeds);
+    assert!(!fused_matches_unfused(&g, &feeds, GPU_POLICY));
 }
 
 #[test]
@@ -147,5 +162,9 @@ fn generator_training_step_fused_matches_unfused() {
     let m = model(&[("N", "4"), ("ndf", "4"), ("H", "8"), ("W", "8")]);
     let loss = m.build_with("generator_loss", &[], &Autodiff).unwrap();
     let g = with_gradients(&loss);
-    fused_matches_unfused(&g, &random_feeds(&g, 23));
+    assert!(!fused_matches_unfused(
+        &g,
+        &random_feeds(&g, 23),
+        GPU_POLICY
+    ));
 }

@@ -126,6 +126,26 @@ fn reflect_pad_instance_norm_max_pool_dropout() {
                 pad: 1,
             }),
         ),
+        // Output widths 8: runs of 4 outputs an invocation (codegen/window.rs), padding at
+        // both ends of a run's row.
+        (
+            "pool3_s1_runs",
+            [1, 2, 5, 8],
+            Op::MaxPool2d(MaxPool2d {
+                kernel: 3,
+                stride: 1,
+                pad: 1,
+            }),
+        ),
+        (
+            "pool3_s2_runs",
+            [2, 3, 7, 15],
+            Op::MaxPool2d(MaxPool2d {
+                kernel: 3,
+                stride: 2,
+                pad: 1,
+            }),
+        ),
         (
             "pool3_s1",
             [1, 2, 5, 6],

@@ -6,6 +6,7 @@
 //! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
 
 pub mod autodiff;
+pub mod channelwise;
 pub mod codegen;
 pub mod cost;
 pub mod differentiate;
@@ -92,6 +93,14 @@ pub fn compile_with(
         }
     } else {
         (graph, 0)
+    };
+    // Norms and activations over dense concats, split so that each block normalises only its
+    // new channels, where they are written out rather than computed in a conv's loads (there
+    // the split would only add a buffer), on forward graphs (see channelwise.rs).
+    let split = options.fuse && !training && target.max_ops_in_conv_loads < 2;
+    let graph = match split {
+        true => simplify::simplify(&channelwise::split_over_concats(&graph).0),
+        false => graph,
     };
     let (graph, lowered) = match options.fuse {
         true => lower::instance_norms(&graph),
