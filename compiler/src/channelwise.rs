@@ -5,7 +5,7 @@
 //! `x_k = concat(x_{k-1}, y_{k-1})`, all the features before it) then normalises each block's
 //! new channels once, into a growing concat of their own (planned as one region, as the raw
 //! chain is), instead of all of `x_k` again in every block: the generator's nine blocks
-//! normalised 72 N channels, now 13 N.
+//! normalised 72 N channels, now 12 N (4 N in the first block, N in each of the others).
 //!
 //! Only for forward graphs (a backward part still reads the unsplit nodes) on targets that write
 //! a norm and its activation out anyway (see `compile_with`).
