@@ -14,18 +14,9 @@ fn b_col(col: u32) -> vec4<i32> {
     return vec4<i32>(i32(t / Y_H), i32((t % Y_H) * STRIDE) - i32(PAD), i32(ow * STRIDE) - i32(PAD), 0);
 }
 
-fn b_at(c: vec4<i32>, k: u32) -> f32 {
-    let r = k % (KH * KW);
-    let ih = c.y + i32(r / KW);
-    let iw = c.z + i32(r % KW);
-    if (ih < 0 || ih >= i32(X_H) || iw < 0 || iw >= i32(X_W)) {
-        return 0.0;
-    }
-    return ld_x(u32(c.x), k / (KH * KW), u32(ih), u32(iw));
-}
-
-// For a stride-1 conv's window loop (codegen's `window_loop`): the input at kernel row r and
-// column offset s of the window whose top-left corner is `c`'s (zero outside the image).
+// The input at kernel row r and column offset s of the window whose top-left corner is `c`'s
+// (zero outside the image): B's element at k = (ci, r, s), and the loads of a stride-1 conv's
+// window loop (codegen's `window_loop`), whose s runs past KW over an invocation's pixels.
 fn b_window(c: vec4<i32>, ci: u32, r: u32, s: i32) -> f32 {
     let ih = c.y + i32(r);
     let iw = c.z + s;
@@ -33,6 +24,11 @@ fn b_window(c: vec4<i32>, ci: u32, r: u32, s: i32) -> f32 {
         return 0.0;
     }
     return ld_x(u32(c.x), ci, u32(ih), u32(iw));
+}
+
+fn b_at(c: vec4<i32>, k: u32) -> f32 {
+    let r = k % (KH * KW);
+    return b_window(c, k / (KH * KW), r / KW, i32(r % KW));
 }
 
 fn c_st(m: u32, col: u32, v: f32) {
