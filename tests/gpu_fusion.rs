@@ -40,20 +40,24 @@ fn with_gradients(g: &Graph) -> Graph {
 /// conv loads that normalise and activate are checked here on lavapipe too.
 const GPU_POLICY: usize = compiler::fuse::MAX_OPS_REREAD;
 
+type Outputs = Vec<(String, Tensor<f32>)>;
+
 /// Compile `g` with or without fusion under the fusion `policy`, check the plan, run it; its
-/// outputs, kernel count and whether the plan split norms over concats.
+/// outputs, its kernel count before and after fusion, and the graph the plan refers to.
 fn run(
     g: &Graph,
     feeds: &HashMap<String, Tensor<f32>>,
     fuse: bool,
     policy: usize,
-) -> (Vec<(String, Tensor<f32>)>, usize, bool) {
+) -> (Outputs, [usize; 2], Graph) {
     let options = Options {
         fuse,
         ..Options::default()
     };
+    // The CPU policy comes with the CPU's Winograd convs, the GPU's without.
     let target = compiler::Target {
         max_ops_in_conv_loads: policy,
+        winograd_tile: if policy == GPU_POLICY { 0 } else { 4 },
         ..gpu().target()
     };
     let (plan, planned) = compiler::compile_with(g, &target, &options)
@@ -70,21 +74,21 @@ fn run(
         gpu_feeds.insert(key.clone(), feeds[key].clone());
     }
     let out = runtime::execute(gpu(), &plan, &gpu_feeds).unwrap_or_else(|e| panic!("run: {e}"));
-    let split = (planned.nodes.iter()).any(|n| n.name.ends_with(".part1"));
-    (out, plan.kernels.len(), split)
+    (out, [plan.unfused_kernels, plan.kernels.len()], planned)
 }
 
 /// Fused, unfused and CPU agree on every output: |a - b| <= 1e-3 * max(scale, |b|), scale the
 /// largest |cpu| of that output (sums of many terms round relative to the terms); an output that
 /// is zero in exact arithmetic (a conv bias before InstanceNorm) is f32 noise on the device, and
 /// must be below 1e-4 of the largest output. `policy` is the targets' fusion policy
-/// (`Target::max_ops_in_conv_loads`); returns whether the fused plan split norms over concats
-/// (`compiler::channelwise`).
-fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy: usize) -> bool {
+/// (`Target::max_ops_in_conv_loads`); returns the graph of the fused plan.
+fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy: usize) -> Graph {
     let f64_feeds: HashMap<_, _> = feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
     let cpu = ir::cpu::evaluate::<f64>(g, &f64_feeds).unwrap_or_else(|e| panic!("CPU: {e}"));
-    let (fused, fused_kernels, split) = run(g, feeds, true, policy);
-    let (unfused, unfused_kernels, _) = run(g, feeds, false, policy);
+    // The fused plan's own count before fusion: the unfused plan computes convs directly,
+    // where the fused one may compute them as Winograd products, four nodes each.
+    let (fused, [unfused_kernels, fused_kernels], planned) = run(g, feeds, true, policy);
+    let (unfused, _, _) = run(g, feeds, false, policy);
     assert!(
         fused_kernels < unfused_kernels,
         "{}: {fused_kernels} kernels fused, {unfused_kernels} unfused",
@@ -128,23 +132,36 @@ fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy
         "{}: most outputs are zero",
         g.name
     );
-    split
+    planned
 }
 
-/// With the GPU policy, and with the CPU's (norms written out, one op in a conv's loads), under
-/// which the dense blocks' norms and ReLUs are split over their concats.
+/// Whether a plan's graph split norms over concats (`compiler::channelwise`).
+fn split(planned: &Graph) -> bool {
+    (planned.nodes.iter()).any(|n| n.name.ends_with(".part1"))
+}
+
+/// Whether a plan's graph computes convs as Winograd products (`compiler::winograd`).
+fn winograd(planned: &Graph) -> bool {
+    (planned.nodes.iter()).any(|n| matches!(n.op, Op::WinogradOutput(_)))
+}
+
+/// With the GPU policy, and with the CPU's (norms written out, one op in a conv's loads, 3x3
+/// convs as Winograd products), under which the dense blocks' norms and ReLUs are split over
+/// their concats; at N = 16 the 3x3 convs are wide enough for Winograd (64 -> 16 and 16 -> 16).
 #[test]
 fn generator_fused_matches_unfused() {
     let m = model(&[("N", "4")]);
     let g = m
         .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
         .unwrap();
-    assert!(!fused_matches_unfused(
-        &g,
-        &random_feeds(&g, 21),
-        GPU_POLICY
-    ));
-    assert!(fused_matches_unfused(&g, &random_feeds(&g, 24), 1));
+    let planned = fused_matches_unfused(&g, &random_feeds(&g, 21), GPU_POLICY);
+    assert!(!split(&planned) && !winograd(&planned));
+    let m = model(&[("N", "16")]);
+    let g = m
+        .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
+        .unwrap();
+    let planned = fused_matches_unfused(&g, &random_feeds(&g, 24), 1);
+    assert!(split(&planned) && winograd(&planned));
 }
 
 #[test]
@@ -154,7 +171,7 @@ fn critic_loss_with_gradient_penalty_fused_matches_unfused() {
     let g = with_gradients(&loss);
     let mut feeds = random_feeds(&g, 22);
     feeds.insert("alpha".into(), Tensor::new(&[1, 1, 1, 1], vec![0.3]));
-    assert!(!fused_matches_unfused(&g, &feeds, GPU_POLICY));
+    assert!(!split(&fused_matches_unfused(&g, &feeds, GPU_POLICY)));
 }
 
 #[test]
@@ -162,9 +179,6 @@ fn generator_training_step_fused_matches_unfused() {
     let m = model(&[("N", "4"), ("ndf", "4"), ("H", "8"), ("W", "8")]);
     let loss = m.build_with("generator_loss", &[], &Autodiff).unwrap();
     let g = with_gradients(&loss);
-    assert!(!fused_matches_unfused(
-        &g,
-        &random_feeds(&g, 23),
-        GPU_POLICY
-    ));
+    let planned = fused_matches_unfused(&g, &random_feeds(&g, 23), GPU_POLICY);
+    assert!(!split(&planned) && !winograd(&planned));
 }

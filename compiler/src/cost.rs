@@ -96,6 +96,12 @@ pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
         Op::Reduce(_) => elems(0),
         // Reflected border pixels add onto the ones they mirror.
         Op::ReflectPadGrad(_) => elems(0),
+        // Winograd's transforms counted as two (m + 2)-term (the weights': 3-term) sums per value
+        // they write, an upper bound (the kernels drop zero terms); the products 2 A O C N T.
+        Op::WinogradWeight(_) => 2 * 2 * 3 * out,
+        Op::WinogradInput(o) => 2 * 2 * (o.tile + 2) as u64 * out,
+        Op::WinogradGemm(_) => 2 * out * input(0).get(2).copied().unwrap_or(0) as u64,
+        Op::WinogradOutput(o) => 2 * 2 * (o.tile + 2) as u64 * out,
         Op::ReflectPad(_)
         | Op::Concat(_)
         | Op::Expand(_)

@@ -6,7 +6,8 @@
 //!   rule makes elementwise chains one kernel, puts InstanceNorm's normalisation and the ReLU
 //!   after it into the next convolution's load (the IRD bottleneck), elementwise work into the
 //!   reductions after it, and does the same in backward graphs;
-//! - a convolution whose only reader is an elementwise op of its shape (bias, activation,
+//! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`) whose only reader
+//!   is an elementwise op of its shape (bias, activation,
 //!   residual add) is *stored through* it: the convolution's `st_y` computes that op and
 //!   stores its result, and the op's kernel disappears; so is that op in turn through its only
 //!   reader, a chain (conv -> tanh -> + skip is one kernel). Chains are chosen first: a
@@ -71,7 +72,9 @@ fn elementwise(op: &Op) -> bool {
     )
 }
 
-/// Readers that load each input element many times.
+/// Readers that load each input element many times. A Winograd input transform is not one: it
+/// loads each element (m + 2)^2 / m^2 times (2.25 for m = 4), so a norm and an activation are
+/// cheaper computed there than written out and read back.
 fn rereads(op: &Op) -> bool {
     matches!(
         op,
@@ -111,7 +114,10 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], max_reread_ops: u
     };
     let mut chained = vec![false; n];
     for (y, node) in graph.nodes.iter().enumerate() {
-        if !matches!(node.op, Op::Conv2d(_) | Op::ConvTranspose2d(_)) {
+        if !matches!(
+            node.op,
+            Op::Conv2d(_) | Op::ConvTranspose2d(_) | Op::WinogradOutput(_)
+        ) {
             continue;
         }
         let (mut u, mut ops) = (y, 0);

@@ -1,7 +1,7 @@
 //! irdc's compiler: passes from a [`ir::Graph`] to a [`Plan`] of kernels over planned memory.
 //!
-//! simplify -> recompute (training graphs) -> lower -> fuse -> schedule -> plan memory ->
-//! generate WGSL. Each
+//! simplify -> recompute (training graphs) -> split norms over concats and Winograd convs
+//! (forward graphs, per target) -> lower -> fuse -> schedule -> plan memory -> generate WGSL. Each
 //! pass is a small function in its own file; the `Plan` they produce is plain data (see
 //! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
 
@@ -20,6 +20,7 @@ pub mod recompute;
 pub mod schedule;
 pub mod simplify;
 pub mod verify;
+pub mod winograd;
 
 pub use plan::*;
 
@@ -100,6 +101,12 @@ pub fn compile_with(
     let split = options.fuse && !training && target.max_ops_in_conv_loads < 2;
     let graph = match split {
         true => simplify::simplify(&channelwise::split_over_concats(&graph).0),
+        false => graph,
+    };
+    // Stride-1 3x3 convs as Winograd products where the target asks for them (winograd.rs),
+    // on forward graphs: a training graph's backward reads the convs' inputs, which stay.
+    let graph = match options.fuse && !training && target.winograd_tile > 0 {
+        true => winograd::rewrite(&graph, target.winograd_tile).0,
         false => graph,
     };
     let (graph, lowered) = match options.fuse {

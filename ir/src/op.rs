@@ -51,6 +51,12 @@ pub enum Op {
     /// Channels c0..c1.
     ChannelSlice(ChannelSlice),
     Reshape(Reshape),
+    // A stride-1 3x3 conv2d as Winograd's F(m x m, 3 x 3) (`ops/winograd.rs`), which the
+    // compiler rewrites convs into after autodiff.
+    WinogradWeight(WinogradWeight),
+    WinogradInput(WinogradInput),
+    WinogradGemm(WinogradGemm),
+    WinogradOutput(WinogradOutput),
 }
 
 impl Op {
@@ -80,6 +86,10 @@ impl Op {
             Op::Expand(_) => "expand".into(),
             Op::ChannelSlice(_) => "channel_slice".into(),
             Op::Reshape(_) => "reshape".into(),
+            Op::WinogradWeight(_) => "winograd_weight".into(),
+            Op::WinogradInput(_) => "winograd_input".into(),
+            Op::WinogradGemm(_) => "winograd_gemm".into(),
+            Op::WinogradOutput(_) => "winograd_output".into(),
         }
     }
 
@@ -110,6 +120,10 @@ impl Op {
             Op::Expand(o) => o.shape(inputs),
             Op::ChannelSlice(o) => o.shape(inputs),
             Op::Reshape(o) => o.shape(inputs),
+            Op::WinogradWeight(o) => o.shape(inputs),
+            Op::WinogradInput(o) => o.shape(inputs),
+            Op::WinogradGemm(o) => o.shape(inputs),
+            Op::WinogradOutput(o) => o.shape(inputs),
         }
     }
 
@@ -138,6 +152,10 @@ impl Op {
             Op::Expand(o) => o.cpu(inputs, out_shape),
             Op::ChannelSlice(o) => o.cpu(inputs, out_shape),
             Op::Reshape(o) => o.cpu(inputs, out_shape),
+            Op::WinogradWeight(o) => o.cpu(inputs, out_shape),
+            Op::WinogradInput(o) => o.cpu(inputs, out_shape),
+            Op::WinogradGemm(o) => o.cpu(inputs, out_shape),
+            Op::WinogradOutput(o) => o.cpu(inputs, out_shape),
         }
     }
 
@@ -173,6 +191,10 @@ impl Op {
             Op::Expand(o) => o.vjp(g, node, grad),
             Op::ChannelSlice(o) => o.vjp(g, node, grad),
             Op::Reshape(o) => o.vjp(g, node, grad),
+            Op::WinogradWeight(o) => o.vjp(g, node, grad),
+            Op::WinogradInput(o) => o.vjp(g, node, grad),
+            Op::WinogradGemm(o) => o.vjp(g, node, grad),
+            Op::WinogradOutput(o) => o.vjp(g, node, grad),
         }
     }
 }

@@ -150,6 +150,12 @@ impl Gpu {
                 _ => 0,
             },
             subgroup_reductions: self.info.device_type == wgpu::DeviceType::Cpu,
+            // `IRDC_WINOGRAD=0` computes every conv directly (to measure what Winograd gains).
+            winograd_tile: match self.info.device_type {
+                _ if std::env::var("IRDC_WINOGRAD").is_ok_and(|v| v == "0") => 0,
+                wgpu::DeviceType::Cpu => 4,
+                _ => 0,
+            },
         }
     }
 

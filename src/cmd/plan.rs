@@ -46,8 +46,9 @@ pub struct Args {
     no_fuse: bool,
     /// Plan as for a CPU adapter (lavapipe with 8-lane subgroups, as Mesa 25 has): at most one op
     /// computed in a convolution's loads, so a norm and its activation get a kernel of their
-    /// own, the convolutions' weights broadcast across subgroup lanes, and reductions one
-    /// subgroup each (the default plans for a GPU)
+    /// own, the convolutions' weights broadcast across subgroup lanes, reductions one
+    /// subgroup each, and stride-1 3x3 convs of forward graphs as Winograd F(4x4, 3x3)
+    /// (the default plans for a GPU)
     #[arg(long)]
     cpu: bool,
 }
@@ -72,6 +73,7 @@ pub fn main(args: Args) -> Result<()> {
         target.uniform_panel_bytes = 64 << 10;
         target.subgroup_size = 8;
         target.subgroup_reductions = true;
+        target.winograd_tile = 4;
     }
     let options = compiler::Options {
         fuse: !args.no_fuse,

@@ -14,6 +14,7 @@ mod fused;
 mod layout;
 mod reduce;
 mod window;
+mod winograd;
 
 use crate::{CompileError, Kernel, Target, ValuePlan};
 use access::{Dispatch, KernelBuilder};
@@ -76,6 +77,10 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::Expand(_) => layout::expand(ctx),
         Op::ChannelSlice(o) => layout::channel_slice(ctx, o),
         Op::Reshape(_) => layout::reshape(ctx),
+        Op::WinogradWeight(o) => winograd::weight(ctx, o).map(|k| vec![k]),
+        Op::WinogradInput(o) => winograd::input(ctx, o).map(|k| vec![k]),
+        Op::WinogradGemm(_) => winograd::products(ctx).map(|k| vec![k]),
+        Op::WinogradOutput(o) => winograd::output(ctx, o).map(|k| vec![k]),
     }
 }
 

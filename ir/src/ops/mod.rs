@@ -15,6 +15,7 @@ mod pool;
 mod reduce;
 mod source;
 pub mod vjp;
+mod winograd;
 
 pub use concat::{ChannelSlice, Concat};
 pub use conv::{Conv2d, ConvTranspose2d};
@@ -28,3 +29,6 @@ pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use reduce::{Reduce, ReduceKind};
 pub use source::{Const, Init};
+pub use winograd::{
+    winograd_tiles, WinogradGemm, WinogradInput, WinogradOutput, WinogradTransforms, WinogradWeight,
+};

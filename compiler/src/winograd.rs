@@ -1,0 +1,102 @@
+//! Stride-1 3x3 convolutions rewritten as Winograd's F(m x m, 3 x 3) (`ir/src/ops/winograd.rs`):
+//! `conv(x, w, b)` becomes `WinogradOutput(WinogradGemm(WinogradWeight(w), WinogradInput(x)), b)`,
+//! which keeps the conv's name (plans and profiles still show `ird.3.conv`), so readers, concat
+//! slices and graph outputs see the same value. The products then do 4 multiply-adds per output
+//! and input channel for m = 4 instead of 9; the transforms are a few adds per value and fuse
+//! like a conv: the input transform computes the input's elementwise producers in its loads,
+//! the output transform stores through its consumers (`fuse.rs`).
+//!
+//! Only convs wide enough that the products outweigh the transforms are rewritten
+//! ([`MIN_CHANNELS`]); `compile_with` applies this to forward graphs of targets that ask for it.
+
+use ir::ops::{
+    Conv2d, WinogradGemm, WinogradInput, WinogradOutput, WinogradTransforms, WinogradWeight,
+};
+use ir::{Graph, Node, NodeId, Op};
+
+/// Input and output channels a conv needs to be rewritten. Below this the transforms (whose
+/// cost per output does not shrink with the channels) weigh as much as the products they save.
+pub const MIN_CHANNELS: usize = 16;
+
+/// `graph` with its stride-1 3x3 convs of at least [`MIN_CHANNELS`] channels in and out as
+/// F(`tile` x `tile`, 3 x 3), and how many were rewritten. Node ids change; outputs do not.
+/// A `tile` without transforms (`WinogradTransforms::TILES`) rewrites nothing.
+pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
+    let mut out = Graph {
+        name: graph.name.clone(),
+        ..Graph::default()
+    };
+    let mut new_id = vec![usize::MAX; graph.nodes.len()];
+    let mut count = 0;
+    let known = WinogradTransforms::of(tile).is_ok();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let mut node = node.clone();
+        node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
+        new_id[i] = match node.op.clone() {
+            Op::Conv2d(c) if known && eligible(&out, &node, &c) => {
+                count += 1;
+                winograd(&mut out, node, &c, tile)
+            }
+            _ => push(&mut out, node),
+        };
+    }
+    out.outputs = (graph.outputs.iter())
+        .map(|(name, o)| (name.clone(), new_id[*o]))
+        .collect();
+    (out, count)
+}
+
+fn eligible(g: &Graph, node: &Node, c: &Conv2d) -> bool {
+    let w = &g.nodes[node.inputs[1]].shape;
+    c.stride == 1
+        && matches!(w[..], [o, ci, 3, 3] if o >= MIN_CHANNELS && ci >= MIN_CHANNELS)
+        && node.shape.len() == 4
+}
+
+/// The four nodes of `conv` (already in `g`'s ids); returns the last, which is the conv's value.
+fn winograd(g: &mut Graph, conv: Node, c: &Conv2d, tile: usize) -> NodeId {
+    let (x, w) = (conv.inputs[0], conv.inputs[1]);
+    let mut add = |suffix: &str, op: Op, inputs: Vec<NodeId>| {
+        let shapes: Vec<&[usize]> = inputs
+            .iter()
+            .map(|&i| g.nodes[i].shape.as_slice())
+            .collect();
+        let shape = op
+            .infer_shape(&shapes)
+            .expect("the conv's shapes fit Winograd's");
+        let name = match suffix {
+            "" => conv.name.clone(),
+            s => format!("{}.winograd.{s}", conv.name),
+        };
+        push(
+            g,
+            Node {
+                name,
+                op,
+                inputs,
+                shape,
+            },
+        )
+    };
+    let u = add("u", Op::WinogradWeight(WinogradWeight { tile }), vec![w]);
+    let v = add(
+        "v",
+        Op::WinogradInput(WinogradInput { tile, pad: c.pad }),
+        vec![x],
+    );
+    let m = add("m", Op::WinogradGemm(WinogradGemm), vec![u, v]);
+    let out = WinogradOutput {
+        tile,
+        height: conv.shape[2],
+        width: conv.shape[3],
+        bias: c.bias,
+    };
+    let mut inputs = vec![m];
+    inputs.extend(conv.inputs.get(2));
+    add("", Op::WinogradOutput(out), inputs)
+}
+
+fn push(g: &mut Graph, node: Node) -> NodeId {
+    g.nodes.push(node);
+    g.nodes.len() - 1
+}
