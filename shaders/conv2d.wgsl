@@ -2,7 +2,7 @@
 // y[n, o, oh, ow] = b[o] + sum_{ci, kh, kw} x[n, ci, oh*STRIDE + kh - PAD, ow*STRIDE + kw - PAD] * w[o, ci, kh, kw]
 // m = o, k = (ci, kh, kw), col = (n, oh, ow): A is the weight, B the input patches.
 
-fn a_at(m: u32, k: u32) -> f32 {
+fn a_at(m: u32, k: u32, grp: u32) -> f32 {
     let r = k % (KH * KW);
     return ld_w(m, k / (KH * KW), r / KW, r % KW);
 }
@@ -26,7 +26,7 @@ fn b_window(c: vec4<i32>, ci: u32, r: u32, s: i32) -> f32 {
     return ld_x(u32(c.x), ci, u32(ih), u32(iw));
 }
 
-fn b_at(c: vec4<i32>, k: u32) -> f32 {
+fn b_at(c: vec4<i32>, k: u32, grp: u32) -> f32 {
     let r = k % (KH * KW);
     return b_window(c, k / (KH * KW), r / KW, i32(r % KW));
 }

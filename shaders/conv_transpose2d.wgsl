@@ -31,18 +31,19 @@ fn out_pixel(col: u32) -> vec4<u32> {
 }
 
 // (ci, a, b, group) of a k numbered grp * GK + k: the phase's tap kh = ph + a * STRIDE,
-// kw = pw + b * STRIDE of input channel ci.
-fn tap(kg: u32) -> vec4<u32> {
-    let grp = kg / GK;
-    let k = kg % GK;
+// kw = pw + b * STRIDE of input channel ci. Where the GEMM runs a k loop per group (codegen's
+// `micro_tile`), `grp` is a literal there, and the tap counts below fold into constants: the
+// divisions by them were a fifth of a transposed conv's time on lavapipe.
+fn tap(kg: u32, grp: u32) -> vec4<u32> {
+    let k = kg - grp * GK;
     let tw = phase_taps(grp % STRIDE, KW);
     let taps = phase_taps(grp / STRIDE, KH) * tw;
     let t = k % taps;
     return vec4<u32>(k / taps, t / tw, t % tw, grp);
 }
 
-fn a_at(m: u32, k: u32) -> f32 {
-    let t = tap(k);
+fn a_at(m: u32, k: u32, grp: u32) -> f32 {
+    let t = tap(k, grp);
     return ld_w(t.x, m, t.w / STRIDE + t.y * STRIDE, t.w % STRIDE + t.z * STRIDE);
 }
 
@@ -55,8 +56,8 @@ fn b_col(col: u32) -> vec4<i32> {
     return vec4<i32>(i32(p.x), i32((p.y + PAD - ph) / STRIDE), i32((p.z + PAD - pw) / STRIDE), 0);
 }
 
-fn b_at(c: vec4<i32>, k: u32) -> f32 {
-    let t = tap(k);
+fn b_at(c: vec4<i32>, k: u32, grp: u32) -> f32 {
+    let t = tap(k, grp);
     let ih = c.y - i32(t.y);
     let iw = c.z - i32(t.z);
     if (ih < 0 || ih >= i32(X_H) || iw < 0 || iw >= i32(X_W)) {

@@ -1,8 +1,8 @@
 // Register-tiled GEMM, C[m, col] = sum over k < GK of A(m, k) * B(k, col), for m < GM and
 // col < GN, over the operand functions of the op's own template (conv2d.wgsl, ...):
-//   a_at(m, k) -> f32                 an element of A (read through the op's ld_ accessors),
+//   a_at(m, k, grp) -> f32            an element of A (read through the op's ld_ accessors),
 //   b_col(col) -> vec4<i32>           what B's column `col` needs, worked out once per column,
-//   b_at(c, k) -> f32                 an element of B in the column b_col gave `c`,
+//   b_at(c, k, grp) -> f32            an element of B in the column b_col gave `c`,
 //   c_st(m, col, v)                   store a finished element (through the op's st_ accessor).
 // A workgroup computes a BM x BN tile of C. It walks K in steps of BK, loading the A and B
 // slices of each step into workgroup memory together (each invocation loads A_LOADS + B_LOADS
@@ -12,7 +12,8 @@
 // Out-of-range rows, columns and k are loaded as 0 and not stored.
 // A GEMM may be a batch of GROUPS GEMMs with the same rows (a transposed convolution's output
 // phases): group `grp` has at most GN columns, numbered grp * GN + col in b_col and c_st, and
-// group_k(grp) <= GK k's, numbered grp * GK + k in a_at and b_at. One group has group_k = GK.
+// group_k(grp) <= GK k's, numbered grp * GK + k in a_at and b_at, which also get grp itself (a
+// literal where codegen unrolls a loop per group). One group has group_k = GK.
 
 const A_LOADS: u32 = BM * BK / WG;
 const B_LOADS: u32 = BK * BN / WG;
@@ -51,7 +52,7 @@ MICRO_DECL
             let m = a_m + e * (WG / BK);
             var v = 0.0;
             if (m0 + m < GM && ka < gk) {
-                v = a_at(m0 + m, k_base + ka);
+                v = a_at(m0 + m, k_base + ka, grp);
             }
             tile_a[a_k * BM + m] = v;
         }
@@ -59,7 +60,7 @@ MICRO_DECL
             let kk = b_k + e * (WG / BN);
             var v = 0.0;
             if (col_in && k0 + kk < gk) {
-                v = b_at(info, k_base + k0 + kk);
+                v = b_at(info, k_base + k0 + kk, grp);
             }
             tile_b[kk * BN + b_n] = v;
         }

@@ -4,7 +4,7 @@
 // conv_transpose2d: s = x  [N, C, H, W],   g = gy [N, O, Ho, Wo], out [C, O, KH, KW]
 // in the GEMM of shaders/gemm.wgsl: m = a, col = (b, ki, kj), k = (n, i, j), the long sum.
 
-fn a_at(m: u32, k: u32) -> f32 {
+fn a_at(m: u32, k: u32, grp: u32) -> f32 {
     let t = k / S_W;
     return ld_s(t / S_H, m, t % S_H, k % S_W);
 }
@@ -15,7 +15,7 @@ fn b_col(col: u32) -> vec4<i32> {
     return vec4<i32>(i32(t / KH), i32(t % KH) - i32(PAD), i32(col % KW) - i32(PAD), 0);
 }
 
-fn b_at(c: vec4<i32>, k: u32) -> f32 {
+fn b_at(c: vec4<i32>, k: u32, grp: u32) -> f32 {
     let t = k / S_W;
     let gh = i32((t % S_H) * STRIDE) + c.y;
     let gw = i32((k % S_W) * STRIDE) + c.z;

@@ -6,8 +6,8 @@ fn group_k(grp: u32) -> u32 {
     return GK;
 }
 
-fn a_at(m: u32, k: u32) -> f32 {
-    return ld_u(k / GK, m, k % GK, 0u);
+fn a_at(m: u32, k: u32, grp: u32) -> f32 {
+    return ld_u(grp, m, k - grp * GK, 0u);
 }
 
 // (a, n, t) of a column.
@@ -16,8 +16,8 @@ fn b_col(col: u32) -> vec4<i32> {
     return vec4<i32>(i32(col / GN), i32(c / V_W), i32(c % V_W), 0);
 }
 
-fn b_at(c: vec4<i32>, k: u32) -> f32 {
-    return ld_v(u32(c.x), k % GK, u32(c.y), u32(c.z));
+fn b_at(c: vec4<i32>, k: u32, grp: u32) -> f32 {
+    return ld_v(grp, k - grp * GK, u32(c.y), u32(c.z));
 }
 
 fn c_st(m: u32, col: u32, v: f32) {

@@ -1,5 +1,6 @@
 // Winograd F(TILE x TILE, 3 x 3), the weights' transform (ir/src/ops/winograd.rs):
-// u[a, o, c] = (G w[o, c] GT)[a], one invocation per (o, c). TRANSFORM loads the 3 x 3 taps
+// u[a, o, c] = (G w[o, c] GT)[a], one invocation per (o, c) (of a transposed conv's weight, w[c, o]
+// flipped). TRANSFORM loads the 3 x 3 taps
 // `g_r_s`, computes the A = (TILE + 2)^2 transformed values (codegen/winograd.rs writes it out
 // from the matrices) and stores them.
 
@@ -9,7 +10,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= TOTAL) {
         return;
     }
-    let o = i / W_C;
-    let c = i % W_C;
+    let o = i / C_IN;
+    let c = i % C_IN;
 TRANSFORM
 }

@@ -181,4 +181,8 @@ fn generator_training_step_fused_matches_unfused() {
     let g = with_gradients(&loss);
     let planned = fused_matches_unfused(&g, &random_feeds(&g, 23), GPU_POLICY);
     assert!(!split(&planned) && !winograd(&planned));
+    // The CPU's: VGG's 3x3 convs (64 channels and more) and their input gradients as Winograd
+    // products.
+    let planned = fused_matches_unfused(&g, &random_feeds(&g, 25), 1);
+    assert!(winograd(&planned));
 }

@@ -144,3 +144,33 @@ fn transformed_values_split_across_arenas() {
     };
     assert!(pieces("y.winograd.v") > 1 && pieces("y.winograd.m") > 1);
 }
+
+/// A stride-1 transposed conv (a conv2d's input gradient) is the conv2d of its flipped weight
+/// with padding 2 - pad: every padding it can have, with and without bias.
+#[test]
+fn stride1_transposed_convs_as_winograd_products_match_the_direct_conv() {
+    for (i, (pad, bias)) in [(0, true), (1, false), (2, true)].into_iter().enumerate() {
+        let mut g = G::new(&format!("winograd_t{i}"));
+        let xi = g.input("x", &[1, 16, 9, 7]);
+        let w = g.param("w", &[16, 20, 3, 3]);
+        let mut ins = vec![xi, w];
+        if bias {
+            ins.push(g.param("b", &[20]));
+        }
+        let op = Op::ConvTranspose2d(ConvTranspose2d {
+            stride: 1,
+            pad,
+            out_pad: 0,
+            bias,
+        });
+        let y = g.op("y", op, &ins);
+        g.output(y);
+        let (plan, _) = check_on(
+            &g.0,
+            &winograd_target(4),
+            &random_feeds(&g.0, 20 + i as u64),
+        );
+        assert_eq!(plan.kernels.len(), 4, "pad {pad}: {:?}", kernels(&plan));
+        assert_eq!(plan.kernels[3].name, "winograd_output:y");
+    }
+}

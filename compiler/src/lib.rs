@@ -1,7 +1,7 @@
 //! irdc's compiler: passes from a [`ir::Graph`] to a [`Plan`] of kernels over planned memory.
 //!
-//! simplify -> recompute (training graphs) -> split norms over concats and Winograd convs
-//! (forward graphs, per target) -> lower -> fuse -> schedule -> plan memory -> generate WGSL. Each
+//! simplify -> recompute (training graphs) -> split norms over concats (forward graphs) and
+//! Winograd convs (per target) -> lower -> fuse -> schedule -> plan memory -> generate WGSL. Each
 //! pass is a small function in its own file; the `Plan` they produce is plain data (see
 //! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
 
@@ -104,8 +104,9 @@ pub fn compile_with(
         false => graph,
     };
     // Stride-1 3x3 convs as Winograd products where the target asks for them (winograd.rs),
-    // on forward graphs: a training graph's backward reads the convs' inputs, which stay.
-    let graph = match options.fuse && !training && target.winograd_tile > 0 {
+    // forward and backward (a conv2d's input gradient is a stride-1 transposed conv): the
+    // rewrite keeps every conv's inputs and its value, which is all a backward part reads.
+    let graph = match options.fuse && target.winograd_tile > 0 {
         true => winograd::rewrite(&graph, target.winograd_tile).0,
         false => graph,
     };

@@ -1,5 +1,6 @@
 //! Stride-1 3x3 convolutions rewritten as Winograd's F(m x m, 3 x 3) (`ir/src/ops/winograd.rs`):
-//! `conv(x, w, b)` becomes `WinogradOutput(WinogradGemm(WinogradWeight(w), WinogradInput(x)), b)`,
+//! `conv(x, w, b)` becomes `WinogradOutput(WinogradGemm(WinogradWeight(w), WinogradInput(x)), b)`
+//! (and so does a stride-1 transposed conv, a conv2d's input gradient, with its weight flipped),
 //! which keeps the conv's name (plans and profiles still show `ird.3.conv`), so readers, concat
 //! slices and graph outputs see the same value. The products then do 4 multiply-adds per output
 //! and input channel for m = 4 instead of 9; the transforms are a few adds per value and fuse
@@ -10,7 +11,8 @@
 //! ([`MIN_CHANNELS`]); `compile_with` applies this to forward graphs of targets that ask for it.
 
 use ir::ops::{
-    Conv2d, WinogradGemm, WinogradInput, WinogradOutput, WinogradTransforms, WinogradWeight,
+    ConvTranspose2d, WinogradGemm, WinogradInput, WinogradOutput, WinogradTransforms,
+    WinogradWeight,
 };
 use ir::{Graph, Node, NodeId, Op};
 
@@ -18,7 +20,8 @@ use ir::{Graph, Node, NodeId, Op};
 /// cost per output does not shrink with the channels) weigh as much as the products they save.
 pub const MIN_CHANNELS: usize = 16;
 
-/// `graph` with its stride-1 3x3 convs of at least [`MIN_CHANNELS`] channels in and out as
+/// `graph` with its stride-1 3x3 convs (conv2d, and transposed without out_pad) of at least
+/// [`MIN_CHANNELS`] channels in and out as
 /// F(`tile` x `tile`, 3 x 3), and how many were rewritten. Node ids change; outputs do not.
 /// A `tile` without transforms (`WinogradTransforms::TILES`) rewrites nothing.
 pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
@@ -32,10 +35,29 @@ pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
     for (i, node) in graph.nodes.iter().enumerate() {
         let mut node = node.clone();
         node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
-        new_id[i] = match node.op.clone() {
-            Op::Conv2d(c) if known && eligible(&out, &node, &c) => {
+        let conv = match &node.op {
+            Op::Conv2d(c) if c.stride == 1 => Some(Shape3x3 {
+                pad: c.pad,
+                bias: c.bias,
+                transposed: false,
+            }),
+            // A conv2d of the flipped weight with padding 2 - pad (see ir/src/ops/winograd.rs).
+            Op::ConvTranspose2d(ConvTranspose2d {
+                stride: 1,
+                pad,
+                out_pad: 0,
+                bias,
+            }) if *pad <= 2 => Some(Shape3x3 {
+                pad: 2 - pad,
+                bias: *bias,
+                transposed: true,
+            }),
+            _ => None,
+        };
+        new_id[i] = match conv {
+            Some(c) if known && wide(&out, &node) => {
                 count += 1;
-                winograd(&mut out, node, &c, tile)
+                winograd(&mut out, node, c, tile)
             }
             _ => push(&mut out, node),
         };
@@ -46,15 +68,23 @@ pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
     (out, count)
 }
 
-fn eligible(g: &Graph, node: &Node, c: &Conv2d) -> bool {
+/// A stride-1 conv as the conv2d that Winograd computes: its padding, bias, and whether its
+/// weight is a transposed conv's.
+#[derive(Clone, Copy)]
+struct Shape3x3 {
+    pad: usize,
+    bias: bool,
+    transposed: bool,
+}
+
+/// A 3x3 weight with at least [`MIN_CHANNELS`] on both sides, and a rank-4 output.
+fn wide(g: &Graph, node: &Node) -> bool {
     let w = &g.nodes[node.inputs[1]].shape;
-    c.stride == 1
-        && matches!(w[..], [o, ci, 3, 3] if o >= MIN_CHANNELS && ci >= MIN_CHANNELS)
-        && node.shape.len() == 4
+    matches!(w[..], [a, b, 3, 3] if a >= MIN_CHANNELS && b >= MIN_CHANNELS) && node.shape.len() == 4
 }
 
 /// The four nodes of `conv` (already in `g`'s ids); returns the last, which is the conv's value.
-fn winograd(g: &mut Graph, conv: Node, c: &Conv2d, tile: usize) -> NodeId {
+fn winograd(g: &mut Graph, conv: Node, c: Shape3x3, tile: usize) -> NodeId {
     let (x, w) = (conv.inputs[0], conv.inputs[1]);
     let mut add = |suffix: &str, op: Op, inputs: Vec<NodeId>| {
         let shapes: Vec<&[usize]> = inputs
@@ -78,7 +108,11 @@ fn winograd(g: &mut Graph, conv: Node, c: &Conv2d, tile: usize) -> NodeId {
             },
         )
     };
-    let u = add("u", Op::WinogradWeight(WinogradWeight { tile }), vec![w]);
+    let weight = WinogradWeight {
+        tile,
+        transposed: c.transposed,
+    };
+    let u = add("u", Op::WinogradWeight(weight), vec![w]);
     let v = add(
         "v",
         Op::WinogradInput(WinogradInput { tile, pad: c.pad }),

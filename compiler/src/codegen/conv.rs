@@ -177,7 +177,7 @@ fn conv(
                 ctx,
                 src,
                 sizes,
-                Some(stride * stride),
+                Groups::Phases(stride * stride),
                 Some(a),
                 None,
             )?
@@ -194,16 +194,39 @@ fn conv(
                 taps: kw as u32,
                 width: ow,
             });
-            gemm(&mut b, ctx, src, sizes, None, Some(a), row)?
+            gemm(&mut b, ctx, src, sizes, Groups::One, Some(a), row)?
         }
     };
     ctx.kernel(template, &src, b, dispatch)
 }
 
+/// A batch of GEMMs in one kernel (see shaders/gemm.wgsl), whose op template defines `group_k`.
+#[derive(Clone, Copy)]
+pub(super) enum Groups {
+    /// One GEMM: `group_k` is GK.
+    One,
+    /// This many GEMMs whose k's decode alike (Winograd's products): one k loop, over the
+    /// dispatch's group.
+    Batch(usize),
+    /// This many GEMMs whose k's decode differently (a transposed conv's output phases, each
+    /// with its own taps): direct tiles run one k loop per group, with `grp` a literal in each,
+    /// so the op's decode folds into constants (up1 of the generator on lavapipe: 90 -> 74 ms
+    /// with constant tap counts).
+    Phases(usize),
+}
+
+impl Groups {
+    fn count(self) -> usize {
+        match self {
+            Groups::One => 1,
+            Groups::Batch(n) | Groups::Phases(n) => n,
+        }
+    }
+}
+
 /// Add the GEMM's sizes `[GM, GN, GK]` (per group) and tile constants to `b`; returns the op
 /// template followed by the GEMM template with its register tile written out, and the dispatch.
-/// `groups` is a batch of GEMMs (see shaders/gemm.wgsl) whose op template defines `group_k`;
-/// `None`, one GEMM, gets the default: all GK k's. `a_panels` is the weight that `a_at` reads,
+/// `groups` is a batch of GEMMs ([`Groups`]); one GEMM gets the default `group_k`: all GK k's. `a_panels` is the weight that `a_at` reads,
 /// which direct tiles then read from uniform panels where the target allows ([`Panels`]).
 /// `row` is a stride-1 conv2d's row of taps, which direct tiles with few rows walk as a window
 /// ([`RowTaps`]).
@@ -212,13 +235,13 @@ pub(super) fn gemm(
     ctx: &Ctx,
     op_src: &str,
     [gm, gn, gk]: [usize; 3],
-    groups: Option<usize>,
+    groups: Groups,
     a_panels: Option<PanelSource>,
     row: Option<RowTaps>,
 ) -> Result<(String, Dispatch), String> {
     ctx.target.conv_tiles.check()?;
     let t = ctx.target.conv_tiles.fitted(gm, gn);
-    let group_count = groups.unwrap_or(1);
+    let group_count = groups.count();
     // A subgroup broadcast of A's rows beats uniform panels where the device has subgroups
     // (3x3 64->64 at 64x64 on one lavapipe thread: 17.5 against 13.9 GFLOP/s, and 9.9 with
     // neither) and needs neither a pack kernel nor a dispatch per block; panels are for the rest.
@@ -236,12 +259,15 @@ pub(super) fn gemm(
     let m_tiles = gm.div_ceil(t.bm as usize);
     let n_tiles = gn.div_ceil(t.bn as usize);
     let one_group = "fn group_k(grp: u32) -> u32 {\n    return GK;\n}\n";
-    let (groups, group_k) = groups.map_or((1, one_group), |g| (g, ""));
+    let group_k = match groups {
+        Groups::One => one_group,
+        _ => "",
+    };
     for (name, v) in [
         ("GM", gm),
         ("GN", gn),
         ("GK", gk),
-        ("GROUPS", groups),
+        ("GROUPS", group_count),
         ("M_TILES", m_tiles),
         ("N_TILES", n_tiles),
         ("BM", t.bm as usize),
@@ -258,12 +284,12 @@ pub(super) fn gemm(
         "{}{op_src}\n{group_k}\n{}\n{}",
         panels.as_ref().map_or(String::new(), panel_bindings),
         block_functions(panels.is_some()),
-        micro_tile(t, panels.as_ref(), broadcast, window)
+        micro_tile(t, panels.as_ref(), broadcast, window, groups)
     );
     // With panels, one dispatch per block of rows and group (the runtime issues them).
     let count = match panels.is_some() {
         true => n_tiles as u64,
-        false => (m_tiles * n_tiles * groups) as u64,
+        false => (m_tiles * n_tiles * group_count) as u64,
     };
     b.panels = panels;
     let wg = t.invocations();
@@ -392,6 +418,7 @@ fn micro_tile(
     panels: Option<&Panels>,
     broadcast: Option<u32>,
     window: Option<u32>,
+    groups: Groups,
 ) -> String {
     let (rows, cols) = (0..t.tm, 0..t.tn);
     let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
@@ -401,7 +428,7 @@ fn micro_tile(
         }
     }
     if let Some(taps) = window {
-        let lp = window_loop(t, broadcast, taps, &mut decl);
+        let lp = window_loop(t, broadcast, taps, &mut decl).replace(GRP_ARG, "0u");
         store_loop(t, "n0 + tx * TN + (e % TN)", &mut store);
         return fill(GEMM_DIRECT, broadcast, &decl, &lp, "", &store);
     }
@@ -413,7 +440,7 @@ fn micro_tile(
                     decl,
                     "    let col_{j} = b_col(col_base + min(n0 + tx + {j}u * WG, GN - 1u));"
                 );
-                let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k);");
+                let _ = writeln!(step, "        let b_{j} = b_at(col_{j}, k, {GRP_ARG});");
             }
             if panels.is_none() {
                 step.push_str(&a_loads(t, broadcast, "k", ""));
@@ -443,9 +470,11 @@ fn micro_tile(
         true => store_loop(t, "n0 + tx + (e % TN) * (BN / TN)", &mut store),
         false => store_unrolled(t, &mut store),
     }
-    let lp = match panels {
-        None => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n"),
-        Some(p) => panel_loops(p, t.tm, &step),
+    let lp = match (panels, groups) {
+        (Some(p), _) => panel_loops(p, t.tm, &step),
+        (None, Groups::Phases(n)) if t.direct() => group_loops(n, &step),
+        (None, _) => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n")
+            .replace(GRP_ARG, "grp"),
     };
     fill(template, broadcast, &decl, &lp, &step, &store)
 }
@@ -481,7 +510,7 @@ fn a_loads(t: ConvTiles, broadcast: Option<u32>, k: &str, suffix: &str) -> Strin
             for i in 0..t.tm {
                 let _ = writeln!(
                     out,
-                    "        let a_{i}{suffix} = a_at(min(m0 + {i}u, GM - 1u), {k});"
+                    "        let a_{i}{suffix} = a_at(min(m0 + {i}u, GM - 1u), {k}, {GRP_ARG});"
                 );
             }
         }
@@ -489,7 +518,7 @@ fn a_loads(t: ConvTiles, broadcast: Option<u32>, k: &str, suffix: &str) -> Strin
             for q in 0..t.tm.div_ceil(l) {
                 let _ = writeln!(
                     out,
-                    "        let a_lane_{q}{suffix} = a_at(min(m0 + {}u + sg_lane, GM - 1u), {k});",
+                    "        let a_lane_{q}{suffix} = a_at(min(m0 + {}u + sg_lane, GM - 1u), {k}, {GRP_ARG});",
                     q * l
                 );
             }
@@ -576,6 +605,25 @@ fn store_loop(t: ConvTiles, column: &str, store: &mut String) {
     );
 }
 
+/// Where the step code of a direct tile passes the k's group to `a_at` and `b_at`: replaced by
+/// `grp`, or by a literal in a loop per group.
+const GRP_ARG: &str = "GRP_ARG";
+
+/// One k loop per group of `n`, the dispatch's (uniform) group choosing among them, `grp` a
+/// literal in each ([`Groups::Phases`]).
+fn group_loops(n: usize, step: &str) -> String {
+    let mut out = String::from("    switch grp {\n");
+    for grp in 0..n {
+        let _ = writeln!(
+            out,
+            "    case {grp}u: {{\n    for (var k = {grp}u * GK; k < {grp}u * GK + group_k({grp}u); k++) {{\n{}    }}\n    }}",
+            step.replace(GRP_ARG, &format!("{grp}u"))
+        );
+    }
+    out.push_str("    default: {}\n    }\n");
+    out
+}
+
 /// The k loops over panels: chunk c covers the group's k in [c * chunk_len, ...), row i of the
 /// block at element `HEADER + i * chunk_len` of `panel_c` (rows past GM read the zeros they
 /// hold). k is numbered grp * GK + k, as `a_at` and `b_at` take it. Every group gets loops of
@@ -602,7 +650,7 @@ fn panel_loops(p: &Panels, tm: u32, step: &str) -> String {
                     "        let a_{i} = panel_{c}[(kl + {at}u) / 4u][(kl + {at}u) % 4u];"
                 );
             }
-            out.push_str(step);
+            out.push_str(&step.replace(GRP_ARG, &format!("{grp}u")));
             out.push_str("    }\n");
         }
         out

@@ -3,7 +3,7 @@
 //! coefficients dropped, so F(4, 3)'s input transform is a few adds per value), and the
 //! products as a batch of GEMMs in the conv GEMM template (`conv::gemm`).
 
-use super::conv::gemm;
+use super::conv::{gemm, Groups};
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
 use ir::ops::{winograd_tiles, WinogradInput, WinogradOutput, WinogradTransforms, WinogradWeight};
@@ -20,12 +20,16 @@ pub(super) fn weight(ctx: &Ctx, o: &WinogradWeight) -> Result<Kernel, String> {
     let mut b = KernelBuilder::default();
     b.load("w", w)?;
     b.store("u", u)?;
-    b.dims("W", &w.shape)?;
+    let [_, _, c_in, _] = ir::shape4(&u.shape);
+    b.u32("C_IN", c_in as u64)?;
     let taps = grid(3, 3, |r, s| format!("g_{r}_{s}"));
     let mut code = String::new();
     for (r, row) in taps.iter().enumerate() {
         for (s, name) in row.iter().enumerate() {
-            let _ = writeln!(code, "    let {name} = ld_w(o, c, {r}u, {s}u);");
+            let _ = match o.transposed {
+                true => writeln!(code, "    let {name} = ld_w(c, o, {}u, {}u);", 2 - r, 2 - s),
+                false => writeln!(code, "    let {name} = ld_w(o, c, {r}u, {s}u);"),
+            };
         }
     }
     let out = transform2d(&tf.g, &taps, "u", &mut code);
@@ -90,7 +94,15 @@ pub(super) fn products(ctx: &Ctx) -> Result<Kernel, String> {
     b.dims("V", &v.shape)?;
     let [a, o, c, _] = ir::shape4(&u.shape);
     let [_, _, n, t] = ir::shape4(&v.shape);
-    let (src, dispatch) = gemm(&mut b, ctx, GEMM, [o, n * t, c], Some(a), None, None)?;
+    let (src, dispatch) = gemm(
+        &mut b,
+        ctx,
+        GEMM,
+        [o, n * t, c],
+        Groups::Batch(a),
+        None,
+        None,
+    )?;
     ctx.kernel("winograd_gemm", &src, b, dispatch)
 }
 

@@ -6,7 +6,9 @@
 //! matrix products over the channels, plus transforms that are linear in the data.
 //!
 //! The compiler rewrites a conv into the four ops here after autodiff (`compiler/src/winograd.rs`):
-//! - `WinogradWeight`: w [O, C, 3, 3] -> U [A, O, C, 1], `U[a] = G w GT`;
+//! - `WinogradWeight`: w [O, C, 3, 3] -> U [A, O, C, 1], `U[a] = G w GT`; or, `transposed`, a
+//!   stride-1 transposed conv's w [C, O, 3, 3], flipped: that conv is a conv2d of the flipped
+//!   weight with padding 2 - pad (without out_pad);
 //! - `WinogradInput`: x [N, C, H, W] -> V [A, C, N, T] over the T = th x tw tiles (zero padding
 //!   `pad`, tile t = ty * tw + tx at output row ty * m), `V[a] = BT d B`;
 //! - `WinogradGemm`: U, V -> M [A, O, N, T], `M[a] = U[a] V[a]` (A GEMMs over the channels);
@@ -86,10 +88,12 @@ impl WinogradTransforms {
     }
 }
 
-/// w [O, C, 3, 3] -> U [A, O, C, 1].
+/// w [O, C, 3, 3] -> U [A, O, C, 1]; `transposed`: w [C, O, 3, 3] (a transposed conv's),
+/// flipped in both spatial dimensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WinogradWeight {
     pub tile: usize,
+    pub transposed: bool,
 }
 
 /// x [N, C, H, W] -> V [A, C, N, T], the patches of a 3x3 conv with zero padding `pad`.
@@ -133,6 +137,7 @@ impl WinogradWeight {
         check::arity(OP, inputs, 1, "weight")?;
         let a = WinogradTransforms::of(self.tile)?.alpha();
         match check::rank4(OP, "a weight", "[O, C, 3, 3]", inputs[0])? {
+            [c, o, 3, 3] if self.transposed => Ok(vec![a * a, o, c, 1]),
             [o, c, 3, 3] => Ok(vec![a * a, o, c, 1]),
             s => Err(format!(
                 "{OP}: expected a 3x3 weight [O, C, 3, 3], found {s:?}"
@@ -150,7 +155,11 @@ impl WinogradWeight {
             for (i, j) in (0..a).flat_map(|i| (0..a).map(move |j| (i, j))) {
                 let mut s = T::zero();
                 for (r, q) in (0..3).flat_map(|r| (0..3).map(move |q| (r, q))) {
-                    s = s + cast::<T>(tf.g[i][r] * tf.g[j][q]) * w.at4(oo, cc, r, q);
+                    let tap = match self.transposed {
+                        true => w.at4(cc, oo, 2 - r, 2 - q),
+                        false => w.at4(oo, cc, r, q),
+                    };
+                    s = s + cast::<T>(tf.g[i][r] * tf.g[j][q]) * tap;
                 }
                 u.data[((i * a + j) * o + oo) * c + cc] = s;
             }
@@ -343,7 +352,11 @@ mod tests {
             let shape = op.infer_shape(&shapes).unwrap();
             op.cpu(ins, &shape)
         };
-        let u = run(Op::WinogradWeight(WinogradWeight { tile }), &[&wt]);
+        let weight = WinogradWeight {
+            tile,
+            transposed: false,
+        };
+        let u = run(Op::WinogradWeight(weight), &[&wt]);
         let v = run(Op::WinogradInput(WinogradInput { tile, pad }), &[&x]);
         let m = run(Op::WinogradGemm(WinogradGemm), &[&u, &v]);
         let out = WinogradOutput {
@@ -370,14 +383,61 @@ mod tests {
         }
     }
 
+    /// A stride-1 transposed conv is the conv2d of its flipped weight with padding 2 - pad.
+    #[test]
+    fn a_transposed_weight_gives_the_transposed_conv() {
+        use crate::ops::ConvTranspose2d;
+        let wave =
+            |len: usize, k: f64| -> Vec<f64> { (0..len).map(|i| ((i as f64) * k).sin()).collect() };
+        let (c, o, pad) = (3, 2, 1);
+        let x = Tensor::new(&[1, c, 6, 5], wave(c * 30, 0.41));
+        let wt = Tensor::new(&[c, o, 3, 3], wave(c * o * 9, 0.93));
+        let op = Op::ConvTranspose2d(ConvTranspose2d {
+            stride: 1,
+            pad,
+            out_pad: 0,
+            bias: false,
+        });
+        let shape = op.infer_shape(&[&x.shape, &wt.shape]).unwrap();
+        let direct = op.cpu(&[&x, &wt], &shape);
+        let tile = 4;
+        let weight = WinogradWeight {
+            tile,
+            transposed: true,
+        };
+        let u = weight.cpu(&[&wt], &weight.shape(&[&wt.shape]).unwrap());
+        let input = WinogradInput { tile, pad: 2 - pad };
+        let v = input.cpu(&[&x], &input.shape(&[&x.shape]).unwrap());
+        let m = WinogradGemm.cpu(
+            &[&u, &v],
+            &WinogradGemm.shape(&[&u.shape, &v.shape]).unwrap(),
+        );
+        let out = WinogradOutput {
+            tile,
+            height: shape[2],
+            width: shape[3],
+            bias: false,
+        };
+        let y = out.cpu(&[&m], &shape);
+        for (k, (a, b)) in y.data.iter().zip(&direct.data).enumerate() {
+            assert!((a - b).abs() < 1e-9, "element {k}: {a} vs {b}");
+        }
+    }
+
     #[test]
     fn shape_rules_say_what_they_expected() {
-        let op = Op::WinogradWeight(WinogradWeight { tile: 3 });
+        let op = Op::WinogradWeight(WinogradWeight {
+            tile: 3,
+            transposed: false,
+        });
         assert_eq!(
             op.infer_shape(&[&[4, 2, 3, 3]]).unwrap_err(),
             "winograd: expected an output tile of [2, 4], found 3"
         );
-        let op = Op::WinogradWeight(WinogradWeight { tile: 4 });
+        let op = Op::WinogradWeight(WinogradWeight {
+            tile: 4,
+            transposed: false,
+        });
         assert_eq!(
             op.infer_shape(&[&[4, 2, 5, 5]]).unwrap_err(),
             "winograd_weight: expected a 3x3 weight [O, C, 3, 3], found [4, 2, 5, 5]"
