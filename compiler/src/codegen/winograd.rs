@@ -36,14 +36,8 @@ pub(super) fn weight(ctx: &Ctx, o: &WinogradWeight) -> Result<Kernel, String> {
     for (a, name) in out.iter().flatten().enumerate() {
         let _ = writeln!(code, "    st_u({a}u, o, c, 0u, {name});");
     }
-    let total = (w.shape[0] * w.shape[1]) as u64;
-    let src = WEIGHT.replace("TRANSFORM\n", &code);
-    ctx.kernel(
-        "winograd_weight",
-        &src,
-        b,
-        Dispatch::Threads { total, wg: 64 },
-    )
+    let weights = w.shape[0] * w.shape[1];
+    transform_kernel(ctx, ("winograd_weight", WEIGHT), &code, b, weights)
 }
 
 pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
@@ -73,14 +67,8 @@ pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
     for (a, name) in out.iter().flatten().enumerate() {
         let _ = writeln!(code, "    st_v({a}u, c, n, t, {name});");
     }
-    let total = ir::numel(&v.shape) as u64 / (alpha * alpha) as u64;
-    let src = INPUT.replace("TRANSFORM\n", &code);
-    ctx.kernel(
-        "winograd_input",
-        &src,
-        b,
-        Dispatch::Threads { total, wg: 64 },
-    )
+    let patches = ir::numel(&v.shape) / (alpha * alpha);
+    transform_kernel(ctx, ("winograd_input", INPUT), &code, b, patches)
 }
 
 /// m[a] = u[a] v[a]: rows are output channels, k the input channels, columns (n, tile); A
@@ -132,14 +120,22 @@ pub(super) fn output(ctx: &Ctx, o: &WinogradOutput) -> Result<Kernel, String> {
     for (e, name) in out.iter().flatten().enumerate() {
         let _ = writeln!(code, "    out[{e}] = {name};");
     }
-    let total = ir::numel(&m.shape) as u64 / (alpha * alpha) as u64;
-    let src = OUTPUT.replace("TRANSFORM\n", &code);
-    ctx.kernel(
-        "winograd_output",
-        &src,
-        b,
-        Dispatch::Threads { total, wg: 64 },
-    )
+    let tiles = ir::numel(&m.shape) / (alpha * alpha);
+    transform_kernel(ctx, ("winograd_output", OUTPUT), &code, b, tiles)
+}
+
+/// The kernel of a transform's `template` with its `code` in place of TRANSFORM, one invocation
+/// per matrix it transforms (`count` of them).
+fn transform_kernel(
+    ctx: &Ctx,
+    (name, template): (&str, &str),
+    code: &str,
+    b: KernelBuilder,
+    count: usize,
+) -> Result<Kernel, String> {
+    let src = template.replace("TRANSFORM\n", code);
+    let total = count as u64;
+    ctx.kernel(name, &src, b, Dispatch::Threads { total, wg: 64 })
 }
 
 /// A `rows` x `cols` grid of names.
