@@ -10,10 +10,10 @@ fn a_at(m: u32, k: u32, grp: u32) -> f32 {
     return ld_u(grp, m, k - grp * GK, 0u);
 }
 
-// (a, n, t) of a column.
+// (_, n, t) of a column (its group comes to b_at as grp).
 fn b_col(col: u32) -> vec4<i32> {
     let c = col % GN;
-    return vec4<i32>(i32(col / GN), i32(c / V_W), i32(c % V_W), 0);
+    return vec4<i32>(0, i32(c / V_W), i32(c % V_W), 0);
 }
 
 fn b_at(c: vec4<i32>, k: u32, grp: u32) -> f32 {

@@ -7,11 +7,11 @@
 //!   after it into the next convolution's load (the IRD bottleneck), elementwise work into the
 //!   reductions after it, and does the same in backward graphs;
 //! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`) whose only reader
-//!   is an elementwise op of its shape (bias, activation,
-//!   residual add) is *stored through* it: the convolution's `st_y` computes that op and
-//!   stores its result, and the op's kernel disappears; so is that op in turn through its only
-//!   reader, a chain (conv -> tanh -> + skip is one kernel). Chains are chosen first: a
-//!   convolution's output that never reaches memory saves the most.
+//!   is an elementwise op of its shape (bias, activation, residual add) is *stored through* it:
+//!   the convolution's `st_y` computes that op and stores its result, and the op's kernel
+//!   disappears; so is that op in turn through its only reader, a chain (conv -> tanh -> + skip
+//!   is one kernel). Chains are chosen first: a convolution's output that never reaches memory
+//!   saves the most.
 //!
 //! What must stay in memory does: graph outputs, concat slices and in-place values
 //! (`memory::in_place`), and values read by a channel slice or a concat.

@@ -8,7 +8,8 @@
 //! the output transform stores through its consumers (`fuse.rs`).
 //!
 //! Only convs wide enough that the products outweigh the transforms are rewritten
-//! ([`MIN_CHANNELS`]); `compile_with` applies this to forward graphs of targets that ask for it.
+//! ([`MIN_CHANNELS`]); `compile_with` applies this, forward and backward, for targets that ask
+//! for it (`Target::winograd_tile`).
 
 use ir::ops::{
     ConvTranspose2d, WinogradGemm, WinogradInput, WinogradOutput, WinogradTransforms,
@@ -21,8 +22,8 @@ use ir::{Graph, Node, NodeId, Op};
 pub const MIN_CHANNELS: usize = 16;
 
 /// `graph` with its stride-1 3x3 convs (conv2d, and transposed without out_pad) of at least
-/// [`MIN_CHANNELS`] channels in and out as
-/// F(`tile` x `tile`, 3 x 3), and how many were rewritten. Node ids change; outputs do not.
+/// [`MIN_CHANNELS`] channels in and out as F(`tile` x `tile`, 3 x 3), and how many were
+/// rewritten. Node ids change; outputs do not.
 /// A `tile` without transforms (`WinogradTransforms::TILES`) rewrites nothing.
 pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
     let mut out = Graph {
@@ -36,7 +37,7 @@ pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
         let mut node = node.clone();
         node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
         let conv = match &node.op {
-            Op::Conv2d(c) if c.stride == 1 => Some(Shape3x3 {
+            Op::Conv2d(c) if c.stride == 1 => Some(AsConv2d {
                 pad: c.pad,
                 bias: c.bias,
                 transposed: false,
@@ -47,7 +48,7 @@ pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
                 pad,
                 out_pad: 0,
                 bias,
-            }) if *pad <= 2 => Some(Shape3x3 {
+            }) if *pad <= 2 => Some(AsConv2d {
                 pad: 2 - pad,
                 bias: *bias,
                 transposed: true,
@@ -71,7 +72,7 @@ pub fn rewrite(graph: &Graph, tile: usize) -> (Graph, usize) {
 /// A stride-1 conv as the conv2d that Winograd computes: its padding, bias, and whether its
 /// weight is a transposed conv's.
 #[derive(Clone, Copy)]
-struct Shape3x3 {
+struct AsConv2d {
     pad: usize,
     bias: bool,
     transposed: bool,
@@ -84,29 +85,16 @@ fn wide(g: &Graph, node: &Node) -> bool {
 }
 
 /// The four nodes of `conv` (already in `g`'s ids); returns the last, which is the conv's value.
-fn winograd(g: &mut Graph, conv: Node, c: Shape3x3, tile: usize) -> NodeId {
+fn winograd(g: &mut Graph, conv: Node, c: AsConv2d, tile: usize) -> NodeId {
     let (x, w) = (conv.inputs[0], conv.inputs[1]);
     let mut add = |suffix: &str, op: Op, inputs: Vec<NodeId>| {
-        let shapes: Vec<&[usize]> = inputs
-            .iter()
-            .map(|&i| g.nodes[i].shape.as_slice())
-            .collect();
-        let shape = op
-            .infer_shape(&shapes)
-            .expect("the conv's shapes fit Winograd's");
         let name = match suffix {
             "" => conv.name.clone(),
             s => format!("{}.winograd.{s}", conv.name),
         };
-        push(
-            g,
-            Node {
-                name,
-                op,
-                inputs,
-                shape,
-            },
-        )
+        // `rewrite` took only shapes these ops accept.
+        g.push(name, op, inputs)
+            .expect("the conv's shapes fit Winograd's")
     };
     let weight = WinogradWeight {
         tile,
