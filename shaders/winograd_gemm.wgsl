@@ -1,5 +1,5 @@
-// Winograd F(TILE x TILE, 3 x 3), the products (ir/src/ops/winograd.rs):
-// m[a, o, n, t] = sum_c u[a, o, c] * v[a, c, n, t], GROUPS = A GEMMs of shaders/gemm.wgsl, group a:
+// Winograd products of a 3x3 conv, the products (ir/src/ops/winograd.rs):
+// m[a, o, n, t] = sum_c u[a, o, c] * v[a, c, n, t], GROUPS = A^2 GEMMs of shaders/gemm.wgsl, group a:
 // row m = o, k = c (numbered a * GK + c), column = (n, t) (numbered a * GN + n * V_W + t).
 
 fn group_k(grp: u32) -> u32 {

@@ -1,6 +1,6 @@
-// Winograd F(TILE x TILE, 3 x 3), the inputs' transform (ir/src/ops/winograd.rs):
-// v[a, c, n, t] = (BT d B)[a] for the (TILE + 2)^2 patch d of channel c whose output tile is t
-// (row t / TILES_W, column t % TILES_W, in steps of TILE), zero outside the image. One
+// Winograd products of a 3x3 conv, the inputs' transform (ir/src/ops/winograd.rs):
+// v[a, c, n, t] = (BT d B)[a] for the square patch d of channel c under output tile t (tile row
+// t / TILES_W, column t % TILES_W; patches STEP apart, from PAD before), zero outside the image. One
 // invocation per (c, n, t), t fastest so that neighbouring invocations store neighbouring
 // elements. TRANSFORM loads the patch `d_k_l` with `x_at`, transforms it and stores it (see
 // codegen/winograd.rs).
@@ -21,7 +21,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let t = i % V_W;
     let n = (i / V_W) % V_H;
     let c = i / (V_W * V_H);
-    let h0 = i32((t / TILES_W) * TILE) - i32(PAD);
-    let w0 = i32((t % TILES_W) * TILE) - i32(PAD);
+    let h0 = i32((t / TILES_W) * STEP) - i32(PAD);
+    let w0 = i32((t % TILES_W) * STEP) - i32(PAD);
 TRANSFORM
 }

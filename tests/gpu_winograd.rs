@@ -1,5 +1,6 @@
-//! Stride-1 3x3 convs planned as Winograd F(m x m, 3 x 3) (`compiler/src/winograd.rs`), on the
-//! device against the CPU reference of the direct conv (f64), with what fuses into their
+//! 3x3 convs planned as Winograd products (`compiler/src/winograd.rs`): stride-1 ones as
+//! F(m x m, 3 x 3), stride-2 convs and stride-2 transposed convs in their polyphase forms, on
+//! the device against the CPU reference of the direct conv (f64), with what fuses into their
 //! transforms: an input's norm and activation in the input transform's loads, an activation
 //! and a residual add in the output transform's stores.
 
@@ -18,15 +19,45 @@ fn winograd_target(tile: usize) -> Target {
 }
 
 fn conv(g: &mut G, name: &str, x: usize, shape: [usize; 2], pad: usize, bias: bool) -> usize {
-    let [out, cin] = shape;
+    strided_conv(g, name, x, shape, (1, pad), bias)
+}
+
+fn strided_conv(
+    g: &mut G,
+    name: &str,
+    x: usize,
+    [out, cin]: [usize; 2],
+    (stride, pad): (usize, usize),
+    bias: bool,
+) -> usize {
     let w = g.param(&format!("{name}.w"), &[out, cin, 3, 3]);
     let mut ins = vec![x, w];
     if bias {
         ins.push(g.param(&format!("{name}.b"), &[out]));
     }
-    let op = Op::Conv2d(Conv2d {
-        stride: 1,
+    let op = Op::Conv2d(Conv2d { stride, pad, bias });
+    g.op(name, op, &ins)
+}
+
+/// A transposed conv `name` of x into `out` channels, (stride, pad, out_pad).
+fn transposed_conv(
+    g: &mut G,
+    name: &str,
+    x: usize,
+    out: usize,
+    (stride, pad, out_pad): (usize, usize, usize),
+    bias: bool,
+) -> usize {
+    let cin = g.0.nodes[x].shape[1];
+    let w = g.param(&format!("{name}.w"), &[cin, out, 3, 3]);
+    let mut ins = vec![x, w];
+    if bias {
+        ins.push(g.param(&format!("{name}.b"), &[out]));
+    }
+    let op = Op::ConvTranspose2d(ConvTranspose2d {
+        stride,
         pad,
+        out_pad,
         bias,
     });
     g.op(name, op, &ins)
@@ -35,6 +66,23 @@ fn conv(g: &mut G, name: &str, x: usize, shape: [usize; 2], pad: usize, bias: bo
 /// The names of the plan's kernels.
 fn kernels(plan: &compiler::Plan) -> Vec<String> {
     plan.kernels.iter().map(|k| k.name.clone()).collect()
+}
+
+/// `g`, whose one conv `y` is its output, planned with Winograd tile `tile` and run against
+/// the CPU reference: the conv is the four Winograd kernels.
+fn check_as_winograd(g: &G, tile: usize, seed: u64) {
+    let (plan, _) = check_on(&g.0, &winograd_target(tile), &random_feeds(&g.0, seed));
+    assert_eq!(
+        kernels(&plan),
+        [
+            "winograd_weight:y.winograd.u",
+            "winograd_input:y.winograd.v",
+            "winograd_gemm:y.winograd.m",
+            "winograd_output:y"
+        ],
+        "{}",
+        g.0.name
+    );
 }
 
 #[test]
@@ -53,34 +101,18 @@ fn convs_as_winograd_products_match_the_direct_conv() {
             let xi = g.input("x", &x);
             let y = conv(&mut g, "y", xi, [out, x[1]], pad, bias);
             g.output(y);
-            let (plan, _) = check_on(&g.0, &winograd_target(tile), &random_feeds(&g.0, i as u64));
-            assert_eq!(
-                kernels(&plan),
-                [
-                    "winograd_weight:y.winograd.u",
-                    "winograd_input:y.winograd.v",
-                    "winograd_gemm:y.winograd.m",
-                    "winograd_output:y"
-                ],
-                "tile {tile}, case {i}"
-            );
+            check_as_winograd(&g, tile, i as u64);
         }
     }
 }
 
 #[test]
 fn narrow_strided_or_other_kernels_stay_direct() {
-    // 8 input channels (below compiler::winograd::MIN_CHANNELS), stride 2, and a 5x5 kernel.
+    // 8 input channels (below compiler::winograd::MIN_CHANNELS), stride 3, and a 5x5 kernel.
     let mut g = G::new("direct");
     let xi = g.input("x", &[1, 8, 9, 9]);
     let narrow = conv(&mut g, "narrow", xi, [16, 8], 1, true);
-    let w = g.param("strided.w", &[16, 16, 3, 3]);
-    let strided = Op::Conv2d(Conv2d {
-        stride: 2,
-        pad: 1,
-        bias: false,
-    });
-    let strided = g.op("strided", strided, &[narrow, w]);
+    let strided = strided_conv(&mut g, "strided", narrow, [16, 16], (3, 1), false);
     let w5 = g.param("five.w", &[16, 16, 5, 5]);
     let five = Op::Conv2d(Conv2d {
         stride: 1,
@@ -94,6 +126,46 @@ fn narrow_strided_or_other_kernels_stay_direct() {
         kernels(&plan),
         ["conv2d:narrow", "conv2d:strided", "conv2d:five"]
     );
+}
+
+/// Stride-2 convs (the generator's down convs) in their polyphase form: outputs the 4x4 tiles
+/// divide and ones they do not, odd inputs, no padding, a batch.
+#[test]
+fn stride2_convs_as_winograd_products_match_the_direct_conv() {
+    let cases = [
+        ([1, 16, 16, 16], 24, 1, true),
+        ([2, 20, 13, 9], 16, 1, false),
+        ([1, 32, 11, 12], 16, 0, true),
+    ];
+    for tile in WinogradTransforms::TILES {
+        for (i, &(x, out, pad, bias)) in cases.iter().enumerate() {
+            let mut g = G::new(&format!("winograd_s2_{tile}_{i}"));
+            let xi = g.input("x", &x);
+            let y = strided_conv(&mut g, "y", xi, [out, x[1]], (2, pad), bias);
+            g.output(y);
+            check_as_winograd(&g, tile, 40 + i as u64);
+        }
+    }
+}
+
+/// Stride-2 transposed convs with padding 1 (the generator's up convs, and a stride-2 conv's
+/// input gradient): out_pad 1 (twice the input) and 0, with and without bias.
+#[test]
+fn stride2_transposed_convs_as_winograd_products_match_the_direct_conv() {
+    let cases = [
+        ([1, 16, 8, 8], 1, true),
+        ([2, 24, 5, 7], 0, false),
+        ([1, 16, 9, 6], 1, false),
+    ];
+    for tile in WinogradTransforms::TILES {
+        for (i, &(x, out_pad, bias)) in cases.iter().enumerate() {
+            let mut g = G::new(&format!("winograd_up_{tile}_{i}"));
+            let xi = g.input("x", &x);
+            let y = transposed_conv(&mut g, "y", xi, 20, (2, 1, out_pad), bias);
+            g.output(y);
+            check_as_winograd(&g, tile, 60 + i as u64);
+        }
+    }
 }
 
 /// relu(norm(x)) -> conv -> tanh -> + skip: the norm's statistics are a kernel, the rest is
@@ -125,24 +197,31 @@ fn norms_fuse_into_the_input_transform_and_activations_into_the_output_transform
     assert_eq!(nodes("winograd_output:conv"), ["conv", "tanh", "sum"]);
 }
 
-/// With a 64 KiB binding limit the transformed inputs and products (36 x 24 x 64 tiles, 216 KiB
-/// each) are split across arenas by their second dimension, which every accessor follows.
+/// With a 64 KiB binding limit the transformed inputs and products (36 x 24 x 36 tiles, 124 KiB
+/// each) are split across arenas by their second dimension, which every accessor follows; a
+/// conv whose transformed values would take more than `MAX_TRANSFORMED_BINDINGS` bindings
+/// (36 x 24 x 64 tiles, 216 KiB) stays direct.
 #[test]
-fn transformed_values_split_across_arenas() {
+fn transformed_values_split_across_arenas_up_to_a_limit() {
     let small = Target {
         max_binding_bytes: 64 * 1024,
         ..winograd_target(4)
     };
+    assert_eq!(compiler::winograd::MAX_TRANSFORMED_BINDINGS, 3);
     let mut g = G::new("winograd_split");
-    let xi = g.input("x", &[1, 24, 32, 32]);
+    let xi = g.input("x", &[1, 24, 24, 24]);
     let y = conv(&mut g, "y", xi, [24, 24], 1, true);
+    let big = g.input("big", &[1, 24, 32, 32]);
+    let direct = conv(&mut g, "direct", big, [24, 24], 1, true);
     g.output(y);
+    g.output(direct);
     let (plan, _) = check_on(&g.0, &small, &random_feeds(&g.0, 13));
     let pieces = |name: &str| {
         let v = plan.values.iter().find(|v| v.name == name).unwrap();
         v.pieces.len()
     };
     assert!(pieces("y.winograd.v") > 1 && pieces("y.winograd.m") > 1);
+    assert!(kernels(&plan).contains(&"conv2d:direct".to_string()));
 }
 
 /// A stride-1 transposed conv (a conv2d's input gradient) is the conv2d of its flipped weight
@@ -152,25 +231,8 @@ fn stride1_transposed_convs_as_winograd_products_match_the_direct_conv() {
     for (i, (pad, bias)) in [(0, true), (1, false), (2, true)].into_iter().enumerate() {
         let mut g = G::new(&format!("winograd_t{i}"));
         let xi = g.input("x", &[1, 16, 9, 7]);
-        let w = g.param("w", &[16, 20, 3, 3]);
-        let mut ins = vec![xi, w];
-        if bias {
-            ins.push(g.param("b", &[20]));
-        }
-        let op = Op::ConvTranspose2d(ConvTranspose2d {
-            stride: 1,
-            pad,
-            out_pad: 0,
-            bias,
-        });
-        let y = g.op("y", op, &ins);
+        let y = transposed_conv(&mut g, "y", xi, 20, (1, pad, 0), bias);
         g.output(y);
-        let (plan, _) = check_on(
-            &g.0,
-            &winograd_target(4),
-            &random_feeds(&g.0, 20 + i as u64),
-        );
-        assert_eq!(plan.kernels.len(), 4, "pad {pad}: {:?}", kernels(&plan));
-        assert_eq!(plan.kernels[3].name, "winograd_output:y");
+        check_as_winograd(&g, 4, 20 + i as u64);
     }
 }

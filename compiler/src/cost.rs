@@ -96,18 +96,28 @@ pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
         Op::Reduce(_) => elems(0),
         // Reflected border pixels add onto the ones they mirror.
         Op::ReflectPadGrad(_) => elems(0),
-        // Winograd's transforms counted as two (m + 2)-term (the weights': 3-term) sums per value
-        // they write, an upper bound (the kernels drop zero terms); the products 2 A O C N T.
+        // Winograd's transforms counted as two sums per value they write, of a patch side's
+        // terms (the weights': 3), an upper bound (the kernels drop zero terms); the products
+        // 2 A^2 O C N T.
         Op::WinogradWeight(_) => 2 * 2 * 3 * out,
-        Op::WinogradInput(o) => 2 * 2 * (o.tile + 2) as u64 * out,
+        Op::WinogradInput(o) => 2 * 2 * winograd_side(o.tile, o.kind, |t| t.patch()) * out,
         Op::WinogradGemm(_) => 2 * out * input(0).get(2).copied().unwrap_or(0) as u64,
-        Op::WinogradOutput(o) => 2 * 2 * (o.tile + 2) as u64 * out,
+        Op::WinogradOutput(o) => 2 * 2 * winograd_side(o.tile, o.kind, |t| t.alpha()) * out,
         Op::ReflectPad(_)
         | Op::Concat(_)
         | Op::Expand(_)
         | Op::ChannelSlice(_)
         | Op::Reshape(_) => 0,
     }
+}
+
+/// A length of a Winograd algorithm's matrices (`side` of them), 0 for one without matrices.
+fn winograd_side(
+    tile: usize,
+    kind: ir::ops::WinogradKind,
+    side: impl Fn(&ir::ops::WinogradTransforms) -> usize,
+) -> u64 {
+    ir::ops::WinogradTransforms::of(tile, kind).map_or(0, |t| side(&t) as u64)
 }
 
 #[cfg(test)]

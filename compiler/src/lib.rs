@@ -103,11 +103,14 @@ pub fn compile_with(
         true => simplify::simplify(&channelwise::split_over_concats(&graph).0),
         false => graph,
     };
-    // Stride-1 3x3 convs as Winograd products where the target asks for them (winograd.rs),
-    // forward and backward (a conv2d's input gradient is a stride-1 transposed conv): the
+    // 3x3 convs as Winograd products where the target asks for them (winograd.rs),
+    // forward and backward (a conv2d's input gradient is a transposed conv of its stride): the
     // rewrite keeps every conv's inputs and its value, which is all a backward part reads.
     let graph = match options.fuse && target.winograd_tile > 0 {
-        true => winograd::rewrite(&graph, target.winograd_tile).0,
+        true => {
+            let max_bytes = winograd::MAX_TRANSFORMED_BINDINGS * target.max_binding_bytes;
+            winograd::rewrite(&graph, target.winograd_tile, max_bytes).0
+        }
         false => graph,
     };
     let (graph, lowered) = match options.fuse {

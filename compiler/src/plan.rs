@@ -45,9 +45,9 @@ pub struct Target {
     /// kernels cost 227 ms of a 1.7 s forward. GPUs keep the tree, with a workgroup's 256
     /// invocations busy rather than one subgroup's.
     pub subgroup_reductions: bool,
-    /// Stride-1 3x3 convs (and the transposed convs of their input gradients) computed as
-    /// Winograd's F(m x m, 3 x 3) with this m (`crate::winograd`, one of
-    /// `ir::ops::WinogradTransforms::TILES`), 0 directly. The runtime gives CPU adapters 4: on
+    /// 3x3 convs of stride 1 and 2 (and the transposed convs of their input gradients)
+    /// computed as Winograd products with this tile (`crate::winograd`, one of
+    /// `ir::ops::WinogradTransforms::TILES`: F(m x m, 3 x 3) for stride 1), 0 directly. The runtime gives CPU adapters 4: on
     /// lavapipe a conv runs at a fraction of the CPU's peak whatever its tiles, so doing a
     /// quarter of the multiply-adds pays for the transforms; GPUs keep 0, as not measured there.
     pub winograd_tile: usize,

@@ -47,7 +47,7 @@ pub struct Args {
     /// Plan as for a CPU adapter (lavapipe with 8-lane subgroups, as Mesa 25 has): at most one op
     /// computed in a convolution's loads, so a norm and its activation get a kernel of their
     /// own, the convolutions' weights broadcast across subgroup lanes, reductions one subgroup
-    /// each, and stride-1 3x3 convs as Winograd F(4x4, 3x3) (the default plans for a GPU)
+    /// each, and 3x3 convs as Winograd products (the default plans for a GPU)
     #[arg(long)]
     cpu: bool,
 }

@@ -1,7 +1,8 @@
-//! The kernels of Winograd's F(m x m, 3 x 3) (`ir/src/ops/winograd.rs`): three transforms, one
+//! The kernels of Winograd's products (`ir/src/ops/winograd.rs`): three transforms, one
 //! invocation per matrix they transform, written out from the transform matrices (zero
 //! coefficients dropped, so F(4, 3)'s input transform is a few adds per value), and the
-//! products as a batch of GEMMs in the conv GEMM template (`conv::gemm`).
+//! products as a batch of GEMMs in the conv GEMM template (`conv::gemm`). The kinds differ
+//! only in their matrices and in where a tile's patch and outputs lie.
 
 use super::conv::{gemm, Groups};
 use super::{Ctx, Dispatch, KernelBuilder};
@@ -15,7 +16,7 @@ const GEMM: &str = include_str!("../../../shaders/winograd_gemm.wgsl");
 const OUTPUT: &str = include_str!("../../../shaders/winograd_output.wgsl");
 
 pub(super) fn weight(ctx: &Ctx, o: &WinogradWeight) -> Result<Kernel, String> {
-    let tf = WinogradTransforms::of(o.tile)?;
+    let tf = WinogradTransforms::of(o.tile, o.kind)?;
     let (w, u) = (ctx.input(0, "weight")?, ctx.out()?);
     let mut b = KernelBuilder::default();
     b.load("w", w)?;
@@ -41,7 +42,7 @@ pub(super) fn weight(ctx: &Ctx, o: &WinogradWeight) -> Result<Kernel, String> {
 }
 
 pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
-    let tf = WinogradTransforms::of(o.tile)?;
+    let tf = WinogradTransforms::of(o.tile, o.kind)?;
     let (x, v) = (ctx.input(0, "x")?, ctx.out()?);
     let mut b = KernelBuilder::default();
     // An invocation loads one channel's patch: an inlined norm's statistics once, not per value.
@@ -50,13 +51,14 @@ pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
     b.store("v", v)?;
     b.dims("X", &x.shape)?;
     b.dims("V", &v.shape)?;
-    let [_, _, h, w] = ir::shape4(&x.shape);
-    let (_, tw) = winograd_tiles(o.tile, h + 2 * o.pad - 2, w + 2 * o.pad - 2);
-    b.u32("TILE", o.tile as u64)?;
+    let w = x.shape[3];
+    let out_w = (o.kind.output_len(w, o.pad))
+        .ok_or_else(|| format!("winograd_input: no output for a width of {w}"))?;
+    let tw = out_w.div_ceil(tf.out_tile());
+    b.u32("STEP", tf.step as u64)?;
     b.u32("TILES_W", tw as u64)?;
     b.u32("PAD", o.pad as u64)?;
-    let alpha = tf.alpha();
-    let patch = grid(alpha, alpha, |k, l| format!("d_{k}_{l}"));
+    let patch = grid(tf.patch(), tf.patch(), |k, l| format!("d_{k}_{l}"));
     let mut code = String::new();
     for (k, row) in patch.iter().enumerate() {
         for (l, name) in row.iter().enumerate() {
@@ -67,6 +69,7 @@ pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
     for (a, name) in out.iter().flatten().enumerate() {
         let _ = writeln!(code, "    st_v({a}u, c, n, t, {name});");
     }
+    let alpha = tf.alpha();
     let patches = ir::numel(&v.shape) / (alpha * alpha);
     transform_kernel(ctx, ("winograd_input", INPUT), &code, b, patches)
 }
@@ -95,7 +98,7 @@ pub(super) fn products(ctx: &Ctx) -> Result<Kernel, String> {
 }
 
 pub(super) fn output(ctx: &Ctx, o: &WinogradOutput) -> Result<Kernel, String> {
-    let tf = WinogradTransforms::of(o.tile)?;
+    let tf = WinogradTransforms::of(o.tile, o.kind)?;
     let (m, y) = (ctx.input(0, "m")?, ctx.out()?);
     let mut b = KernelBuilder::default();
     b.load("m", m)?;
@@ -106,8 +109,9 @@ pub(super) fn output(ctx: &Ctx, o: &WinogradOutput) -> Result<Kernel, String> {
     b.store("y", y)?;
     b.dims("M", &m.shape)?;
     b.dims("Y", &y.shape)?;
-    let (_, tw) = winograd_tiles(o.tile, o.height, o.width);
-    b.u32("TILE", o.tile as u64)?;
+    let out_tile = tf.out_tile();
+    let (_, tw) = winograd_tiles(out_tile, o.height, o.width);
+    b.u32("TILE", out_tile as u64)?;
     b.u32("TILES_W", tw as u64)?;
     let alpha = tf.alpha();
     let products = grid(alpha, alpha, |i, j| format!("m_{i}_{j}"));
@@ -116,7 +120,7 @@ pub(super) fn output(ctx: &Ctx, o: &WinogradOutput) -> Result<Kernel, String> {
         let _ = writeln!(code, "    let {name} = ld_m({a}u, o, n, t);");
     }
     let out = transform2d(&tf.at, &products, "y", &mut code);
-    let _ = writeln!(code, "    var out: array<f32, {}>;", o.tile * o.tile);
+    let _ = writeln!(code, "    var out: array<f32, {}>;", out_tile * out_tile);
     for (e, name) in out.iter().flatten().enumerate() {
         let _ = writeln!(code, "    out[{e}] = {name};");
     }

@@ -16,6 +16,7 @@ mod reduce;
 mod source;
 pub mod vjp;
 mod winograd;
+mod winograd_transforms;
 
 pub use concat::{ChannelSlice, Concat};
 pub use conv::{Conv2d, ConvTranspose2d};
@@ -30,5 +31,6 @@ pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use reduce::{Reduce, ReduceKind};
 pub use source::{Const, Init};
 pub use winograd::{
-    winograd_tiles, WinogradGemm, WinogradInput, WinogradOutput, WinogradTransforms, WinogradWeight,
+    winograd_tiles, WinogradGemm, WinogradInput, WinogradKind, WinogradOutput, WinogradTransforms,
+    WinogradWeight,
 };

@@ -1,105 +1,43 @@
 //! Winograd's minimal filtering (Lavin & Gray, "Fast Algorithms for Convolutional Neural
-//! Networks"): a stride-1 3x3 conv computed as F(m x m, 3 x 3). Each m x m tile of the output
-//! comes from the (m + 2) x (m + 2) input patch over it, and for A = (m + 2)^2:
-//! `y_tile = AT [ sum_c (G g_c GT) .* (BT d_c B) ] A`, so the conv's C x 9 multiply-adds per
-//! output become C x A / m^2 (4 for m = 4: 2.25 per output instead of 9) in A independent
-//! matrix products over the channels, plus transforms that are linear in the data.
+//! Networks"): a 3x3 conv computed as F(m x m, 3 x 3) (stride 1), or as its polyphase forms for
+//! a stride-2 conv and a stride-2 transposed conv (`WinogradKind`, `winograd_transforms.rs`).
+//! Each tile of the output comes from the input patch under it, and with A products per
+//! dimension: `y_tile = AT [ sum_c (G g_c GT) .* (BT d_c B) ] A`, so the conv's C x 9
+//! multiply-adds per output become C x A^2 per tile (F(4, 3): 36 for 16 outputs, 2.25 per output
+//! instead of 9; the stride-2 ones 81 where the direct conv does 144) in A^2 independent matrix
+//! products over the channels, plus transforms that are linear in the data.
 //!
 //! The compiler rewrites a conv into the four ops here after autodiff (`compiler/src/winograd.rs`):
-//! - `WinogradWeight`: w [O, C, 3, 3] -> U [A, O, C, 1], `U[a] = G w GT`; or, `transposed`, a
-//!   stride-1 transposed conv's w [C, O, 3, 3], flipped: that conv is a conv2d of the flipped
-//!   weight with padding 2 - pad (without out_pad);
-//! - `WinogradInput`: x [N, C, H, W] -> V [A, C, N, T] over the T = th x tw tiles (zero padding
-//!   `pad`, tile t = ty * tw + tx at output row ty * m), `V[a] = BT d B`;
-//! - `WinogradGemm`: U, V -> M [A, O, N, T], `M[a] = U[a] V[a]` (A GEMMs over the channels);
+//! - `WinogradWeight`: w [O, C, 3, 3] -> U [A^2, O, C, 1], `U[a] = G w GT`; or, `transposed`, a
+//!   transposed conv's w [C, O, 3, 3], flipped: a stride-1 transposed conv is the conv2d of the
+//!   flipped weight with padding 2 - pad (without out_pad), and `Upsample2` is written for it;
+//! - `WinogradInput`: x [N, C, H, W] -> V [A^2, C, N, T] over the T = th x tw tiles (tile
+//!   t = ty * tw + tx, its patch from input row ty * step - pad), `V[a] = BT d B`;
+//! - `WinogradGemm`: U, V -> M [A^2, O, N, T], `M[a] = U[a] V[a]` (GEMMs over the channels);
 //! - `WinogradOutput`: M [, bias] -> y [N, O, height, width], `y = AT M A (+ bias)`.
 //!
 //! Autodiff never sees them: differentiate the conv.
 
 use super::check;
+pub use super::winograd_transforms::{WinogradKind, WinogradTransforms};
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
-
-/// The transform matrices of F(m x m, 3 x 3): BT is (m+2) x (m+2), G (m+2) x 3, AT m x (m+2).
-#[derive(Debug, Clone, PartialEq)]
-pub struct WinogradTransforms {
-    pub bt: Vec<Vec<f64>>,
-    pub g: Vec<Vec<f64>>,
-    pub at: Vec<Vec<f64>>,
-}
-
-impl WinogradTransforms {
-    /// The tiles with matrices here: F(2, 3), exact in floats, and F(4, 3) (points 0, +-1,
-    /// +-2, infinity), whose f32 error over 256 channels stays near 2e-5 of the output.
-    pub const TILES: [usize; 2] = [2, 4];
-
-    pub fn of(tile: usize) -> Result<Self, String> {
-        let rows = |r: &[&[f64]]| r.iter().map(|row| row.to_vec()).collect();
-        match tile {
-            2 => Ok(WinogradTransforms {
-                bt: rows(&[
-                    &[1., 0., -1., 0.],
-                    &[0., 1., 1., 0.],
-                    &[0., -1., 1., 0.],
-                    &[0., 1., 0., -1.],
-                ]),
-                g: rows(&[
-                    &[1., 0., 0.],
-                    &[0.5, 0.5, 0.5],
-                    &[0.5, -0.5, 0.5],
-                    &[0., 0., 1.],
-                ]),
-                at: rows(&[&[1., 1., 1., 0.], &[0., 1., -1., -1.]]),
-            }),
-            4 => Ok(WinogradTransforms {
-                bt: rows(&[
-                    &[4., 0., -5., 0., 1., 0.],
-                    &[0., -4., -4., 1., 1., 0.],
-                    &[0., 4., -4., -1., 1., 0.],
-                    &[0., -2., -1., 2., 1., 0.],
-                    &[0., 2., -1., -2., 1., 0.],
-                    &[0., 4., 0., -5., 0., 1.],
-                ]),
-                g: rows(&[
-                    &[1. / 4., 0., 0.],
-                    &[-1. / 6., -1. / 6., -1. / 6.],
-                    &[-1. / 6., 1. / 6., -1. / 6.],
-                    &[1. / 24., 1. / 12., 1. / 6.],
-                    &[1. / 24., -1. / 12., 1. / 6.],
-                    &[0., 0., 1.],
-                ]),
-                at: rows(&[
-                    &[1., 1., 1., 1., 1., 0.],
-                    &[0., 1., -1., 2., -2., 0.],
-                    &[0., 1., 1., 4., 4., 0.],
-                    &[0., 1., -1., 8., -8., 1.],
-                ]),
-            }),
-            _ => Err(format!(
-                "winograd: expected an output tile of {:?}, found {tile}",
-                Self::TILES
-            )),
-        }
-    }
-
-    /// The input patch's side, m + 2.
-    pub fn alpha(&self) -> usize {
-        self.bt.len()
-    }
-}
 
 /// w [O, C, 3, 3] -> U [A, O, C, 1]; `transposed`: w [C, O, 3, 3] (a transposed conv's),
 /// flipped in both spatial dimensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WinogradWeight {
     pub tile: usize,
+    pub kind: WinogradKind,
     pub transposed: bool,
 }
 
-/// x [N, C, H, W] -> V [A, C, N, T], the patches of a 3x3 conv with zero padding `pad`.
+/// x [N, C, H, W] -> V [A, C, N, T], the patches of a 3x3 conv with zero padding `pad`
+/// (`WinogradKind::output_len`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WinogradInput {
     pub tile: usize,
+    pub kind: WinogradKind,
     pub pad: usize,
 }
 
@@ -111,12 +49,13 @@ pub struct WinogradGemm;
 #[derive(Debug, Clone, PartialEq)]
 pub struct WinogradOutput {
     pub tile: usize,
+    pub kind: WinogradKind,
     pub height: usize,
     pub width: usize,
     pub bias: bool,
 }
 
-/// Tiles of side `m` over an `h` x `w` output: (rows, columns).
+/// Tiles of `m` x `m` outputs over an `h` x `w` output: (rows, columns).
 pub fn winograd_tiles(m: usize, h: usize, w: usize) -> (usize, usize) {
     (h.div_ceil(m), w.div_ceil(m))
 }
@@ -135,7 +74,7 @@ impl WinogradWeight {
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "winograd_weight";
         check::arity(OP, inputs, 1, "weight")?;
-        let a = WinogradTransforms::of(self.tile)?.alpha();
+        let a = WinogradTransforms::of(self.tile, self.kind)?.alpha();
         match check::rank4(OP, "a weight", "[O, C, 3, 3]", inputs[0])? {
             [c, o, 3, 3] if self.transposed => Ok(vec![a * a, o, c, 1]),
             [o, c, 3, 3] => Ok(vec![a * a, o, c, 1]),
@@ -146,7 +85,7 @@ impl WinogradWeight {
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let tf = WinogradTransforms::of(self.tile).expect("checked by the shape rule");
+        let tf = WinogradTransforms::of(self.tile, self.kind).expect("checked by the shape rule");
         let a = tf.alpha();
         let [_, o, c, _] = shape4(out_shape);
         let w = inputs[0];
@@ -176,24 +115,36 @@ impl WinogradInput {
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "winograd_input";
         check::arity(OP, inputs, 1, "x")?;
-        let a = WinogradTransforms::of(self.tile)?.alpha();
+        let tf = WinogradTransforms::of(self.tile, self.kind)?;
+        let a = tf.alpha();
         let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        let (oh, ow) = (h + 2 * self.pad, w + 2 * self.pad);
-        if oh < 3 || ow < 3 {
-            return Err(format!(
-                "{OP}: expected a padded input of at least 3x3, found {oh}x{ow}"
-            ));
-        }
-        let (th, tw) = winograd_tiles(self.tile, oh - 2, ow - 2);
+        let (th, tw) = self.tiles(&tf, h, w).ok_or_else(|| match self.kind {
+            WinogradKind::Upsample2 => format!(
+                "{OP}: expected no padding for an upsampling (its patches start at the tile's first input), found {}",
+                self.pad
+            ),
+            _ => format!(
+                "{OP}: expected a padded input of at least 3x3, found {}x{}",
+                h + 2 * self.pad,
+                w + 2 * self.pad
+            ),
+        })?;
         Ok(vec![a * a, c, n, th * tw])
     }
 
+    /// The tiles over the conv's output for an `h` x `w` input, if it has one.
+    fn tiles(&self, tf: &WinogradTransforms, h: usize, w: usize) -> Option<(usize, usize)> {
+        let oh = self.kind.output_len(h, self.pad)?;
+        let ow = self.kind.output_len(w, self.pad)?;
+        Some(winograd_tiles(tf.out_tile(), oh, ow))
+    }
+
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let tf = WinogradTransforms::of(self.tile).expect("checked by the shape rule");
-        let (a, m) = (tf.alpha(), self.tile);
+        let tf = WinogradTransforms::of(self.tile, self.kind).expect("checked by the shape rule");
+        let (a, patch, step) = (tf.alpha(), tf.patch(), tf.step);
         let x = inputs[0];
         let [n, c, h, w] = shape4(&x.shape);
-        let (_, tw) = winograd_tiles(m, h + 2 * self.pad - 2, w + 2 * self.pad - 2);
+        let (_, tw) = self.tiles(&tf, h, w).expect("checked by the shape rule");
         let t_count = out_shape[3];
         let at = |nn: usize, cc: usize, r: usize, q: usize| -> T {
             let (r, q) = (r.checked_sub(self.pad), q.checked_sub(self.pad));
@@ -206,10 +157,10 @@ impl WinogradInput {
         for (nn, cc, t) in
             (0..n).flat_map(|nn| (0..c).flat_map(move |cc| (0..t_count).map(move |t| (nn, cc, t))))
         {
-            let (r0, q0) = ((t / tw) * m, (t % tw) * m);
+            let (r0, q0) = ((t / tw) * step, (t % tw) * step);
             for (i, j) in (0..a).flat_map(|i| (0..a).map(move |j| (i, j))) {
                 let mut s = T::zero();
-                for (k, l) in (0..a).flat_map(|k| (0..a).map(move |l| (k, l))) {
+                for (k, l) in (0..patch).flat_map(|k| (0..patch).map(move |l| (k, l))) {
                     let coef = tf.bt[i][k] * tf.bt[j][l];
                     if coef != 0.0 {
                         s = s + cast::<T>(coef) * at(nn, cc, r0 + k, q0 + l);
@@ -270,9 +221,10 @@ impl WinogradOutput {
             false => (1, "m"),
         };
         check::arity(OP, inputs, count, names)?;
-        let alpha = WinogradTransforms::of(self.tile)?.alpha();
+        let tf = WinogradTransforms::of(self.tile, self.kind)?;
+        let (alpha, out_tile) = (tf.alpha(), tf.out_tile());
         let [a, o, n, t] = check::rank4(OP, "products", "[A, O, N, T]", inputs[0])?;
-        let (th, tw) = winograd_tiles(self.tile, self.height, self.width);
+        let (th, tw) = winograd_tiles(out_tile, self.height, self.width);
         if a != alpha * alpha || t != th * tw {
             return Err(format!(
                 "{OP}: expected products [{}, O, N, {}] for a {}x{} output in tiles of {}, found {:?}",
@@ -280,7 +232,7 @@ impl WinogradOutput {
                 th * tw,
                 self.height,
                 self.width,
-                self.tile,
+                out_tile,
                 inputs[0]
             ));
         }
@@ -293,8 +245,8 @@ impl WinogradOutput {
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let tf = WinogradTransforms::of(self.tile).expect("checked by the shape rule");
-        let (a, m) = (tf.alpha(), self.tile);
+        let tf = WinogradTransforms::of(self.tile, self.kind).expect("checked by the shape rule");
+        let (a, m) = (tf.alpha(), tf.out_tile());
         let mm = inputs[0];
         let [_, o, n, t_count] = shape4(&mm.shape);
         let (_, tw) = winograd_tiles(m, self.height, self.width);
@@ -330,104 +282,109 @@ impl WinogradOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Conv2d;
+    use crate::ops::{Conv2d, ConvTranspose2d};
     use crate::Op;
 
-    /// The four ops in a row give the direct conv's result (the CPU references of both).
-    fn check_against_direct(tile: usize, [n, c, h, w]: [usize; 4], o: usize, pad: usize) {
-        let wave =
-            |len: usize, k: f64| -> Vec<f64> { (0..len).map(|i| ((i as f64) * k).sin()).collect() };
+    fn wave(len: usize, k: f64) -> Vec<f64> {
+        (0..len).map(|i| ((i as f64) * k).sin()).collect()
+    }
+
+    fn run(op: Op, ins: &[&Tensor<f64>]) -> Tensor<f64> {
+        let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
+        let shape = op.infer_shape(&shapes).unwrap();
+        op.cpu(ins, &shape)
+    }
+
+    /// The four ops in a row give the direct conv's result (the CPU references of both): `conv`
+    /// (with a bias) on x [n, c, h, w] into `o` channels, as `kind` with the input transform's
+    /// padding `pad`.
+    fn check_against_direct(conv: Op, kind: WinogradKind, pad: usize, x: [usize; 4], o: usize) {
+        let [n, c, h, w] = x;
+        let transposed = matches!(conv, Op::ConvTranspose2d(_));
         let x = Tensor::new(&[n, c, h, w], wave(n * c * h * w, 0.37));
-        let wt = Tensor::new(&[o, c, 3, 3], wave(o * c * 9, 1.13));
+        let w_shape = match transposed {
+            true => [c, o, 3, 3],
+            false => [o, c, 3, 3],
+        };
+        let wt = Tensor::new(&w_shape, wave(o * c * 9, 1.13));
         let b = Tensor::new(&[o], wave(o, 0.7));
-        let conv = Op::Conv2d(Conv2d {
-            stride: 1,
+        let direct = run(conv.clone(), &[&x, &wt, &b]);
+        for tile in WinogradTransforms::TILES {
+            let weight = WinogradWeight {
+                tile,
+                kind,
+                transposed,
+            };
+            let u = run(Op::WinogradWeight(weight), &[&wt]);
+            let v = run(Op::WinogradInput(WinogradInput { tile, kind, pad }), &[&x]);
+            let m = run(Op::WinogradGemm(WinogradGemm), &[&u, &v]);
+            let out = WinogradOutput {
+                tile,
+                kind,
+                height: direct.shape[2],
+                width: direct.shape[3],
+                bias: true,
+            };
+            let y = run(Op::WinogradOutput(out), &[&m, &b]);
+            assert_eq!(y.shape, direct.shape);
+            for (k, (a, b)) in y.data.iter().zip(&direct.data).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-9,
+                    "{conv:?} as {kind:?} {tile}: element {k}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
+    fn conv2d(stride: usize, pad: usize) -> Op {
+        Op::Conv2d(Conv2d {
+            stride,
             pad,
             bias: true,
-        });
-        let y_shape = conv.infer_shape(&[&x.shape, &wt.shape, &b.shape]).unwrap();
-        let direct = conv.cpu(&[&x, &wt, &b], &y_shape);
-        let run = |op: Op, ins: &[&Tensor<f64>]| {
-            let shapes: Vec<&[usize]> = ins.iter().map(|t| t.shape.as_slice()).collect();
-            let shape = op.infer_shape(&shapes).unwrap();
-            op.cpu(ins, &shape)
-        };
-        let weight = WinogradWeight {
-            tile,
-            transposed: false,
-        };
-        let u = run(Op::WinogradWeight(weight), &[&wt]);
-        let v = run(Op::WinogradInput(WinogradInput { tile, pad }), &[&x]);
-        let m = run(Op::WinogradGemm(WinogradGemm), &[&u, &v]);
-        let out = WinogradOutput {
-            tile,
-            height: y_shape[2],
-            width: y_shape[3],
+        })
+    }
+
+    fn conv_t(stride: usize, pad: usize, out_pad: usize) -> Op {
+        Op::ConvTranspose2d(ConvTranspose2d {
+            stride,
+            pad,
+            out_pad,
             bias: true,
-        };
-        let y = run(Op::WinogradOutput(out), &[&m, &b]);
-        assert_eq!(y.shape, direct.shape);
-        for (k, (a, b)) in y.data.iter().zip(&direct.data).enumerate() {
-            assert!((a - b).abs() < 1e-9, "tile {tile}: element {k}: {a} vs {b}");
-        }
+        })
     }
 
     #[test]
     fn the_four_ops_compute_the_direct_conv() {
-        for tile in WinogradTransforms::TILES {
-            // Padding 1, an output that the tiles divide and one they do not (7x5), a batch.
-            check_against_direct(tile, [2, 3, 8, 8], 4, 1);
-            check_against_direct(tile, [1, 2, 7, 5], 3, 1);
-            // No padding: a 9x6 input gives a 7x4 output.
-            check_against_direct(tile, [1, 2, 9, 6], 2, 0);
-        }
+        use WinogradKind::*;
+        // Padding 1, an output that the tiles divide and one they do not (7x5), a batch.
+        check_against_direct(conv2d(1, 1), Stride1, 1, [2, 3, 8, 8], 4);
+        check_against_direct(conv2d(1, 1), Stride1, 1, [1, 2, 7, 5], 3);
+        // No padding: a 9x6 input gives a 7x4 output.
+        check_against_direct(conv2d(1, 0), Stride1, 0, [1, 2, 9, 6], 2);
+        // Stride 2: 16x16 -> 8x8, 9x7 -> 5x4, and without padding 9x12 -> 4x5.
+        check_against_direct(conv2d(2, 1), Stride2, 1, [2, 3, 16, 16], 4);
+        check_against_direct(conv2d(2, 1), Stride2, 1, [1, 2, 9, 7], 3);
+        check_against_direct(conv2d(2, 0), Stride2, 0, [1, 2, 9, 12], 2);
     }
 
-    /// A stride-1 transposed conv is the conv2d of its flipped weight with padding 2 - pad.
+    /// A stride-1 transposed conv is the conv2d of its flipped weight with padding 2 - pad; a
+    /// stride-2 one with padding 1 is `Upsample2` of it, with out_pad 1 (the output twice the
+    /// input) or 0 (one less).
     #[test]
     fn a_transposed_weight_gives_the_transposed_conv() {
-        use crate::ops::ConvTranspose2d;
-        let wave =
-            |len: usize, k: f64| -> Vec<f64> { (0..len).map(|i| ((i as f64) * k).sin()).collect() };
-        let (c, o, pad) = (3, 2, 1);
-        let x = Tensor::new(&[1, c, 6, 5], wave(c * 30, 0.41));
-        let wt = Tensor::new(&[c, o, 3, 3], wave(c * o * 9, 0.93));
-        let op = Op::ConvTranspose2d(ConvTranspose2d {
-            stride: 1,
-            pad,
-            out_pad: 0,
-            bias: false,
-        });
-        let shape = op.infer_shape(&[&x.shape, &wt.shape]).unwrap();
-        let direct = op.cpu(&[&x, &wt], &shape);
-        let tile = 4;
-        let weight = WinogradWeight {
-            tile,
-            transposed: true,
-        };
-        let u = weight.cpu(&[&wt], &weight.shape(&[&wt.shape]).unwrap());
-        let input = WinogradInput { tile, pad: 2 - pad };
-        let v = input.cpu(&[&x], &input.shape(&[&x.shape]).unwrap());
-        let m = WinogradGemm.cpu(
-            &[&u, &v],
-            &WinogradGemm.shape(&[&u.shape, &v.shape]).unwrap(),
-        );
-        let out = WinogradOutput {
-            tile,
-            height: shape[2],
-            width: shape[3],
-            bias: false,
-        };
-        let y = out.cpu(&[&m], &shape);
-        for (k, (a, b)) in y.data.iter().zip(&direct.data).enumerate() {
-            assert!((a - b).abs() < 1e-9, "element {k}: {a} vs {b}");
-        }
+        use WinogradKind::*;
+        check_against_direct(conv_t(1, 1, 0), Stride1, 1, [1, 3, 6, 5], 2);
+        check_against_direct(conv_t(1, 0, 0), Stride1, 2, [1, 3, 6, 5], 2);
+        check_against_direct(conv_t(2, 1, 1), Upsample2, 0, [2, 3, 8, 8], 4);
+        check_against_direct(conv_t(2, 1, 1), Upsample2, 0, [1, 2, 5, 7], 3);
+        check_against_direct(conv_t(2, 1, 0), Upsample2, 0, [1, 2, 5, 6], 3);
     }
 
     #[test]
     fn shape_rules_say_what_they_expected() {
         let op = Op::WinogradWeight(WinogradWeight {
             tile: 3,
+            kind: WinogradKind::Stride1,
             transposed: false,
         });
         assert_eq!(
@@ -436,6 +393,7 @@ mod tests {
         );
         let op = Op::WinogradWeight(WinogradWeight {
             tile: 4,
+            kind: WinogradKind::Stride1,
             transposed: false,
         });
         assert_eq!(
@@ -449,6 +407,7 @@ mod tests {
         );
         let op = Op::WinogradOutput(WinogradOutput {
             tile: 4,
+            kind: WinogradKind::Stride1,
             height: 8,
             width: 9,
             bias: false,
@@ -457,6 +416,37 @@ mod tests {
         assert_eq!(
             op.infer_shape(&[&[36, 8, 1, 4]]).unwrap_err(),
             "winograd_output: expected products [36, O, N, 6] for a 8x9 output in tiles of 4, found [36, 8, 1, 4]"
+        );
+        // An upsampling's tiles are 8x8 outputs from 5x5 patches, 81 products.
+        let op = Op::WinogradOutput(WinogradOutput {
+            tile: 4,
+            kind: WinogradKind::Upsample2,
+            height: 16,
+            width: 17,
+            bias: false,
+        });
+        assert_eq!(
+            op.infer_shape(&[&[81, 8, 1, 6]]).unwrap(),
+            vec![1, 8, 16, 17]
+        );
+        let op = Op::WinogradInput(WinogradInput {
+            tile: 4,
+            kind: WinogradKind::Upsample2,
+            pad: 1,
+        });
+        assert_eq!(
+            op.infer_shape(&[&[1, 8, 8, 8]]).unwrap_err(),
+            "winograd_input: expected no padding for an upsampling (its patches start at the tile's first input), found 1"
+        );
+        let op = Op::WinogradInput(WinogradInput {
+            tile: 4,
+            kind: WinogradKind::Stride2,
+            pad: 0,
+        });
+        assert_eq!(op.infer_shape(&[&[1, 8, 9, 9]]).unwrap(), vec![81, 8, 1, 1]);
+        assert_eq!(
+            op.infer_shape(&[&[1, 8, 2, 9]]).unwrap_err(),
+            "winograd_input: expected a padded input of at least 3x3, found 2x9"
         );
     }
 }
