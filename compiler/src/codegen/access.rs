@@ -203,10 +203,13 @@ impl KernelBuilder {
         arenas.sort_unstable();
         arenas.dedup();
         if arenas.len() > target.max_storage_buffers_per_stage as usize {
+            // Values over max_binding_bytes are split over arenas, one binding a piece: only
+            // smaller inputs bring the count down.
             return Err(format!(
-                "binds {} arenas, more than the device's {} storage buffers per stage",
+                "binds {} arenas, more than the device's {} storage buffers per stage: its values are too large for this device (split over bindings of at most {}); use smaller inputs (a smaller image)",
                 arenas.len(),
-                target.max_storage_buffers_per_stage
+                target.max_storage_buffers_per_stage,
+                crate::print::bytes(target.max_binding_bytes)
             ));
         }
         let (wg, items, groups) = match dispatch {
