@@ -47,9 +47,10 @@ pub struct Target {
     pub subgroup_reductions: bool,
     /// 3x3 convs of stride 1 and 2 (and the transposed convs of their input gradients)
     /// computed as Winograd products with this tile (`crate::winograd`, one of
-    /// `ir::ops::WinogradTransforms::TILES`: F(m x m, 3 x 3) for stride 1), 0 directly. The runtime gives CPU adapters 4: on
-    /// lavapipe a conv runs at a fraction of the CPU's peak whatever its tiles, so doing a
-    /// quarter of the multiply-adds pays for the transforms; GPUs keep 0, as not measured there.
+    /// `ir::ops::WinogradTransforms::TILES`: F(m x m, 3 x 3) for stride 1), 0 directly. The
+    /// runtime gives CPU adapters 4: on lavapipe a conv runs at a fraction of the CPU's peak
+    /// whatever its tiles, so doing a quarter of the multiply-adds pays for the transforms;
+    /// GPUs keep 0, as not measured there.
     pub winograd_tile: usize,
 }
 

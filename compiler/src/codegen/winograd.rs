@@ -51,10 +51,9 @@ pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
     b.store("v", v)?;
     b.dims("X", &x.shape)?;
     b.dims("V", &v.shape)?;
-    let w = x.shape[3];
-    let out_w = (o.kind.output_len(w, o.pad))
-        .ok_or_else(|| format!("winograd_input: no output for a width of {w}"))?;
-    let tw = out_w.div_ceil(tf.out_tile());
+    let [_, _, h, w] = ir::shape4(&x.shape);
+    let (_, tw) = (o.tiles(&tf, h, w))
+        .ok_or_else(|| format!("winograd_input: no output for a {h}x{w} input"))?;
     b.u32("STEP", tf.step as u64)?;
     b.u32("TILES_W", tw as u64)?;
     b.u32("PAD", o.pad as u64)?;

@@ -132,8 +132,9 @@ impl WinogradInput {
         Ok(vec![a * a, c, n, th * tw])
     }
 
-    /// The tiles over the conv's output for an `h` x `w` input, if it has one.
-    fn tiles(&self, tf: &WinogradTransforms, h: usize, w: usize) -> Option<(usize, usize)> {
+    /// The tiles (rows, columns) over the conv's output for an `h` x `w` input, if it has one;
+    /// `tf` is this op's transforms.
+    pub fn tiles(&self, tf: &WinogradTransforms, h: usize, w: usize) -> Option<(usize, usize)> {
         let oh = self.kind.output_len(h, self.pad)?;
         let ow = self.kind.output_len(w, self.pad)?;
         Some(winograd_tiles(tf.out_tile(), oh, ow))
