@@ -1,7 +1,9 @@
 //! GFLOP/s of single conv2d kernels on the device (best of several runs, after a warm-up that
 //! compiles): `cargo run --release --example conv_gflops [-- CIN COUT K HW ...]`, four numbers
 //! per conv (default: 1x1 256->64 and 3x3 64->64 at 64x64, 3x3 64->64 at 256x256; batch 1).
-//! `TILES=bm,bn,bk,tm,tn` times those tiles instead of the adapter's (`compiler::ConvTiles`).
+//! `TILES=bm,bn,bk,tm,tn` times those tiles instead of the adapter's (`compiler::ConvTiles`);
+//! `PRECISION=f16` the f16 precision (`compiler::Precision`: on cooperative matrices where the
+//! adapter has them, unless `IRDC_COOP_MATRIX=0`).
 //! `DUMP_WGSL=DIR` writes each conv's generated WGSL there; `WGSL=FILE` times FILE in its place
 //! (the same bindings), for trying a kernel variant by hand.
 
@@ -19,7 +21,11 @@ fn main() -> anyhow::Result<()> {
         n if n % 4 == 0 => args.chunks(4).map(|c| [c[0], c[1], c[2], c[3]]).collect(),
         _ => anyhow::bail!("give CIN COUT K HW per conv"),
     };
-    let gpu = runtime::Gpu::new()?;
+    let precision = match std::env::var("PRECISION") {
+        Ok(p) => p.parse().map_err(anyhow::Error::msg)?,
+        Err(_) => compiler::Precision::F32,
+    };
+    let gpu = runtime::Gpu::new()?.with_precision(precision)?;
     println!("{}", gpu.describe());
     let mut target = gpu.target();
     if let Ok(t) = std::env::var("TILES") {

@@ -14,15 +14,20 @@
 // phases): group `grp` has at most GN columns, numbered grp * GN + col in b_col and c_st, and
 // group_k(grp) <= GK k's, numbered grp * GK + k in a_at and b_at, which also get grp itself (a
 // literal where codegen unrolls a loop per group). One group has group_k = GK.
+// The tiles hold `staged` values, an alias codegen defines: f32, or f16 at the f16 precision
+// (compiler::Precision: operands rounded as they are staged, the sums kept in f32).
+// On cooperative matrices (codegen/coop.rs) the MICRO_* code is theirs instead: the inner loop
+// steps K_STEP (the matrices' side) k's at a time, EXTRA_PARAMS numbers the subgroups, and
+// MICRO_STORE goes through workgroup memory; otherwise K_STEP is 1 and EXTRA_PARAMS empty.
 
 const A_LOADS: u32 = BM * BK / WG;
 const B_LOADS: u32 = BK * BN / WG;
 
-var<workgroup> tile_a: array<f32, A_TILE>;
-var<workgroup> tile_b: array<f32, B_TILE>;
+var<workgroup> tile_a: array<staged, A_TILE>;
+var<workgroup> tile_b: array<staged, B_TILE>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>EXTRA_PARAMS) {
     let g = flat_index(wid, nwg, 1u);
     // The same for the whole workgroup, so the barriers below stay in uniform control flow.
     if (g >= TOTAL) {
@@ -54,7 +59,7 @@ MICRO_DECL
             if (m0 + m < GM && ka < gk) {
                 v = a_at(m0 + m, k_base + ka, grp);
             }
-            tile_a[a_k * BM + m] = v;
+            tile_a[a_k * BM + m] = staged(v);
         }
         for (var e = 0u; e < B_LOADS; e++) {
             let kk = b_k + e * (WG / BN);
@@ -62,10 +67,10 @@ MICRO_DECL
             if (col_in && k0 + kk < gk) {
                 v = b_at(info, k_base + k0 + kk, grp);
             }
-            tile_b[kk * BN + b_n] = v;
+            tile_b[kk * BN + b_n] = staged(v);
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
+        for (var kk = 0u; kk < BK; kk += K_STEP) {
 MICRO_STEP
         }
         workgroupBarrier();

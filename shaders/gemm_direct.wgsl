@@ -8,14 +8,14 @@
 // (compiler::Panels: lavapipe broadcasts a uniform-buffer element but gathers a storage load
 // inside a loop lane by lane), one loop per panel chunk reading A from `panel_c`. block_m0 and
 // block_n_tile place the workgroup (with panels, the dispatch is one block of rows and group).
-// Without panels, on a device with subgroups (compiler::Target::subgroup_size), LANE_PARAM is the
+// Without panels, on a device with subgroups (compiler::Target::subgroup_size), EXTRA_PARAMS is the
 // subgroup lane: each lane loads a different row of A and subgroupBroadcast hands them out, one
 // gather for a subgroup's worth of rows instead of one per row.
 // MICRO_STORE stores the tile through a loop (codegen's `store_loop`): one copy of `c_st`, the
 // consumer's fused epilogue, keeps llvmpipe's compile time in check.
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>LANE_PARAM) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>EXTRA_PARAMS) {
     let g = flat_index(wid, nwg, 1u);
     if (g >= TOTAL) {
         return;

@@ -64,11 +64,29 @@ fn main() -> ExitCode {
             // The whole chain on one line, like a compiler's diagnostic: what failed, then why.
             // Model-file errors format themselves (`file:line:col: error: ...`).
             if e.downcast_ref::<ir::front::FrontError>().is_some() {
-                eprintln!("{e:#}");
+                eprintln!("{}", chain(&e));
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", chain(&e));
             }
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message before
+/// it already ends with (errors that show their source, such as an I/O error's, would
+/// otherwise print it twice).
+fn chain(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

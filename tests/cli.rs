@@ -98,6 +98,25 @@ fn a_missing_model_file_is_an_error_naming_it() {
     assert_fails_with(&o, "error: cannot read the model file `models/nope.ron`: No such file or directory (os error 2); give the path of a .ron model, e.g. models/ird_gan.ron");
 }
 
+/// The I/O error shows once, not again as the cause of the message that already quotes it.
+#[test]
+fn a_missing_input_file_is_one_error_naming_it() {
+    let o = irdc(&[
+        "run",
+        "models/ird_gan.ron",
+        "--graph",
+        "generator",
+        "--input",
+        "no/such.safetensors",
+        "--output",
+        "out.safetensors",
+    ]);
+    assert_fails_with(
+        &o,
+        "error: cannot read tensor file no/such.safetensors: No such file or directory (os error 2)",
+    );
+}
+
 #[test]
 fn an_unknown_graph_lists_the_graphs() {
     let o = irdc(&["params", "models/ird_gan.ron", "--graph", "gen"]);
@@ -292,5 +311,43 @@ fn a_model_error_names_file_line_and_column() {
             model.display()
         )),
         "{err}"
+    );
+}
+
+/// `--precision`: f16 plans say what their GEMMs multiply in, and the JSON plan's target
+/// records it; a precision or a matrix side that does not exist is refused, by name.
+#[test]
+fn plan_shows_the_precision_and_refuses_unknown_ones() {
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "models/ird_gan.ron",
+            "--set",
+            "N=8",
+            "--graph",
+            "generator",
+        ];
+        args.extend(extra);
+        irdc(&args)
+    };
+    let o = plan(&["--precision", "f16", "--coop-matrix", "16"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let second = stdout(&o).lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(
+        second,
+        "precision f16: every GEMM on 16x16 cooperative matrices (f16 operands, f32 sums)"
+    );
+    let o = plan(&["--precision", "f16", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["target"]["precision"], "f16");
+    assert_eq!(json["target"]["coop_matrix"], 0);
+    assert_fails_with(
+        &plan(&["--precision", "f64"]),
+        "error: invalid value 'f64' for '--precision <f32|f16>': precision `f64` is not one of \
+         f32, f16\n\nFor more information, try '--help'.",
+    );
+    assert_fails_with(
+        &plan(&["--precision", "f16", "--coop-matrix", "12"]),
+        "error: --coop-matrix 12: wgpu's cooperative matrices are 8x8 or 16x16",
     );
 }

@@ -30,7 +30,10 @@ fn tuned_tiles_are_cached_and_reread_and_a_corrupt_cache_is_ignored() {
     assert!(two.contains(&first.tiles));
     let file = dir.join("conv_tiles.json");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(&autotune::adapter_key(&gpu().info)), "{text}");
+    assert!(
+        text.contains(&autotune::adapter_key(&gpu().info, gpu().precision())),
+        "{text}"
+    );
 
     // No candidates to time: only the cache can answer.
     let second = autotune::tune_cached(gpu(), &dir, &[]).unwrap();

@@ -52,6 +52,72 @@ pub struct Target {
     /// whatever its tiles, so doing a quarter of the multiply-adds pays for the transforms;
     /// GPUs keep 0, as not measured there.
     pub winograd_tile: usize,
+    /// The precision of the convolution GEMMs' operands ([`Precision`]); f32 unless asked.
+    pub precision: Precision,
+    /// The side of the square cooperative matrices with f16 operands and f32 sums the device
+    /// offers (wgpu's `EXPERIMENTAL_COOPERATIVE_MATRIX`: 16 on NVIDIA, 8 on lavapipe of Mesa
+    /// 26), else 0. At the f16 precision, with a fixed `subgroup_size`, every GEMM runs on them
+    /// (`codegen/coop.rs`).
+    pub coop_matrix: u32,
+}
+
+/// The precision a convolution GEMM multiplies in. `F16` rounds the operands of the GEMMs that
+/// stage them in workgroup memory (`shaders/gemm.wgsl`, the GPU tiles) to f16 as they are
+/// staged, and keeps the sums in f32: what tensor cores do with f16 inputs, and half the
+/// workgroup memory and its traffic per tile. It needs wgpu's `SHADER_F16`. Direct tiles (CPU
+/// adapters) read their operands straight from the arenas, with nothing to gain from a
+/// narrower type, and stay f32. Arenas hold f32 either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+}
+
+impl Target {
+    /// What the GEMMs of a plan for this target multiply in, for a person; None at f32.
+    pub fn precision_summary(&self) -> Option<String> {
+        let side = self.coop_matrix;
+        Some(match self.precision {
+            Precision::F32 => return None,
+            _ if crate::codegen::uses_coop_matrices(self) => format!(
+                "precision f16: every GEMM on {side}x{side} cooperative matrices (f16 operands, f32 sums)"
+            ),
+            _ if self.conv_tiles.direct() => {
+                "precision f16: no effect, the GEMMs read their operands directly (f32)".into()
+            }
+            _ => "precision f16: GEMM operands staged as f16, sums in f32".into(),
+        })
+    }
+}
+
+impl Precision {
+    /// The WGSL type of a staged GEMM operand.
+    pub fn wgsl_type(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.wgsl_type())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            _ => Err(format!("precision `{s}` is not one of f32, f16")),
+        }
+    }
 }
 
 /// Tiles of the register-tiled GEMM behind every convolution kernel (`shaders/gemm.wgsl`): a
@@ -81,6 +147,8 @@ impl Default for Target {
             subgroup_size: 0,
             subgroup_reductions: false,
             winograd_tile: 0,
+            precision: Precision::F32,
+            coop_matrix: 0,
         }
     }
 }

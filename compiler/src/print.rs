@@ -38,6 +38,9 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
         plan.kernels.len(),
         plan.values.len()
     );
+    if let Some(p) = plan.target.precision_summary() {
+        let _ = writeln!(s, "{p}");
+    }
     let _ = writeln!(s, "\nkernels:");
     for (i, k) in plan.kernels.iter().enumerate() {
         let [x, y, z] = k.workgroups;

@@ -752,3 +752,54 @@ fn kernels_that_differ_only_in_where_values_live_share_their_wgsl() {
         k1.wgsl
     );
 }
+
+/// At the f16 precision, the GEMM kernels of every op validate with f16 workgroup tiles and
+/// on cooperative matrices of both sides (NVIDIA's 16x16 on 32 lanes, lavapipe's 8x8 on 8),
+/// with the `enable`s they need first; the other kernels are as at f32.
+#[test]
+fn f16_gemms_validate_with_staged_tiles_and_cooperative_matrices() {
+    let tiles = ConvTiles {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    };
+    let f32_kernels = |g: &Graph| check(g, &place(g, false), &Target::default());
+    for g in [every_op(), backward_ops()] {
+        let plain = f32_kernels(&g);
+        for (side, lanes) in [(0, 0), (16, 32), (8, 8)] {
+            let target = Target {
+                precision: compiler::Precision::F16,
+                conv_tiles: tiles,
+                coop_matrix: side,
+                subgroup_size: lanes,
+                ..Target::default()
+            };
+            let kernels = check(&g, &place(&g, false), &target);
+            assert_eq!(kernels.len(), plain.len());
+            for (k, f32_k) in kernels.iter().zip(&plain) {
+                let gemm = ["conv2d", "conv_transpose2d", "weight_grad"].contains(&&*k.template);
+                let coop = "coopMultiplyAdd(a_0, b_0, acc_0_0)";
+                let matrix = format!("coop_mat{side}x{side}<f16, A>");
+                match (gemm, side) {
+                    (false, _) if lanes == 0 => assert_eq!(k.wgsl, f32_k.wgsl, "{}", k.name),
+                    (false, _) => {}
+                    (true, 0) => {
+                        assert!(k.wgsl.starts_with("enable f16;\n@group"), "{}", k.wgsl);
+                        assert!(!k.wgsl.contains("coopMultiplyAdd"), "{}", k.name);
+                    }
+                    (true, _) => {
+                        let head = "enable f16;\nenable wgpu_cooperative_matrix;\n";
+                        assert!(k.wgsl.starts_with(head), "{}", k.wgsl);
+                        assert!(
+                            k.wgsl.contains(coop) && k.wgsl.contains(&matrix),
+                            "{}",
+                            k.wgsl
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -47,17 +47,21 @@ pub fn cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("irdc")))
 }
 
-/// What the tiles depend on: the adapter, its driver (and version), the backend, and irdc's
-/// version (its kernels).
-pub fn adapter_key(info: &wgpu::AdapterInfo) -> String {
-    format!(
+/// What the tiles depend on: the adapter, its driver (and version), the backend, irdc's
+/// version (its kernels), and the precision, past f32.
+pub fn adapter_key(info: &wgpu::AdapterInfo, precision: compiler::Precision) -> String {
+    let key = format!(
         "{} | {} {} | {:?} | irdc {}",
         info.name,
         info.driver,
         info.driver_info,
         info.backend,
         env!("CARGO_PKG_VERSION")
-    )
+    );
+    match precision {
+        compiler::Precision::F32 => key,
+        p => format!("{key} | {p}"),
+    }
 }
 
 /// The tiles chosen, and whether they came from the cache (false: timed now).
@@ -71,7 +75,7 @@ pub struct Tuned {
 /// is warned about) time `candidates` and write the winner back.
 pub fn tune_cached(gpu: &Gpu, dir: &Path, candidates: &[ConvTiles]) -> Result<Tuned> {
     let path = dir.join(CACHE_FILE);
-    let key = adapter_key(&gpu.info);
+    let key = adapter_key(&gpu.info, gpu.precision());
     let mut entries = match read_cache(&path) {
         Ok(entries) => entries,
         Err(why) => {
@@ -113,7 +117,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per write, not only per process: two caches of one process (tests' threads) may
+    // save the same file at once, and a shared temporary name made one rename fail.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}.{n}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
@@ -220,7 +228,8 @@ impl TileState {
     }
 }
 
-/// `IRDC_AUTOTUNE=0`, or no cache directory: the default tiles; else the cached or timed ones.
+/// `IRDC_AUTOTUNE=0`, cooperative matrices, or no cache directory: the default tiles; else the
+/// cached or timed ones.
 /// A CPU adapter (lavapipe) is tuned only with `IRDC_AUTOTUNE=1`: there every candidate ran at
 /// the same speed (its loads go one SIMD lane at a time, whatever the tile), while timing them
 /// takes most of a minute at each first start, in every process of a test run.
@@ -228,6 +237,10 @@ fn settle(gpu: &Gpu) -> ConvTiles {
     let asked = std::env::var("IRDC_AUTOTUNE").ok();
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     if asked.as_deref() == Some("0") || (cpu && asked.as_deref() != Some("1")) {
+        return ConvTiles::default();
+    }
+    // GEMMs on cooperative matrices have a block of their own, whatever the tiles.
+    if compiler::codegen::uses_coop_matrices(&gpu.limits_target()) {
         return ConvTiles::default();
     }
     let Some(dir) = cache_dir() else {

@@ -17,6 +17,10 @@ pub struct Gpu {
     state: Arc<Mutex<State>>,
     /// The conv tiles for this adapter, autotuned (or read from the disk cache) on first use.
     tiles: Arc<crate::autotune::TileState>,
+    /// What the convolution GEMMs multiply in ([`Gpu::with_precision`]); f32 unless asked.
+    precision: compiler::Precision,
+    /// The cooperative matrix shapes the adapter offers (none without the feature).
+    coop_matrices: Vec<wgpu::CooperativeMatrixProperties>,
 }
 
 #[derive(Default)]
@@ -56,13 +60,20 @@ impl Gpu {
             label: Some("irdc"),
             required_limits: limits.clone(),
             // Per-kernel GPU times for `Executable::profile`, where the adapter has them; the
-            // driver's pipeline cache kept across runs (pipeline_cache.rs).
             // driver's pipeline cache kept across runs (pipeline_cache.rs); subgroups for the
-            // direct GEMM's broadcast loads (`Target::subgroup_size`).
+            // direct GEMM's broadcast loads (`Target::subgroup_size`); f16 and cooperative
+            // matrices for the f16 precision (`compiler::Precision`). Kernels use the last two
+            // only when asked to.
             required_features: adapter.features()
                 & (wgpu::Features::TIMESTAMP_QUERY
                     | wgpu::Features::PIPELINE_CACHE
-                    | wgpu::Features::SUBGROUP),
+                    | wgpu::Features::SUBGROUP
+                    | wgpu::Features::SHADER_F16
+                    | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX),
+            // SAFETY: wgpu asks us to acknowledge that its experimental features (here
+            // cooperative matrices, the only one requested) may have bugs. Kernels use them
+            // only at the f16 precision, and `IRDC_COOP_MATRIX=0` turns them off.
+            experimental_features: unsafe { wgpu::ExperimentalFeatures::enabled() },
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
@@ -84,6 +95,13 @@ impl Gpu {
                 s.lost = Some(format!("{reason:?}: {message}"));
             }
         });
+        let coop_matrices = match device
+            .features()
+            .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        {
+            true => adapter.cooperative_matrix_properties(),
+            false => vec![],
+        };
         Ok(Gpu {
             device,
             queue,
@@ -91,13 +109,54 @@ impl Gpu {
             limits,
             state,
             tiles: Default::default(),
+            precision: compiler::Precision::F32,
+            coop_matrices,
         })
+    }
+
+    /// This device with its convolution GEMMs at `precision`; f16 needs shader-f16 (an error
+    /// saying so otherwise). The conv tiles are tuned anew for it, on first use.
+    pub fn with_precision(self, precision: compiler::Precision) -> Result<Gpu> {
+        supports(precision, self.device.features(), &self.info.name)?;
+        Ok(Gpu {
+            precision,
+            tiles: Default::default(),
+            ..self
+        })
+    }
+
+    pub fn precision(&self) -> compiler::Precision {
+        self.precision
+    }
+
+    /// The side of the square cooperative matrices with f16 operands and f32 sums this device
+    /// runs (the largest offered), if its workgroups hold a cooperative GEMM's memory; 0 for
+    /// none, or with `IRDC_COOP_MATRIX=0` (to measure what they gain).
+    fn coop_matrix_side(&self) -> u32 {
+        let room = self.limits.max_compute_workgroup_storage_size
+            >= compiler::codegen::COOP_WORKGROUP_BYTES;
+        let off = std::env::var("IRDC_COOP_MATRIX").is_ok_and(|v| v == "0");
+        let square_f16 = |p: &&wgpu::CooperativeMatrixProperties| {
+            p.m_size == p.n_size
+                && p.n_size == p.k_size
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        };
+        let side = self
+            .coop_matrices
+            .iter()
+            .filter(square_f16)
+            .map(|p| p.m_size);
+        match room && !off {
+            true => side.max().unwrap_or(0),
+            false => 0,
+        }
     }
 
     /// One line for a person: `adapter: llvmpipe (...) | Vulkan | Cpu | driver llvmpipe (Mesa ...)`.
     pub fn describe(&self) -> String {
         let i = &self.info;
-        format!(
+        let mut line = format!(
             "adapter: {} | {:?} | {:?} | driver {} ({}) | max binding {} MiB",
             i.name,
             i.backend,
@@ -105,7 +164,17 @@ impl Gpu {
             i.driver,
             i.driver_info,
             self.limits.max_storage_buffer_binding_size >> 20
-        )
+        );
+        if self.device.features().contains(wgpu::Features::SHADER_F16) {
+            line.push_str(" | f16");
+        }
+        if let side @ 1.. = self.coop_matrix_side() {
+            line.push_str(&format!(" | cooperative matrices {side}x{side} f16->f32"));
+        }
+        if self.precision != compiler::Precision::F32 {
+            line.push_str(&format!(" | precision {}", self.precision));
+        }
+        line
     }
 
     /// What the compiler plans for on this device, with the conv tiles autotuned for it (the
@@ -156,6 +225,8 @@ impl Gpu {
                 wgpu::DeviceType::Cpu => 4,
                 _ => 0,
             },
+            precision: self.precision,
+            coop_matrix: self.coop_matrix_side(),
         }
     }
 
@@ -233,6 +304,18 @@ impl Gpu {
                 message: e.to_string(),
             })?;
         self.check(context)
+    }
+}
+
+/// Whether a device with `features` can compute at `precision`, as an error naming `adapter`.
+fn supports(precision: compiler::Precision, features: wgpu::Features, adapter: &str) -> Result<()> {
+    let f16 = features.contains(wgpu::Features::SHADER_F16);
+    match precision {
+        compiler::Precision::F16 if !f16 => Err(RuntimeError::Precision {
+            precision,
+            adapter: adapter.into(),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -334,6 +417,19 @@ mod tests {
         assert_eq!(
             gpu.target().max_storage_buffers_per_stage,
             gpu.limits.max_storage_buffers_per_shader_stage
+        );
+    }
+
+    #[test]
+    fn f16_needs_shader_f16() {
+        use compiler::Precision::*;
+        let none = wgpu::Features::empty();
+        assert!(supports(F32, none, "gl").is_ok());
+        assert!(supports(F16, wgpu::Features::SHADER_F16, "vk").is_ok());
+        assert_eq!(
+            supports(F16, none, "llvmpipe").unwrap_err().to_string(),
+            "precision f16 needs shader-f16 (wgpu's SHADER_F16), which adapter `llvmpipe` does \
+             not offer; use --precision f32"
         );
     }
 

@@ -18,6 +18,15 @@ pub enum RuntimeError {
     /// `IRDC_ADAPTER` matches none of the adapters found.
     #[error("IRDC_ADAPTER={wanted:?} matches no adapter; found: {}", found.join(", "))]
     AdapterNotFound { wanted: String, found: Vec<String> },
+    /// The precision asked for needs a feature the adapter lacks.
+    #[error(
+        "precision {precision} needs shader-f16 (wgpu's SHADER_F16), which adapter `{adapter}` \
+         does not offer; use --precision f32"
+    )]
+    Precision {
+        precision: compiler::Precision,
+        adapter: String,
+    },
     #[error("cannot open a device on adapter `{adapter}`: {message}")]
     RequestDevice { adapter: String, message: String },
     /// A validation, out-of-memory or internal error reported by wgpu while doing `context`.

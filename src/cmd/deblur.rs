@@ -31,6 +31,8 @@ pub struct Args {
     /// Override a model parameter after the checkpoint's own (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -38,7 +40,9 @@ pub fn main(args: Args) -> Result<()> {
     if files.is_empty() {
         bail!("no images found in the inputs given");
     }
-    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set)?;
+    let gpu = args.device.open()?;
+    eprintln!("{}", gpu.describe());
+    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, gpu)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut failed = 0;
@@ -142,7 +146,8 @@ struct Compiled {
 }
 
 impl Deblurrer {
-    pub fn new(checkpoint: &Path, sets: &[String]) -> Result<Deblurrer> {
+    /// The generator of `checkpoint` (with `sets` applied) on `gpu`.
+    pub fn new(checkpoint: &Path, sets: &[String], gpu: Gpu) -> Result<Deblurrer> {
         let generator = load_generator(checkpoint, sets)?;
         eprintln!(
             "{}: generator `{}` at step {}",
@@ -159,8 +164,6 @@ impl Deblurrer {
             );
         };
         let multiple = size_multiple(&generator.model, &generator.graph, input)?;
-        let gpu = Gpu::new()?;
-        eprintln!("{}", gpu.describe());
         Ok(Deblurrer {
             gpu,
             input: input.clone(),

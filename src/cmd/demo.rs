@@ -161,7 +161,7 @@ pub fn main(args: Args) -> Result<()> {
     let count = held_out
         .len()
         .map_or(args.test_images, |n| n.min(args.test_images));
-    let mut deblurrer = Deblurrer::new(&ckpt, &[])?;
+    let mut deblurrer = Deblurrer::new(&ckpt, &[], gpu.clone())?;
     let samples = args.out.join("held_out");
     std::fs::create_dir_all(&samples)
         .with_context(|| format!("cannot create {}", samples.display()))?;

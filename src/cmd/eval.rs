@@ -31,6 +31,8 @@ pub struct Args {
     /// Override a model parameter after the checkpoint's own (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 /// The four numbers of one pair.
@@ -50,7 +52,9 @@ pub fn main(args: Args) -> Result<()> {
     if pairs.is_empty() {
         bail!("{}: no blurred/sharp pairs found", args.data.display());
     }
-    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set)?;
+    let gpu = args.device.open()?;
+    eprintln!("{}", gpu.describe());
+    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, gpu)?;
     let mut rows = Vec::new();
     let mut sum = Scores::default();
     for (i, (blur, sharp)) in pairs.iter().enumerate() {

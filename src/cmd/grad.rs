@@ -26,13 +26,16 @@ pub struct Args {
     /// The output to differentiate, when the graph has several
     #[arg(long, value_name = "NAME")]
     of: Option<String>,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 pub fn main(args: Args) -> Result<()> {
     let (graph, input_file) = super::build_from_inputs(&args.model, &args.graph, &args.input)?;
     let params = args.weights.load(&graph)?;
     let train = super::with_gradients(&graph, args.of.as_deref(), "", true)?;
-    let (_, written) = super::execute_to_file(&train, params, &input_file, &args.output)?;
+    let (_, written) =
+        super::execute_to_file(&train, params, &input_file, &args.output, &args.device)?;
     eprintln!("{}: {} gradients and the output", args.graph, written - 1);
     Ok(())
 }

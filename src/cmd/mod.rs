@@ -288,6 +288,26 @@ pub fn build_from_inputs(
     ))
 }
 
+/// How the commands that compute on the GPU use it.
+#[derive(clap::Args)]
+pub struct DeviceArgs {
+    /// What the convolutions multiply in: f32, or f16 (operands rounded to f16, sums kept in
+    /// f32; on cooperative matrices where the adapter has them); f16 needs shader-f16
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    pub precision: compiler::Precision,
+}
+
+impl DeviceArgs {
+    /// The GPU (see `runtime::Gpu::new`) at the precision asked for.
+    pub fn open(&self) -> Result<runtime::Gpu> {
+        let gpu = runtime::Gpu::new()?.with_precision(self.precision)?;
+        if let Some(summary) = gpu.target().precision_summary() {
+            eprintln!("{summary}");
+        }
+        Ok(gpu)
+    }
+}
+
 /// Compile `graph` for the GPU, feed it, run it and write its outputs to `output`: the second
 /// half of `irdc run` and `irdc grad`. Returns the kernel count and the outputs written.
 pub fn execute_to_file(
@@ -295,8 +315,9 @@ pub fn execute_to_file(
     params: Vec<(String, Tensor<f32>)>,
     inputs: &TensorFile,
     output: &Path,
+    device: &DeviceArgs,
 ) -> Result<(usize, usize)> {
-    let gpu = runtime::Gpu::new()?;
+    let gpu = device.open()?;
     eprintln!("{}", gpu.describe());
     let started = std::time::Instant::now();
     let (plan, plan_graph) = compiler::compile(graph, &gpu.target())?;

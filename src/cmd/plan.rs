@@ -44,6 +44,13 @@ pub struct Args {
     /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
     #[arg(long)]
     no_fuse: bool,
+    /// What the convolutions multiply in: f32, or f16 (see `irdc run --help`)
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    precision: compiler::Precision,
+    /// Plan for a device with cooperative matrices of this side (NVIDIA: 16, with its 32-lane
+    /// subgroups; lavapipe of Mesa 26: 8), which the f16 precision's GEMMs then run on
+    #[arg(long, value_name = "SIDE")]
+    coop_matrix: Option<u32>,
     /// Plan as for a CPU adapter (lavapipe with 8-lane subgroups, as Mesa 25 has): at most one op
     /// computed in a convolution's loads, so a norm and its activation get a kernel of their
     /// own, the convolutions' weights broadcast across subgroup lanes, reductions one subgroup
@@ -73,6 +80,16 @@ pub fn main(args: Args) -> Result<()> {
         target.subgroup_size = 8;
         target.subgroup_reductions = true;
         target.winograd_tile = 4;
+    }
+    target.precision = args.precision;
+    if let Some(side) = args.coop_matrix {
+        if !matches!(side, 8 | 16) {
+            bail!("--coop-matrix {side}: wgpu's cooperative matrices are 8x8 or 16x16");
+        }
+        target.coop_matrix = side;
+        if target.subgroup_size == 0 {
+            target.subgroup_size = 32;
+        }
     }
     let options = compiler::Options {
         fuse: !args.no_fuse,

@@ -46,6 +46,8 @@ pub struct Args {
     json: Option<PathBuf>,
     #[command(flatten)]
     weights: WeightArgs,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 /// One kernel's measurements.
@@ -82,7 +84,7 @@ pub fn main(args: Args) -> Result<()> {
         metadata: HashMap::new(),
     };
 
-    let gpu = runtime::Gpu::new()?;
+    let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
     let (plan, plan_graph) = compiler::compile(&graph, &gpu.target())?;
     let exe = runtime::Executable::new(&gpu, &plan)?;

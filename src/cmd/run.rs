@@ -24,6 +24,8 @@ pub struct Args {
     /// Save the parameters used (e.g. the seeded ones) to this file
     #[arg(long)]
     save_weights: Option<PathBuf>,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -32,6 +34,6 @@ pub fn main(args: Args) -> Result<()> {
     if let Some(path) = &args.save_weights {
         write_tensors(path, &params, &HashMap::new())?;
     }
-    super::execute_to_file(&graph, params, &input_file, &args.output)?;
+    super::execute_to_file(&graph, params, &input_file, &args.output, &args.device)?;
     Ok(())
 }

@@ -47,6 +47,8 @@ pub struct Args {
     /// Test hook: stop after this many steps, as if interrupted (a checkpoint is written)
     #[arg(long, hide = true)]
     stop_after: Option<u64>,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -131,7 +133,7 @@ pub fn main(args: Args) -> Result<()> {
         Some(path) => vgg19(path)?,
         None => HashMap::new(),
     };
-    let gpu = runtime::Gpu::new()?;
+    let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
     let opts = RunOptions {
         model_source: source,

@@ -91,6 +91,16 @@ pub fn check_on(
     target: &Target,
     feeds: &HashMap<String, Tensor<f32>>,
 ) -> (compiler::Plan, Vec<(String, Tensor<f32>)>) {
+    check_within(g, target, feeds, 1e-4)
+}
+
+/// [`check_on`] with |gpu - cpu| <= `tol` * max(1, |cpu|).
+pub fn check_within(
+    g: &Graph,
+    target: &Target,
+    feeds: &HashMap<String, Tensor<f32>>,
+    tol: f64,
+) -> (compiler::Plan, Vec<(String, Tensor<f32>)>) {
     let f64_feeds: HashMap<String, Tensor<f64>> =
         feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
     let cpu =
@@ -120,7 +130,7 @@ pub fn check_on(
     assert_eq!(out.len(), g.outputs.len(), "outputs of `{}`", g.name);
     for ((name, gpu_t), (want_name, id)) in out.iter().zip(&g.outputs) {
         assert_eq!(name, want_name);
-        assert_close(&format!("{}.{name}", g.name), &gpu_t.data, &cpu[*id]);
+        assert_within(&format!("{}.{name}", g.name), &gpu_t.data, &cpu[*id], tol);
     }
     (plan, out)
 }
@@ -133,6 +143,11 @@ pub fn check(
 }
 
 pub fn assert_close(what: &str, gpu: &[f32], cpu: &Tensor<f64>) {
+    assert_within(what, gpu, cpu, 1e-4);
+}
+
+/// |gpu - cpu| <= `tol` * max(1, |cpu|) for every element.
+pub fn assert_within(what: &str, gpu: &[f32], cpu: &Tensor<f64>, tol: f64) {
     assert_eq!(gpu.len(), cpu.data.len(), "{what}: element count");
     let mut worst = (0.0f64, 0usize);
     for (i, (&g, &c)) in gpu.iter().zip(&cpu.data).enumerate() {
@@ -143,7 +158,7 @@ pub fn assert_close(what: &str, gpu: &[f32], cpu: &Tensor<f64>) {
     }
     let (err, i) = worst;
     assert!(
-        err <= 1e-4,
+        err <= tol,
         "{what} {:?}: element {i} is {} on the GPU, {} on the CPU (relative error {err:.3e})",
         cpu.shape,
         gpu[i],

@@ -72,6 +72,9 @@ pub(crate) struct KernelBuilder {
     pub channel_runs: bool,
     /// A GEMM's A operand in uniform panels (`conv::gemm`).
     pub panels: Option<crate::Panels>,
+    /// The kernel uses f16, or cooperative matrices: WGSL `enable`s, before any declaration.
+    pub f16: bool,
+    pub coop_matrix: bool,
 }
 
 impl KernelBuilder {
@@ -224,6 +227,17 @@ impl KernelBuilder {
         }
 
         let mut s = String::new();
+        if self.f16 {
+            s.push_str("enable f16;\n");
+        }
+        if self.coop_matrix {
+            // naga wants cooperative ops in uniform control flow, and takes the early return
+            // of a workgroup past the end for a non-uniform one; it is uniform (the workgroup
+            // id's), so that analysis (filed under derivative_uniformity) is turned off.
+            s.push_str(
+                "enable wgpu_cooperative_matrix;\ndiagnostic(off, derivative_uniformity);\n",
+            );
+        }
         for b in 0..arenas.len() {
             let _ = writeln!(
                 s,

@@ -3,8 +3,8 @@
 //! gradients in `conv_grad.rs`), with the tiles of `Target::conv_tiles`. All global memory goes
 //! through the generated `ld_`/`st_` accessors, so a fused load or store composes with it.
 
-use super::{Ctx, Dispatch, KernelBuilder};
-use crate::{ConvTiles, Kernel, PanelLayout, Panels, ValuePlan};
+use super::{coop, Ctx, Dispatch, KernelBuilder};
+use crate::{ConvTiles, Kernel, PanelLayout, Panels, Precision, ValuePlan};
 use ir::ops::{Conv2d, ConvTranspose2d};
 use std::fmt::Write;
 
@@ -57,19 +57,19 @@ impl ConvTiles {
             true => {
                 sizes
                     && t.bm == t.tm
-                    && t.bn % t.tn == 0
+                    && t.bn.is_multiple_of(t.tn)
                     && (1..=256).contains(&wg)
                     && t.tm * t.tn <= 256
             }
             false => {
                 sizes
-                    && t.bm % t.tm == 0
-                    && t.bn % t.tn == 0
+                    && t.bm.is_multiple_of(t.tm)
+                    && t.bn.is_multiple_of(t.tn)
                     && (1..=256).contains(&wg)
-                    && wg % t.bk == 0
-                    && wg % t.bn == 0
-                    && (t.bm * t.bk) % wg == 0
-                    && (t.bk * t.bn) % wg == 0
+                    && wg.is_multiple_of(t.bk)
+                    && wg.is_multiple_of(t.bn)
+                    && (t.bm * t.bk).is_multiple_of(wg)
+                    && (t.bk * t.bn).is_multiple_of(wg)
                     && (t.bm + t.bn) * t.bk * 4 <= 16384
             }
         };
@@ -91,15 +91,18 @@ impl ConvTiles {
         if !t.direct() {
             return t;
         }
-        while t.tn > 1 && t.tn % 2 == 0 && (t.bn / 2) as usize >= gn {
+        while t.tn > 1 && t.tn.is_multiple_of(2) && (t.bn / 2) as usize >= gn {
             (t.tn, t.bn) = (t.tn / 2, t.bn / 2);
         }
-        while t.tm > 1 && t.tm % 2 == 0 && (t.tm / 2) as usize >= gm {
+        while t.tm > 1 && t.tm.is_multiple_of(2) && (t.tm / 2) as usize >= gm {
             (t.tm, t.bm) = (t.tm / 2, t.bm / 2);
         }
         let padded = |bn: u32| gn.div_ceil(bn as usize) * bn as usize;
         let mut bn = t.bn;
-        while bn % 2 == 0 && (bn / 2) % t.tn == 0 && bn / 2 / t.tn >= MIN_DIRECT_INVOCATIONS {
+        while bn.is_multiple_of(2)
+            && (bn / 2).is_multiple_of(t.tn)
+            && bn / 2 / t.tn >= MIN_DIRECT_INVOCATIONS
+        {
             bn /= 2;
             if padded(bn) < padded(t.bn) {
                 t.bn = bn;
@@ -240,8 +243,15 @@ pub(super) fn gemm(
     a_panels: Option<PanelSource>,
     row: Option<RowTaps>,
 ) -> Result<(String, Dispatch), String> {
-    ctx.target.conv_tiles.check()?;
-    let t = ctx.target.conv_tiles.fitted(gm, gn);
+    // At the f16 precision, cooperative matrices where the device has them (`coop.rs`).
+    let coop = coop::Layout::of(ctx.target);
+    let t = match coop {
+        Some(_) => coop::TILES,
+        None => {
+            ctx.target.conv_tiles.check()?;
+            ctx.target.conv_tiles.fitted(gm, gn)
+        }
+    };
     let group_count = groups.count();
     // A subgroup broadcast of A's rows beats uniform panels where the device has subgroups
     // (3x3 64->64 at 64x64 on one lavapipe thread: 17.5 against 13.9 GFLOP/s, and 9.9 with
@@ -276,16 +286,34 @@ pub(super) fn gemm(
         ("BK", t.bk as usize),
         ("TM", t.tm as usize),
         ("TN", t.tn as usize),
+        ("K_STEP", coop.map_or(1, |l| l.side as usize)),
         ("A_TILE", (t.bm * t.bk) as usize),
         ("B_TILE", (t.bk * t.bn) as usize),
     ] {
         b.u32(name, v as u64)?;
     }
+    // Only workgroup tiles stage their operands, in the target's precision (see `Precision`).
+    let staged = match t.direct() {
+        true => Precision::F32,
+        false => ctx.target.precision,
+    };
+    b.f16 |= staged == Precision::F16;
+    b.coop_matrix |= coop.is_some();
+    let (decls, tile) = match coop {
+        Some(l) => {
+            let (decl, step, store) = coop::tile(l);
+            let tile = fill(GEMM, coop::PARAMS, &decl, "", &step, &store);
+            (coop::declarations(), tile)
+        }
+        None => {
+            let tile = micro_tile(t, panels.as_ref(), broadcast, window, groups, staged);
+            ("", tile)
+        }
+    };
     let src = format!(
-        "{}{op_src}\n{group_k}\n{}\n{}",
+        "{}alias staged = {staged};\n{decls}{op_src}\n{group_k}\n{}\n{tile}",
         panels.as_ref().map_or(String::new(), panel_bindings),
         block_functions(panels.is_some()),
-        micro_tile(t, panels.as_ref(), broadcast, window, groups)
     );
     // With panels, one dispatch per block of rows and group (the runtime issues them).
     let count = match panels.is_some() {
@@ -420,8 +448,14 @@ fn micro_tile(
     broadcast: Option<u32>,
     window: Option<u32>,
     groups: Groups,
+    staged: Precision,
 ) -> String {
     let (rows, cols) = (0..t.tm, 0..t.tn);
+    // Staged f16 operands are widened for the multiply: f16 x f16 is exact in f32.
+    let widen = match staged {
+        Precision::F32 => "",
+        Precision::F16 => "f32",
+    };
     let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
     for i in rows.clone() {
         for j in cols.clone() {
@@ -431,7 +465,7 @@ fn micro_tile(
     if let Some(taps) = window {
         let lp = window_loop(t, broadcast, taps, &mut decl).replace(GRP_ARG, "0u");
         store_loop(t, "n0 + tx * TN + (e % TN)", &mut store);
-        return fill(GEMM_DIRECT, broadcast, &decl, &lp, "", &store);
+        return fill(GEMM_DIRECT, lane_param(broadcast), &decl, &lp, "", &store);
     }
     let template = match t.direct() {
         true => {
@@ -453,13 +487,13 @@ fn micro_tile(
     for i in rows.clone().filter(|_| !t.direct()) {
         let _ = writeln!(
             step,
-            "            let a_{i} = tile_a[kk * BM + ty + {i}u * (BM / TM)];"
+            "            let a_{i} = {widen}(tile_a[kk * BM + ty + {i}u * (BM / TM)]);"
         );
     }
     for j in cols.clone().filter(|_| !t.direct()) {
         let _ = writeln!(
             step,
-            "            let b_{j} = tile_b[kk * BN + tx + {j}u * (BN / TN)];"
+            "            let b_{j} = {widen}(tile_b[kk * BN + tx + {j}u * (BN / TN)]);"
         );
     }
     for i in rows.clone() {
@@ -477,24 +511,22 @@ fn micro_tile(
         (None, _) => format!("    for (var k = k_base; k < k_end; k++) {{\n{step}    }}\n")
             .replace(GRP_ARG, "grp"),
     };
-    fill(template, broadcast, &decl, &lp, &step, &store)
+    fill(template, lane_param(broadcast), &decl, &lp, &step, &store)
+}
+
+/// The lane parameter that broadcast loads of A need (see [`a_loads`]).
+fn lane_param(broadcast: Option<u32>) -> &'static str {
+    match broadcast {
+        Some(_) => ", @builtin(subgroup_invocation_id) sg_lane: u32",
+        None => "",
+    }
 }
 
 /// `template` with its placeholders filled in.
-fn fill(
-    template: &str,
-    broadcast: Option<u32>,
-    decl: &str,
-    lp: &str,
-    step: &str,
-    store: &str,
-) -> String {
-    let lane_param = match broadcast {
-        Some(_) => ", @builtin(subgroup_invocation_id) sg_lane: u32",
-        None => "",
-    };
+/// `params` are the entry point's parameters past the template's own.
+fn fill(template: &str, params: &str, decl: &str, lp: &str, step: &str, store: &str) -> String {
     template
-        .replace("LANE_PARAM", lane_param)
+        .replace("EXTRA_PARAMS", params)
         .replace("MICRO_DECL\n", decl)
         .replace("MICRO_LOOP\n", lp)
         .replace("MICRO_STEP\n", step)

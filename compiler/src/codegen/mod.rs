@@ -9,12 +9,20 @@
 mod access;
 mod conv;
 mod conv_grad;
+mod coop;
 mod elementwise;
 mod fused;
 mod layout;
 mod reduce;
 mod window;
 mod winograd;
+
+pub use coop::WORKGROUP_BYTES as COOP_WORKGROUP_BYTES;
+
+/// Whether `target`'s GEMMs run on cooperative matrices (`coop.rs`).
+pub fn uses_coop_matrices(target: &Target) -> bool {
+    coop::Layout::of(target).is_some()
+}
 
 use crate::{CompileError, Kernel, Target, ValuePlan};
 use access::{Dispatch, KernelBuilder};
