@@ -64,9 +64,10 @@ pub struct Target {
 /// The precision a convolution GEMM multiplies in. `F16` rounds the operands of the GEMMs that
 /// stage them in workgroup memory (`shaders/gemm.wgsl`, the GPU tiles) to f16 as they are
 /// staged, and keeps the sums in f32: what tensor cores do with f16 inputs, and half the
-/// workgroup memory and its traffic per tile. It needs wgpu's `SHADER_F16`. Direct tiles (CPU
-/// adapters) read their operands straight from the arenas, with nothing to gain from a
-/// narrower type, and stay f32. Arenas hold f32 either way.
+/// workgroup memory and its traffic per tile. Where the device has cooperative matrices
+/// (`Target::coop_matrix`), every GEMM runs on them instead, whatever the tiles. It needs wgpu's
+/// `SHADER_F16`. Otherwise direct tiles (CPU adapters) read their operands straight from the
+/// arenas, with nothing to gain from a narrower type, and stay f32. Arenas hold f32 either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
