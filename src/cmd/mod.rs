@@ -301,8 +301,11 @@ impl DeviceArgs {
     /// The GPU (see `runtime::Gpu::new`) at the precision asked for.
     pub fn open(&self) -> Result<runtime::Gpu> {
         let gpu = runtime::Gpu::new()?.with_precision(self.precision)?;
-        if let Some(summary) = gpu.target().precision_summary() {
-            eprintln!("{summary}");
+        // Only past f32: `target()` settles the conv tiles (a timing run on a first start).
+        if self.precision != compiler::Precision::F32 {
+            if let Some(summary) = gpu.target().precision_summary() {
+                eprintln!("{summary}");
+            }
         }
         Ok(gpu)
     }

@@ -44,9 +44,8 @@ pub struct Args {
     /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
     #[arg(long)]
     no_fuse: bool,
-    /// What the convolutions multiply in: f32, or f16 (see `irdc run --help`)
-    #[arg(long, default_value = "f32", value_name = "f32|f16")]
-    precision: compiler::Precision,
+    #[command(flatten)]
+    device: super::DeviceArgs,
     /// Plan for a device with cooperative matrices of this side (NVIDIA: 16, with its 32-lane
     /// subgroups; lavapipe of Mesa 26: 8), which the f16 precision's GEMMs then run on
     #[arg(long, value_name = "SIDE")]
@@ -81,7 +80,7 @@ pub fn main(args: Args) -> Result<()> {
         target.subgroup_reductions = true;
         target.winograd_tile = 4;
     }
-    target.precision = args.precision;
+    target.precision = args.device.precision;
     if let Some(side) = args.coop_matrix {
         if !matches!(side, 8 | 16) {
             bail!("--coop-matrix {side}: wgpu's cooperative matrices are 8x8 or 16x16");

@@ -90,29 +90,26 @@ pub(super) fn tile(l: Layout) -> (String, String, String) {
         "    // This subgroup's {} x {} matrices of C.\n    let sg_r = sg / {}u;\n    let sg_c = sg % {}u;",
         l.rows, l.cols, l.sg_cols, l.sg_cols
     );
-    for r in 0..l.rows {
-        let _ = writeln!(
-            decl,
-            "    let c_row_{r} = (sg_r * {}u + {r}u) * {}u;",
-            l.rows, l.side
-        );
-        let _ = writeln!(
-            step,
-            "            let a_{r} = coopLoad<{}>(&tile_a[kk * BM + c_row_{r}], BM);",
-            l.mat("A", "f16")
-        );
-    }
-    for c in 0..l.cols {
-        let _ = writeln!(
-            decl,
-            "    let c_col_{c} = (sg_c * {}u + {c}u) * {}u;",
-            l.cols, l.side
-        );
-        let _ = writeln!(
-            step,
-            "            let b_{c} = coopLoadT<{}>(&tile_b[kk * BN + c_col_{c}], BN);",
-            l.mat("B", "f16")
-        );
+    // A's rows load column-major from tile_a (k-major, stride BM), B's columns row-major from
+    // tile_b (stride BN): (count, C's coordinate, subgroup coordinate, operand, load, role,
+    // tile, stride).
+    let operands = [
+        (l.rows, "row", "sg_r", "a", "coopLoad", "A", "tile_a", "BM"),
+        (l.cols, "col", "sg_c", "b", "coopLoadT", "B", "tile_b", "BN"),
+    ];
+    for (count, coord, sg, x, load, role, tile, stride) in operands {
+        for i in 0..count {
+            let _ = writeln!(
+                decl,
+                "    let c_{coord}_{i} = ({sg} * {count}u + {i}u) * {}u;",
+                l.side
+            );
+            let _ = writeln!(
+                step,
+                "            let {x}_{i} = {load}<{}>(&{tile}[kk * {stride} + c_{coord}_{i}], {stride});",
+                l.mat(role, "f16")
+            );
+        }
     }
     for r in 0..l.rows {
         for c in 0..l.cols {
