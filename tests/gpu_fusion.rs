@@ -140,6 +140,14 @@ fn split(planned: &Graph) -> bool {
     (planned.nodes.iter()).any(|n| n.name.ends_with(".part1"))
 }
 
+/// Whether a plan's graph reads norms' gradients' plane statistics from their stats and takes
+/// their two plane means in one reduction (`compiler::lower`, `compiler::plane_means`).
+fn norm_gradients_share_reductions(planned: &Graph) -> bool {
+    let has = |f: fn(&Op) -> bool| planned.nodes.iter().any(|n| f(&n.op));
+    has(|op| matches!(op, Op::PlaneMeans(_)))
+        && has(|op| matches!(op, Op::PlaneStat(ir::ops::PlaneStat { index: 1 })))
+}
+
 /// Whether a plan's graph computes convs as Winograd products (`compiler::winograd`).
 fn winograd(planned: &Graph) -> bool {
     (planned.nodes.iter()).any(|n| matches!(n.op, Op::WinogradOutput(_)))
@@ -171,7 +179,8 @@ fn critic_loss_with_gradient_penalty_fused_matches_unfused() {
     let g = with_gradients(&loss);
     let mut feeds = random_feeds(&g, 22);
     feeds.insert("alpha".into(), Tensor::new(&[1, 1, 1, 1], vec![0.3]));
-    assert!(!split(&fused_matches_unfused(&g, &feeds, GPU_POLICY)));
+    let planned = fused_matches_unfused(&g, &feeds, GPU_POLICY);
+    assert!(!split(&planned) && norm_gradients_share_reductions(&planned));
 }
 
 #[test]
@@ -184,5 +193,5 @@ fn generator_training_step_fused_matches_unfused() {
     // The CPU's: VGG's 3x3 convs (64 channels and more) and their input gradients as Winograd
     // products.
     let planned = fused_matches_unfused(&g, &random_feeds(&g, 25), 1);
-    assert!(winograd(&planned));
+    assert!(winograd(&planned) && norm_gradients_share_reductions(&planned));
 }

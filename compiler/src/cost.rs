@@ -89,6 +89,7 @@ pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
         // Its two parts once lowered (`ir/src/ops/norm_parts.rs`).
         Op::InstanceNormStats(_) => 3 * elems(0),
         Op::InstanceNormApply(_) => 2 * out,
+        Op::PlaneMeans(_) => 2 * elems(0),
         Op::Unary(_) | Op::Binary(_) | Op::ChannelAffine(_) | Op::Dropout(_) => out,
         // One comparison per window element after the first.
         Op::MaxPool2d(p) => out * (p.kernel * p.kernel).saturating_sub(1) as u64,
@@ -107,6 +108,7 @@ pub fn node_flops(graph: &Graph, node: &Node) -> u64 {
         | Op::Concat(_)
         | Op::Expand(_)
         | Op::ChannelSlice(_)
+        | Op::PlaneStat(_)
         | Op::Reshape(_) => 0,
     }
 }

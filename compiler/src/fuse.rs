@@ -6,6 +6,7 @@
 //!   rule makes elementwise chains one kernel, puts InstanceNorm's normalisation and the ReLU
 //!   after it into the next convolution's load (the IRD bottleneck), elementwise work into the
 //!   reductions after it, and does the same in backward graphs;
+//! - a reduction whose only reader is a reshape stores into the reshape's bytes;
 //! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`) whose only reader
 //!   is an elementwise op of its shape (bias, activation, residual add) is *stored through* it:
 //!   the convolution's `st_y` computes that op and stores its result, and the op's kernel
@@ -16,7 +17,7 @@
 //! What must stay in memory does: graph outputs, concat slices and in-place values
 //! (`memory::in_place`), and values read by a channel slice or a concat.
 
-use crate::{Fused, ValuePlan};
+use crate::{Fused, Target, ValuePlan};
 use ir::{numel, Graph, NodeId, Op, ValueKind};
 
 /// Ops inlined into a reader of a bigger cost per element than this are materialised instead.
@@ -28,6 +29,8 @@ const MAX_OPS: usize = 12;
 pub const MAX_OPS_REREAD: usize = 4;
 /// `Target::max_ops_in_conv_loads` for CPU adapters (lavapipe): an activation, not a norm.
 pub const MAX_OPS_REREAD_CPU: usize = 1;
+/// `Target::small_value_elements` for CPU adapters.
+pub const SMALL_VALUE_CPU: usize = 16 << 10;
 
 /// What fusion decided, per node.
 #[derive(Debug, Clone)]
@@ -68,6 +71,7 @@ fn elementwise(op: &Op) -> bool {
             | Op::Binary(_)
             | Op::ChannelAffine(_)
             | Op::InstanceNormApply(_)
+            | Op::PlaneStat(_)
             | Op::Expand(_)
     )
 }
@@ -88,8 +92,13 @@ fn rereads(op: &Op) -> bool {
 }
 
 /// Decide what to fuse in `graph`, whose in-place values are `slices` (`memory::in_place`),
-/// computing at most `max_reread_ops` ops in the loads of rereading kernels.
-pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], max_reread_ops: usize) -> Fusion {
+/// computing at most `target.max_ops_in_conv_loads` ops in the loads of rereading kernels (and
+/// `MAX_OPS_REREAD` for values of at most `target.small_value_elements`).
+pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) -> Fusion {
+    let max_reread_ops = |v: NodeId| match numel(&graph.nodes[v].shape) {
+        n if n <= target.small_value_elements => MAX_OPS_REREAD.max(target.max_ops_in_conv_loads),
+        _ => target.max_ops_in_conv_loads,
+    };
     let n = graph.nodes.len();
     let consumers = graph.consumers();
     let mut output = vec![false; n];
@@ -131,6 +140,16 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], max_reread_ops: u
             (u, ops) = (e, ops + 1);
         }
     }
+    // A reduction read only by a reshape (a bias gradient, [1, O, 1, 1] -> [O]) stores straight
+    // into the reshape's bytes: the same elements in the same order, so no copy kernel.
+    for (y, node) in graph.nodes.iter().enumerate() {
+        if let (Op::Reduce(_), &[e]) = (&node.op, consumers[y].as_slice()) {
+            if private(y) && matches!(graph.nodes[e].op, Op::Reshape(_)) && !accumulates(e) {
+                f.store_into[y] = Some(e);
+                chained[e] = true;
+            }
+        }
+    }
     // Per value as an inlined expression: its ops, and its loads of values of its own size.
     let mut ops = vec![0usize; n];
     let mut full = vec![0usize; n];
@@ -154,7 +173,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], max_reread_ops: u
             && consumers[v].iter().all(|&u| {
                 let op = &graph.nodes[u].op;
                 let cheap = match rereads(op) {
-                    true => ops[v] <= max_reread_ops && full[v] <= 1,
+                    true => ops[v] <= max_reread_ops(v) && full[v] <= 1,
                     false => ops[v] <= MAX_OPS,
                 };
                 cheap && !matches!(op, Op::Concat(_) | Op::ChannelSlice(_)) && !accumulates(u)

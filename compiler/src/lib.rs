@@ -1,7 +1,8 @@
 //! irdc's compiler: passes from a [`ir::Graph`] to a [`Plan`] of kernels over planned memory.
 //!
 //! simplify -> recompute (training graphs) -> split norms over concats (forward graphs) and
-//! Winograd convs (per target) -> lower -> fuse -> schedule -> plan memory -> generate WGSL. Each
+//! Winograd convs (per target) -> lower -> pair plane means -> fuse -> schedule -> plan memory
+//! -> generate WGSL. Each
 //! pass is a small function in its own file; the `Plan` they produce is plain data (see
 //! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
 
@@ -15,6 +16,7 @@ pub mod fuse;
 pub mod lower;
 pub mod memory;
 pub mod plan;
+pub mod plane_means;
 pub mod print;
 pub mod recompute;
 pub mod schedule;
@@ -113,13 +115,14 @@ pub fn compile_with(
         }
         false => graph,
     };
-    let (graph, lowered) = match options.fuse {
-        true => lower::instance_norms(&graph),
-        false => (graph, 0),
+    let unlowered_nodes = graph.nodes.len();
+    let graph = match options.fuse {
+        true => plane_means::pair(&lower::instance_norms(&graph).0).0,
+        false => graph,
     };
     let slices = memory::in_place(&graph);
     let fusion = match options.fuse {
-        true => fuse::fuse(&graph, &slices, target.max_ops_in_conv_loads),
+        true => fuse::fuse(&graph, &slices, target),
         false => fuse::Fusion::none(&graph),
     };
     let steps = fuse::schedule(&schedule::schedule(&graph, &slices), &fusion);
@@ -131,8 +134,10 @@ pub fn compile_with(
     let kernels = codegen::generate(&graph, &steps, &values, target)?;
     let at = fuse::carried_at(&graph, &steps, &fusion);
     memory::retime(&mut values, &at, steps.len(), &kernels);
-    // Unfused, each lowered InstanceNorm is one kernel, not two.
-    let unfused_kernels = kernels.len() + fusion.kernels_saved() - lowered;
+    // Unfused, each lowered InstanceNorm is one kernel, not two, and the plane statistics its
+    // stats replaced are kernels of their own.
+    let unfused_kernels = (kernels.len() + fusion.kernels_saved() + unlowered_nodes)
+        .saturating_sub(graph.nodes.len());
     let plan = Plan {
         graph: graph.name.clone(),
         target: target.clone(),

@@ -24,6 +24,11 @@ pub struct Target {
     /// runtime gives CPU adapters 1: on lavapipe, recomputing a norm in each of a conv's hundreds
     /// of reads of an element cost 25% of the conv, far more than writing the tensor once.
     pub max_ops_in_conv_loads: usize,
+    /// Values of at most this many elements are computed in rereading kernels' loads as on GPUs
+    /// ([`crate::fuse::MAX_OPS_REREAD`] ops), whatever `max_ops_in_conv_loads` says: at such
+    /// sizes a kernel of their own costs its dispatch, more than the recomputation. The runtime
+    /// gives CPU adapters [`crate::fuse::SMALL_VALUE_CPU`]; GPUs have no need (0).
+    pub small_value_elements: usize,
     /// Bytes of one uniform-buffer binding that direct (CPU) GEMM kernels may read their
     /// weights from ([`Panels`]) where the device has no subgroups (`subgroup_size` 0; the
     /// broadcast is faster); 0 keeps them in the arenas. The runtime gives CPU adapters wgpu's
@@ -143,6 +148,7 @@ impl Default for Target {
             max_storage_buffers_per_stage: 8,
             conv_tiles: ConvTiles::default(),
             max_ops_in_conv_loads: crate::fuse::MAX_OPS_REREAD,
+            small_value_elements: 0,
             uniform_panel_bytes: 0,
             max_uniform_buffers_per_stage: 12,
             subgroup_size: 0,

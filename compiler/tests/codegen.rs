@@ -188,6 +188,20 @@ fn every_op() -> Graph {
         Op::InstanceNorm(InstanceNorm { eps: 1e-5 }),
         &[p],
     );
+    // The lowered parts of norms and of their gradients (compiler::lower, plane_means).
+    let stats = push(
+        &mut g,
+        "stats",
+        Op::InstanceNormStats(InstanceNormStats { eps: 1e-5 }),
+        &[p],
+    );
+    push(
+        &mut g,
+        "rstd",
+        Op::PlaneStat(PlaneStat { index: 1 }),
+        &[stats],
+    );
+    push(&mut g, "means", Op::PlaneMeans(PlaneMeans), &[p, n]);
     let mut last = n;
     let unaries = [
         Unary::Relu,

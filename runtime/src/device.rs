@@ -200,6 +200,12 @@ impl Gpu {
                 wgpu::DeviceType::Cpu => compiler::fuse::MAX_OPS_REREAD_CPU,
                 _ => compiler::fuse::MAX_OPS_REREAD,
             },
+            // `IRDC_SMALL_VALUES=0` keeps small values out of conv loads too (to measure it).
+            small_value_elements: match self.info.device_type {
+                _ if std::env::var("IRDC_SMALL_VALUES").is_ok_and(|v| v == "0") => 0,
+                wgpu::DeviceType::Cpu => compiler::fuse::SMALL_VALUE_CPU,
+                _ => 0,
+            },
             // lavapipe broadcasts uniform-buffer elements that every invocation reads, where it
             // gathers storage loads in loops lane by lane: a conv's weights go there (`Panels`).
             // `IRDC_UNIFORM_PANELS=0` keeps them in the arenas (to measure what panels gain).

@@ -237,7 +237,10 @@ pub fn training_step(
             .trained_prefix(&graph.name)
             .unwrap_or_default(),
     };
-    let step = with_gradients(graph, of, &prefix, false)?;
+    // As the trainer does (`runtime::train::bound::loss_graph`): a term weighted 0 goes before
+    // differentiation, with the networks only it used.
+    let (graph, _) = compiler::fold::zero_weighted_terms(graph);
+    let step = with_gradients(&graph, of, &prefix, false)?;
     if !prefix.is_empty() {
         eprintln!(
             "--train: gradients w.r.t. the `{prefix}*` parameters only, as in `irdc train`'s \

@@ -75,6 +75,7 @@ pub fn main(args: Args) -> Result<()> {
     };
     if args.cpu {
         target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
+        target.small_value_elements = compiler::fuse::SMALL_VALUE_CPU;
         target.uniform_panel_bytes = 64 << 10;
         target.subgroup_size = 8;
         target.subgroup_reductions = true;

@@ -25,7 +25,7 @@
 //! builder records the values really read and written and the nodes computed on the way.
 
 use crate::{Fused, Piece, Target, ValuePlan};
-use ir::NodeId;
+use ir::{NodeId, Op};
 use std::fmt::Write;
 
 /// How many invocations a kernel runs.
@@ -128,6 +128,11 @@ impl KernelBuilder {
         // Nodes in dataflow order: this reader before what its own store computes.
         push_new(&mut self.nodes, out.name.clone());
         self.store(&format!("{name}_out"), out)?;
+        if let Op::Reshape(_) = op {
+            let shape = &inputs[*at].shape;
+            self.code(&reshaped_store(name, shape, &out.shape));
+            return Ok(());
+        }
         let load = |k: usize, coords: &str| match k == *at {
             true => "v".to_string(),
             false => format!("ld_{name}_{k}({coords})"),
@@ -421,4 +426,21 @@ fn u32_lit(v: u64) -> Result<String, String> {
     u32::try_from(v)
         .map(|v| format!("{v}u"))
         .map_err(|_| format!("{v} does not fit in a u32 index"))
+}
+
+/// `st_<name>` for a value of `from` stored through a reshape to `to`: the element's index in
+/// `from`'s row-major order is its index in `to`'s.
+fn reshaped_store(name: &str, from: &[usize], to: &[usize]) -> String {
+    let [_, c, h, w] = ir::shape4(from);
+    let [_, oc, oh, ow] = ir::shape4(to);
+    let index = format!("((n * {c}u + c) * {h}u + h) * {w}u + w");
+    let coords = format!(
+        "i / {}u, i / {}u % {oc}u, i / {ow}u % {oh}u, i % {ow}u",
+        oc * oh * ow,
+        oh * ow
+    );
+    format!(
+        "fn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{\n    let i = {index};\n    \
+         st_{name}_out({coords}, v);\n}}"
+    )
 }

@@ -108,6 +108,7 @@ pub(super) fn body(
                 format!("(x - {tables}_mean) * {tables}_rstd"),
             )
         }
+        Op::PlaneStat(o) => (vec![], load(0, &format!("n, c, 0u, {}u", o.index))),
         // Broadcast: the input's accessor ignores the coordinates of its size-1 dims.
         Op::Expand(_) => (vec![], at(0)),
         other => {

@@ -69,7 +69,8 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::MaxPool2d(o) => window::max_pool2d(ctx, o).map(|k| vec![k]),
         Op::InstanceNorm(o) => reduce::instance_norm(ctx, o).map(|k| vec![k]),
         Op::InstanceNormStats(o) => reduce::instance_norm_stats(ctx, o).map(|k| vec![k]),
-        Op::InstanceNormApply(_) => elementwise::node(ctx).map(|k| vec![k]),
+        Op::PlaneMeans(_) => reduce::plane_means(ctx).map(|k| vec![k]),
+        Op::InstanceNormApply(_) | Op::PlaneStat(_) => elementwise::node(ctx).map(|k| vec![k]),
         Op::Reduce(o) => reduce::reduce(ctx, o).map(|k| vec![k]),
         Op::Unary(_) | Op::Binary(_) | Op::ChannelAffine(_) => {
             elementwise::node(ctx).map(|k| vec![k])

@@ -7,6 +7,7 @@ use ir::ops::{InstanceNorm, InstanceNormStats, Reduce, ReduceKind};
 
 const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
 const INSTANCE_NORM_STATS: &str = include_str!("../../../shaders/instance_norm_stats.wgsl");
+const PLANE_MEANS: &str = include_str!("../../../shaders/plane_means.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const WG_SUM: &str = include_str!("../../../shaders/wg_sum.wgsl");
 const WG_SUM_SUBGROUP: &str = include_str!("../../../shaders/wg_sum_subgroup.wgsl");
@@ -58,6 +59,21 @@ pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Ke
         b,
         Dispatch::Groups { count, wg },
     )
+}
+
+/// Two plane means in one pass: one workgroup per (n, c) stores the mean of a's plane at w = 0
+/// and of b's at w = 1 of `[N, C, 1, 2]`.
+pub(super) fn plane_means(ctx: &Ctx) -> Result<Kernel, String> {
+    let (a, b_in, y) = (ctx.input(0, "a")?, ctx.input(1, "b")?, ctx.out()?);
+    let mut b = KernelBuilder::default();
+    b.load("a", a)?;
+    b.load("b", b_in)?;
+    b.store("y", y)?;
+    b.dims("X", &a.shape)?;
+    let [n, c, _, _] = ir::shape4(&a.shape);
+    let count = (n * c) as u64;
+    let (src, wg) = summing(ctx, PLANE_MEANS);
+    ctx.kernel("plane_means", &src, b, Dispatch::Groups { count, wg })
 }
 
 /// One workgroup per output element. Axes are those of the input's own shape (empty: all);

@@ -25,7 +25,7 @@ pub use dropout::{dropout_hash, dropout_salt, Dropout, DROPOUT_SEED, DROPOUT_WGS
 pub use elementwise::{broadcast_shapes, wgsl_f32, Binary, ChannelAffine, Unary};
 pub use layout::{sum_to, Expand, Reshape};
 pub use norm::InstanceNorm;
-pub use norm_parts::{InstanceNormApply, InstanceNormStats};
+pub use norm_parts::{InstanceNormApply, InstanceNormStats, PlaneMeans, PlaneStat};
 pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use reduce::{Reduce, ReduceKind};

@@ -3,6 +3,10 @@
 //! `InstanceNormStats(x)` -> `[N, C, 1, 2]`, each plane's mean and 1 / sqrt(var + eps), and
 //! `InstanceNormApply(x, stats)` -> `(x - mean) * rstd`. Autodiff never sees them, so they have
 //! no vector-Jacobian product: differentiate the graph before lowering it.
+//! `PlaneStat(stats)` -> `[N, C, 1, 1]` reads one of the two numbers back, so that a
+//! backward pass's own plane mean and 1 / sqrt(var + eps) of the same x need no reduction
+//! (`compiler::lower`), and `PlaneMeans(a, b)` takes two plane means in one pass
+//! (`compiler::plane_means`).
 
 use super::check;
 use super::InstanceNorm;
@@ -18,6 +22,19 @@ pub struct InstanceNormStats {
 /// inputs: x [N, C, H, W], stats [N, C, 1, 2] -> (x - mean) * rstd.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceNormApply;
+
+/// inputs: stats [N, C, 1, K] -> [N, C, 1, 1]: number `index` of each plane's K, e.g. the mean
+/// (0) or 1 / sqrt(var + eps) (1) of an `InstanceNormStats`, or one of the means of a
+/// `PlaneMeans`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneStat {
+    pub index: usize,
+}
+
+/// inputs: a, b [N, C, H, W] -> [N, C, 1, 2]: the mean of each plane of a, and of b. An
+/// instance norm's gradient takes mean(g) and mean(g * y) over the same planes: one pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaneMeans;
 
 fn compile_time_only(op: &str) -> Result<Vec<Option<NodeId>>, String> {
     Err(format!(
@@ -93,6 +110,69 @@ impl InstanceNormApply {
     }
 }
 
+impl PlaneStat {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "plane_stat";
+        check::arity(OP, inputs, 1, "stats")?;
+        match inputs[0] {
+            &[n, c, 1, k] if self.index < k => Ok(vec![n, c, 1, 1]),
+            s => Err(format!(
+                "{OP}: expected stats of shape [N, C, 1, K] with K > {}, found {s:?}",
+                self.index
+            )),
+        }
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let k = shape4(&inputs[0].shape)[3];
+        let data = inputs[0].data.chunks(k).map(|s| s[self.index]);
+        Tensor::new(out_shape, data.collect())
+    }
+
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+        compile_time_only("plane_stat")
+    }
+}
+
+impl PlaneMeans {
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "plane_means";
+        check::arity(OP, inputs, 2, "a, b")?;
+        let [n, c, _, _] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        if inputs[1] != inputs[0] {
+            return Err(format!(
+                "{OP}: expected b of a's shape {:?}, found {:?}",
+                inputs[0], inputs[1]
+            ));
+        }
+        Ok(vec![n, c, 1, 2])
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let [_, _, h, w] = shape4(&inputs[0].shape);
+        let plane = h * w;
+        let mut y = Tensor::zeros(out_shape);
+        if plane == 0 {
+            return y;
+        }
+        let count = T::from(plane).unwrap_or_else(T::nan);
+        let mean = |xs: &[T]| xs.iter().fold(T::zero(), |s, &v| s + v) / count;
+        let planes = inputs[0]
+            .data
+            .chunks(plane)
+            .zip(inputs[1].data.chunks(plane));
+        for ((a, b), ys) in planes.zip(y.data.chunks_mut(2)) {
+            ys[0] = mean(a);
+            ys[1] = mean(b);
+        }
+        y
+    }
+
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+        compile_time_only("plane_means")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +195,30 @@ mod tests {
         for (a, b) in y.data.iter().zip(&want.data) {
             assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn a_stat_reads_one_number_per_plane_and_plane_means_two() {
+        let x = Tensor::new(&[1, 2, 1, 2], vec![1.0f64, 3.0, 5.0, 5.0]);
+        let stats = InstanceNormStats { eps: 0.0 }.cpu(&[&x], &[1, 2, 1, 2]);
+        let mean = PlaneStat { index: 0 };
+        let rstd = PlaneStat { index: 1 };
+        assert_eq!(mean.shape(&[&[1, 2, 1, 2]]), Ok(vec![1, 2, 1, 1]));
+        assert_eq!(mean.cpu(&[&stats], &[1, 2, 1, 1]).data, vec![2.0, 5.0]);
+        assert_eq!(rstd.cpu(&[&stats], &[1, 2, 1, 1]).data[0], 1.0);
+        assert_eq!(
+            rstd.shape(&[&[1, 2, 1, 1]]).unwrap_err(),
+            "plane_stat: expected stats of shape [N, C, 1, K] with K > 1, found [1, 2, 1, 1]"
+        );
+        let b = Tensor::new(&[1, 2, 1, 2], vec![0.0f64, 4.0, -1.0, -3.0]);
+        let means = PlaneMeans.cpu(&[&x, &b], &[1, 2, 1, 2]);
+        assert_eq!(means.data, vec![2.0, 2.0, 5.0, -2.0]);
+        assert_eq!(
+            PlaneMeans
+                .shape(&[&[1, 2, 1, 2], &[1, 2, 2, 1]])
+                .unwrap_err(),
+            "plane_means: expected b of a's shape [1, 2, 1, 2], found [1, 2, 2, 1]"
+        );
     }
 
     #[test]
