@@ -351,3 +351,40 @@ fn plan_shows_the_precision_and_refuses_unknown_ones() {
         "error: --coop-matrix 12: wgpu's cooperative matrices are 8x8 or 16x16",
     );
 }
+
+/// `irdc check` refuses the training sections `irdc train` refuses, by the same rules, at the
+/// value's file:line:col with the range allowed: each case is models/ird_gan.ron with one edit
+/// (`from` -> `to`, the value `at` bytes into `to`), or a `--set` of a parameter it uses.
+#[test]
+fn check_refuses_a_bad_training_section_where_train_would() {
+    let source = std::fs::read_to_string("models/ird_gan.ron").unwrap();
+    let cases: [(&str, &str, usize, &str, &str); 10] = [
+        ("seed: 0,", "seed: 0, lrr: 1,", 9, "", "Training has no field `lrr`; expected one of generator, critic, critic_loss, generator_loss, critic_steps, batch, crop, sample_every, checkpoint_every, seed, optimizer, schedule, data"),
+        ("Adam(lr: lr,", "Adam(lr: -1,", 9, "", "Adam `lr` must be >= 0, found -1"),
+        ("Adam(lr: lr,", "Adam(lr: lr,", 9, "lr=-1", "Adam `lr` must be >= 0, found -1"),
+        ("checkpoint_every: 1000", "checkpoint_every: 0", 18, "", "`checkpoint_every` must be a whole number >= 1, found 0"),
+        ("decay_after: 0.5", "decay_after: 2.5", 13, "", "`decay_after` is a fraction of the run in [0, 1], found 2.5"),
+        ("batch: batch,", "batch: batch,", 7, "batch=0", "`batch` must be a whole number >= 1, found 0 (from `batch`)"),
+        ("crop: H,", "crop: 0,", 6, "", "`crop` must be a whole number >= 4, found 0"),
+        ("critic_steps: critic_steps,", "critic_steps: 0,", 14, "", "`critic_steps` must be a whole number >= 1, found 0"),
+        ("epochs: 300", "epochs: 0", 8, "", "`epochs` must be a whole number >= 1, found 0"),
+        ("eps: 1e-8", "eps: -1e-8", 5, "", "Adam `eps` must be > 0, found -0.00000001"),
+    ];
+    for (i, (from, to, at, set, message)) in cases.into_iter().enumerate() {
+        assert_eq!(source.matches(from).count(), 1, "{from}");
+        let text = source.replacen(from, to, 1);
+        let offset = text.find(to).unwrap() + at;
+        let line = text[..offset].matches('\n').count() + 1;
+        let col = offset - text[..offset].rfind('\n').map_or(0, |n| n + 1) + 1;
+        let model = scratch(&format!("training_{i}.ron"));
+        std::fs::write(&model, &text).unwrap();
+        let mut args = vec!["check", model.to_str().unwrap()];
+        if !set.is_empty() {
+            args.extend(["--set", set]);
+        }
+        assert_fails_with(
+            &irdc(&args),
+            &format!("{}:{line}:{col}: error: {message}", model.display()),
+        );
+    }
+}

@@ -1,4 +1,5 @@
-//! `irdc check MODEL`: validate the model and summarise each graph.
+//! `irdc check MODEL`: validate the model (its graphs and its training section) and summarise
+//! each graph.
 
 use super::{format_count, ModelArgs};
 use anyhow::Result;
@@ -11,6 +12,8 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<()> {
     let model = args.model.load()?;
+    // The training section as `irdc train` reads it, so what train would refuse, check does.
+    model.training_spec()?;
     println!("{}: ok", args.model.model.display());
     for name in model.graph_names() {
         let graph = super::build_graph(&model, &args.model.model, &name, &[])?;

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use runtime::data::{DataSpec, Split};
 use runtime::metrics::{psnr, ssim, Rgb8};
+use runtime::train::rundir::{self, RunLock};
 use runtime::train::{Event, RunOptions};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -89,10 +90,15 @@ pub fn main(args: Args) -> Result<()> {
     );
     let gpu = runtime::Gpu::new()?;
     println!("{}", gpu.describe());
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    // A fresh run: an old metrics file would otherwise be continued.
-    let _ = std::fs::remove_file(args.out.join("metrics.csv"));
+    // The demo's directory is its own product: a second demo starts over in it, and says so.
+    let _lock = RunLock::take(&args.out)?;
+    if let Some(held) = rundir::held(&args.out) {
+        println!(
+            "starting over in {}: replacing the run there ({held}, plot and samples)",
+            args.out.display()
+        );
+        rundir::clear(&args.out)?;
+    }
     let opts = RunOptions {
         model_source: MODEL.into(),
         model_path: MODEL_PATH.into(),

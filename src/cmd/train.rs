@@ -1,14 +1,17 @@
-//! `irdc train MODEL [--data DIR] [--set NAME=VALUE].. [--out RUN_DIR] [--resume] [--vgg19 FILE]
-//! [--steps N]`: train the model's generator and critic as its `training:` section says (SPEC.md
-//! "Training"), on the GPU. The run directory gets `checkpoint.safetensors` (every
+//! `irdc train MODEL [--data DIR] [--set NAME=VALUE].. [--out RUN_DIR] [--resume | --overwrite]
+//! [--vgg19 FILE] [--steps N]`: train the model's generator and critic as its `training:` section
+//! says (SPEC.md "Training"), on the GPU. The run directory gets `checkpoint.safetensors` (every
 //! `checkpoint_every` steps and at the end; the last good one is kept when a loss turns NaN),
-//! `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred | sharp).
+//! `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred | sharp). It is
+//! locked for the run (`irdc.lock`), and a run already in it is refused unless continued
+//! (`--resume`) or replaced (`--overwrite`).
 
 use super::ModelArgs;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ir::front::{DataDefault, Length};
 use runtime::data::DataSpec;
+use runtime::train::rundir::{self, RunLock};
 use runtime::train::{Event, RunOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,10 @@ pub struct Args {
     /// Continue the run in --out from its checkpoint, exactly where it stopped
     #[arg(long)]
     resume: bool,
+    /// Start over in an --out that holds a run: its checkpoint, metrics, plot and samples are
+    /// removed (without this, or --resume, such an --out is refused)
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// VGG19's ImageNet weights (safetensors, torchvision's names: features.0.weight, ..)
     #[arg(long, value_name = "FILE")]
     vgg19: Option<PathBuf>,
@@ -53,6 +60,20 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<()> {
     let out = &args.out;
+    // One run at a time in a directory, for all of this one; a run already there is kept
+    // unless --resume continues it or --overwrite says to start over.
+    let _lock = RunLock::take(out)?;
+    let held = rundir::held(out).filter(|_| !args.resume);
+    if let Some(held) = held.as_ref().filter(|_| !args.overwrite) {
+        let resume = match held.checkpoint {
+            Some(_) => "continue it with --resume, ",
+            None => "",
+        };
+        bail!(
+            "{} already holds a run ({held}): {resume}start over with --overwrite, or choose another --out",
+            out.display()
+        );
+    }
     let ckpt = out.join("checkpoint.safetensors");
     // A resumed run is rebuilt from what its checkpoint recorded, not from today's model file.
     let (source, model_path, sets, recorded_total) = if args.resume {
@@ -147,6 +168,14 @@ pub fn main(args: Args) -> Result<()> {
         debug_nan_at: args.debug_nan_at,
         stop_after: args.stop_after,
     };
+    if let Some(held) = held {
+        // Only now, with the model, data and device known good, is the old run removed.
+        eprintln!(
+            "--overwrite: starting over in {} (removing its {held}, plot and samples)",
+            out.display()
+        );
+        rundir::clear(out)?;
+    }
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),

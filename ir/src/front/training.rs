@@ -182,20 +182,22 @@ fn adam(v: &Value, env: &Env) -> R<AdamSpec> {
     };
     let mut f = Fields::new("Adam", v.span, fs);
     let mut a = TrainingSpec::default().adam;
-    // (field, slot, lowest allowed, whether the lowest is allowed, highest excluded)
-    for (field, slot, lo, hi) in [
-        ("lr", &mut a.lr, 0.0, f64::INFINITY),
-        ("beta1", &mut a.beta1, 0.0, 1.0),
-        ("beta2", &mut a.beta2, 0.0, 1.0),
-        ("eps", &mut a.eps, 0.0, f64::INFINITY),
+    // (field, slot, lowest allowed, whether the lowest itself is allowed, highest excluded):
+    // eps 0 would divide 0 by 0 for a parameter whose gradient is still 0.
+    for (field, slot, lo, lo_ok, hi) in [
+        ("lr", &mut a.lr, 0.0, true, f64::INFINITY),
+        ("beta1", &mut a.beta1, 0.0, true, 1.0),
+        ("beta2", &mut a.beta2, 0.0, true, 1.0),
+        ("eps", &mut a.eps, 0.0, false, f64::INFINITY),
     ] {
         if let Some(n) = f.get(field) {
             let x = fields::num(n, env)?;
-            if !(x >= lo && x < hi) {
-                let range = if hi.is_finite() {
-                    format!("in [{lo}, {hi})")
-                } else {
-                    format!(">= {lo}")
+            if !((x > lo || (lo_ok && x == lo)) && x < hi) {
+                let open = if lo_ok { "[" } else { "(" };
+                let range = match (hi.is_finite(), lo_ok) {
+                    (true, _) => format!("in {open}{lo}, {hi})"),
+                    (false, true) => format!(">= {lo}"),
+                    (false, false) => format!("> {lo}"),
                 };
                 return Err(Diag::at(
                     n.span,
@@ -331,5 +333,37 @@ mod tests {
             spec("Training(data: Cifar)").unwrap_err(),
             "t.ron:2:27: error: expected `Procedural`, `Folder(path: \"..\")` or `GoPro(root: \"..\")`, found `Cifar`"
         );
+    }
+
+    /// Every value `irdc train` (and so `irdc check`) refuses, with the range it allows.
+    #[test]
+    fn each_bad_value_is_refused_with_its_range() {
+        #[rustfmt::skip]
+        let cases = [
+            ("Training(batch: 0)", 28, "`batch` must be a whole number >= 1, found 0"),
+            ("Training(crop: 0)", 27, "`crop` must be a whole number >= 4, found 0"),
+            ("Training(crop: -16)", 27, "`crop` must be a whole number >= 4, found -16"),
+            ("Training(critic_steps: 0)", 35, "`critic_steps` must be a whole number >= 1, found 0"),
+            ("Training(sample_every: 0)", 35, "`sample_every` must be a whole number >= 1, found 0"),
+            ("Training(checkpoint_every: 0)", 39, "`checkpoint_every` must be a whole number >= 1, found 0"),
+            ("Training(batch: 1.5)", 28, "`batch` must be a whole number >= 1, found 1.5"),
+            ("Training(seed: -1)", 27, "`seed` must be a whole number >= 0, found -1"),
+            ("Training(optimizer: Adam(lr: -1))", 41, "Adam `lr` must be >= 0, found -1"),
+            ("Training(optimizer: Adam(eps: 0))", 42, "Adam `eps` must be > 0, found 0"),
+            ("Training(optimizer: Adam(eps: -1e-8))", 42, "Adam `eps` must be > 0, found -0.00000001"),
+            ("Training(optimizer: Adam(beta1: -0.5))", 44, "Adam `beta1` must be in [0, 1), found -0.5"),
+            ("Training(optimizer: Adam(beta2: 1))", 44, "Adam `beta2` must be in [0, 1), found 1"),
+            ("Training(schedule: Schedule(steps: 0))", 47, "`steps` must be a whole number >= 1, found 0"),
+            ("Training(schedule: Schedule(epochs: 0))", 48, "`epochs` must be a whole number >= 1, found 0"),
+            ("Training(schedule: Schedule(decay_after: 2.5))", 53, "`decay_after` is a fraction of the run in [0, 1], found 2.5"),
+            ("Training(schedule: Schedule(decay_after: -0.1))", 53, "`decay_after` is a fraction of the run in [0, 1], found -0.1"),
+        ];
+        for (training, at, message) in cases {
+            assert_eq!(
+                spec(training).unwrap_err(),
+                format!("t.ron:2:{at}: error: {message}"),
+                "{training}"
+            );
+        }
     }
 }

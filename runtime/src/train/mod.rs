@@ -8,6 +8,7 @@
 //! - [`trainer`]: the step: G(blurred), `critic_steps` critic updates, one generator update.
 //! - [`run`]: the loop: data, learning-rate schedule, checkpoints, metrics, samples, NaN guard.
 //! - [`plot`]: the loss plot and the sample triptychs (PNG).
+//! - [`rundir`]: the run directory: the run it holds, starting over, one run at a time (a lock).
 //!
 //! Every random choice is a function of `(seed, step)`, so a resumed run (from a checkpoint's
 //! parameters, moments and step) computes exactly what the uninterrupted run would have.
@@ -17,6 +18,7 @@ pub mod bound;
 pub mod params;
 pub mod plot;
 pub mod run;
+pub mod rundir;
 pub mod trainer;
 
 pub use run::{lr_at, run, Event, RunOptions};

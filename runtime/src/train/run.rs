@@ -94,7 +94,7 @@ pub fn run(
         trainer.load_state(&tensors)?;
         first = meta.step;
     }
-    let mut history = read_history(&csv, first);
+    let mut history = read_history(&csv, first)?;
     let total = opts.total_steps;
     let meta = |step: u64| Meta {
         model_source: opts.model_source.clone(),
@@ -195,10 +195,13 @@ fn sample(
 }
 
 /// The (step, critic, generator) rows of an existing metrics file up to `upto`, and the file cut
-/// there (a resumed run rewrites what came after its checkpoint).
-fn read_history(csv: &Path, upto: u64) -> Vec<(u64, f32, f32)> {
-    let Ok(text) = std::fs::read_to_string(csv) else {
-        return Vec::new();
+/// there (a resumed run rewrites what came after its checkpoint), through a temporary file and a
+/// rename so an interruption leaves the old file whole.
+fn read_history(csv: &Path, upto: u64) -> Result<Vec<(u64, f32, f32)>, TrainError> {
+    let text = match std::fs::read_to_string(csv) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(csv, e)),
     };
     let mut kept = String::new();
     let mut rows = Vec::new();
@@ -216,8 +219,10 @@ fn read_history(csv: &Path, upto: u64) -> Vec<(u64, f32, f32)> {
         kept.push_str(line);
         kept.push('\n');
     }
-    let _ = std::fs::write(csv, kept);
-    rows
+    if kept != text {
+        crate::autotune::write_atomic(csv, kept.as_bytes()).map_err(|e| io_err(csv, e))?;
+    }
+    Ok(rows)
 }
 
 fn append_metrics(
