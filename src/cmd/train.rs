@@ -1,7 +1,8 @@
 //! `irdc train MODEL [--data DIR] [--set NAME=VALUE].. [--out RUN_DIR] [--resume] [--vgg19 FILE]
-//! [--steps N]`: train the model's generator and critic as its `training:` section says (SPEC.md
-//! "Training"), on the GPU. The run directory gets `checkpoint.safetensors` (every
-//! `checkpoint_every` steps and at the end; the last good one is kept when a loss turns NaN),
+//! [--steps N] [--validate-every N] [--val-data DIR] [--val-images N]`: train the model's
+//! generator and critic as its `training:` section says (SPEC.md "Training"), on the GPU. The run
+//! directory gets `checkpoint.safetensors` (every `checkpoint_every` steps and at the end; the
+//! last good one is kept when a loss turns NaN), `best.safetensors` (the best validation PSNR),
 //! `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred | sharp).
 
 use super::ModelArgs;
@@ -41,6 +42,17 @@ pub struct Args {
     /// Generator steps of the whole run (instead of the model's schedule)
     #[arg(long)]
     steps: Option<u64>,
+    /// Validate every N generator steps (default: the model's `validate_every`, else its
+    /// `sample_every`): PSNR/SSIM of whole held-out images, into metrics.csv and best.safetensors
+    #[arg(long, value_name = "N")]
+    validate_every: Option<usize>,
+    /// Validation pairs: a GoPro_Large root (its test/), a split, or one sequence (blur/, sharp/);
+    /// default: the model's `val_data`, else a seeded slice of the training data's held-out split
+    #[arg(long, value_name = "DIR")]
+    val_data: Option<PathBuf>,
+    /// Images in the validation set (default: the model's `val_images`, 8)
+    #[arg(long, value_name = "N")]
+    val_images: Option<usize>,
     /// Test hook: feed NaN images at this step (1-based), to check that training stops cleanly
     #[arg(long, hide = true)]
     debug_nan_at: Option<u64>,
@@ -146,7 +158,14 @@ pub fn main(args: Args) -> Result<()> {
         frozen,
         debug_nan_at: args.debug_nan_at,
         stop_after: args.stop_after,
+        validation: runtime::train::Validation {
+            every: args.validate_every,
+            images: args.val_images,
+            size: None,
+            data: args.val_data.clone(),
+        },
     };
+    let mut validation = String::new();
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),
@@ -173,18 +192,36 @@ pub fn main(args: Args) -> Result<()> {
             steps_per_s,
         } => {
             bar.set_position(step);
+            let critic = match losses.critic.last() {
+                Some(c) => format!("critic {c:.4} "),
+                None => String::new(),
+            };
             bar.set_message(format!(
-                "critic {:.4} generator {:.4} lr {lr:.2e} {steps_per_s:.2} steps/s",
-                losses.critic.last().copied().unwrap_or(f32::NAN),
+                "{critic}generator {:.4}{validation} lr {lr:.2e} {steps_per_s:.2} steps/s",
                 losses.generator
             ));
+        }
+        Event::Validated { step, scores, best } => {
+            validation = format!(
+                " val {:.2} dB {:.4} (blurred {:.2} dB {:.4})",
+                scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
+            );
+            if let Some(path) = best {
+                bar.println(format!(
+                    "step {step}: best validation PSNR so far, {:.2} dB (SSIM {:.4}; blurred {:.2} dB): {}",
+                    scores.psnr,
+                    scores.ssim,
+                    scores.psnr_blurred,
+                    path.display()
+                ));
+            }
         }
         Event::Checkpoint(_) | Event::Sample(_) => {}
     });
     bar.finish();
     result?;
     eprintln!(
-        "run directory: {} (checkpoint.safetensors, metrics.csv, losses.png, samples/)",
+        "run directory: {} (checkpoint.safetensors, best.safetensors, metrics.csv, losses.png, samples/)",
         out.display()
     );
     Ok(())
