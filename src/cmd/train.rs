@@ -206,15 +206,17 @@ pub fn main(args: Args) -> Result<()> {
                 " val {:.2} dB {:.4} (blurred {:.2} dB {:.4})",
                 scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
             );
-            if let Some(path) = best {
-                bar.println(format!(
-                    "step {step}: best validation PSNR so far, {:.2} dB (SSIM {:.4}; blurred {:.2} dB): {}",
-                    scores.psnr,
-                    scores.ssim,
-                    scores.psnr_blurred,
-                    path.display()
-                ));
-            }
+            let best = match best {
+                Some(path) => format!("; the best so far: {}", path.display()),
+                None => String::new(),
+            };
+            // Through `suspend`, the line shows with or without a terminal (unlike `println`).
+            bar.suspend(|| {
+                eprintln!(
+                    "step {step}: validation PSNR {:.2} dB, SSIM {:.4} (blurred inputs: {:.2} dB, {:.4}){best}",
+                    scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
+                )
+            });
         }
         Event::Checkpoint(_) | Event::Sample(_) => {}
     });

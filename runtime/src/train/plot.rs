@@ -105,7 +105,7 @@ fn panel<'a>(area: &Area<'a>, p: &Panel, k: usize) -> Result<(), DrawError<'a>> 
     let decimals = (2.0 - (hi - lo).log10().floor()).clamp(0.0, 6.0) as usize;
     let big = lo.abs().max(hi.abs());
     let y_label = |v: &f64| match big {
-        b if b >= 1e5 || b < 1e-3 => format!("{v:.2e}"),
+        b if !(1e-3..1e5).contains(&b) => format!("{v:.2e}"),
         _ => format!("{v:.decimals$}"),
     };
     chart
