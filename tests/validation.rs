@@ -142,3 +142,64 @@ fn validation_of_an_identity_generator_scores_the_blurred_images() {
     assert_eq!((sample.width(), sample.height()), (3 * 30 + 4, 22));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn wrong_validation_settings_stop_before_training_and_say_what_to_do() {
+    let gpu = runtime::Gpu::new().unwrap();
+    let dir = std::env::temp_dir().join(format!("irdc-validation-bad-{}", std::process::id()));
+    let missing = dir.join("no_such_folder");
+    let opts = |validation: Validation| RunOptions {
+        model_source: MODEL.into(),
+        model_path: "identity.ron".into(),
+        sets: vec![],
+        data: DataSpec::Procedural {
+            size: 16,
+            noise: 0.0,
+            blur_scale: 1.0,
+        },
+        out: dir.join("run"),
+        total_steps: 2,
+        resume: false,
+        frozen: HashMap::new(),
+        debug_nan_at: None,
+        stop_after: None,
+        validation,
+    };
+    let err = |v: Validation| {
+        let mut steps = 0;
+        let r = run(&gpu, &opts(v), &mut |e| {
+            if let Event::Step { .. } = e {
+                steps += 1;
+            }
+        });
+        assert_eq!(steps, 0);
+        r.unwrap_err().to_string()
+    };
+    assert_eq!(
+        err(Validation {
+            images: Some(0),
+            ..Default::default()
+        }),
+        "--val-images 0: it must be at least 1"
+    );
+    assert_eq!(
+        err(Validation {
+            data: Some(missing.clone()),
+            ..Default::default()
+        }),
+        format!(
+            "the validation data (val_data, --val-data): {}: no such directory; give a folder of pairs in GoPro's layout",
+            missing.display()
+        )
+    );
+    // Procedural validation images too small for SSIM's 11x11 window.
+    let small = err(Validation {
+        size: Some(8),
+        ..Default::default()
+    });
+    assert!(
+        small.contains("is 8x8; SSIM needs at least 11x11"),
+        "{small}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -125,6 +125,9 @@ pub fn run(
         .collect::<Result<Vec<_>, _>>()?;
     let model = ir::front::parse(&opts.model_source, &opts.model_path, &overrides)?;
     let spec = with_validation(model.training_spec()?, &opts.validation)?;
+    // The validation set first: a wrong folder stops the run before anything is compiled.
+    let val_data = spec.val_data.as_ref().map(PathBuf::from);
+    let pairs = validation_pairs(&opts.data, &spec, val_data.as_deref(), spec.val_images)?;
     let mut trainer = Trainer::new(gpu, &model, &spec, &opts.frozen)?;
     std::fs::create_dir_all(opts.out.join("samples")).map_err(|e| io_err(&opts.out, e))?;
     let ckpt = opts.out.join("checkpoint.safetensors");
@@ -164,8 +167,6 @@ pub fn run(
     };
     let (b, c) = (spec.batch, spec.crop);
     let source = data::open(&opts.data, Split::Train, Some(c), spec.seed)?;
-    let val_data = spec.val_data.as_ref().map(PathBuf::from);
-    let pairs = validation_pairs(&opts.data, &spec, val_data.as_deref(), spec.val_images)?;
     let validator = Validator::new(&trainer, &model, pairs)?;
     let mut loader = Loader::spawn(source, first * b as u64, None, 2 * b);
     on(Event::Started {

@@ -45,7 +45,11 @@ pub fn validation_pairs(
     n: usize,
 ) -> Result<Vec<Pair>, TrainError> {
     if let Some(dir) = val_data {
-        let files = pair_files(dir)?;
+        let files = pair_files(dir).map_err(|e| {
+            TrainError::Setup(format!(
+                "the validation data (val_data, --val-data): {e}; give a folder of pairs in GoPro's layout"
+            ))
+        })?;
         let mut out = Vec::new();
         for i in seeded_slice(files.len() as u64, n, spec.seed) {
             let (b, s) = &files[i as usize];
