@@ -166,6 +166,11 @@ pub fn main(args: Args) -> Result<()> {
         },
     };
     let mut validation = String::new();
+    // Validation and samples use the moving average of the weights when there is one.
+    let weights = match spec.ema {
+        Some(decay) => format!(" (EMA weights, decay {decay})"),
+        None => String::new(),
+    };
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),
@@ -213,7 +218,7 @@ pub fn main(args: Args) -> Result<()> {
             // Through `suspend`, the line shows with or without a terminal (unlike `println`).
             bar.suspend(|| {
                 eprintln!(
-                    "step {step}: validation PSNR {:.2} dB, SSIM {:.4} (blurred inputs: {:.2} dB, {:.4}){best}",
+                    "step {step}: validation{weights} PSNR {:.2} dB, SSIM {:.4} (blurred inputs: {:.2} dB, {:.4}){best}",
                     scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
                 )
             });
