@@ -203,3 +203,45 @@ fn wrong_validation_settings_stop_before_training_and_say_what_to_do() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_default_set_is_a_seeded_slice_of_the_held_out_split_at_full_size() {
+    use runtime::train::validate::validation_pairs;
+    let mut spec = ir::front::TrainingSpec {
+        val_size: 40,
+        ..Default::default()
+    };
+    let procedural = DataSpec::Procedural {
+        size: 16,
+        noise: 0.0,
+        blur_scale: 1.0,
+    };
+    // Procedural: val_size images from the held-out stream, the same 8 of 32 for one seed.
+    let names = |spec: &ir::front::TrainingSpec| -> Vec<String> {
+        let pairs = validation_pairs(&procedural, spec, None, 8).unwrap();
+        assert!(pairs.iter().all(|p| p.sharp.shape == [1, 3, 40, 40]));
+        pairs.into_iter().map(|p| p.name).collect()
+    };
+    let first = names(&spec);
+    assert_eq!(first.len(), 8);
+    assert_eq!(names(&spec), first);
+    spec.seed = 1;
+    assert_ne!(names(&spec), first, "another seed, another slice");
+
+    // GoPro: its test/ split, whole images (not the training crop).
+    let dir = std::env::temp_dir().join(format!("irdc-validation-gopro-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (split, h, w) in [("train", 20, 24), ("test", 26, 34)] {
+        for sub in ["blur", "sharp"] {
+            let folder = dir.join(split).join("seq").join(sub);
+            std::fs::create_dir_all(&folder).unwrap();
+            write_png(&folder.join("000000.png"), &procedural::image(h, w, 1, 0)).unwrap();
+        }
+    }
+    let gopro = DataSpec::GoPro { dir: dir.clone() };
+    let pairs = validation_pairs(&gopro, &spec, None, 8).unwrap();
+    assert_eq!(pairs.len(), 1);
+    assert_eq!(pairs[0].blurred.shape, [1, 3, 26, 34]);
+    assert_eq!(pairs[0].name, "seq/000000.png");
+    let _ = std::fs::remove_dir_all(&dir);
+}
