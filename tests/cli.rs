@@ -122,7 +122,7 @@ fn an_unknown_graph_lists_the_graphs() {
     let o = irdc(&["params", "models/ird_gan.ron", "--graph", "gen"]);
     assert_fails_with(
         &o,
-        "error: models/ird_gan.ron: no graph named `gen`; the model has: generator, critic, vgg19, critic_loss, generator_loss",
+        "error: models/ird_gan.ron: no graph named `gen`; the model has: generator, critic, vgg19, critic_loss, generator_loss, content_loss",
     );
 }
 

@@ -302,3 +302,64 @@ fn eval_reports_the_metrics_of_the_deblurred_and_blurred_images() {
         );
     }
 }
+
+/// Whether `out` is the CPU reference of `params` on `img`, within one level of rounding.
+fn matches(out: &Path, params: &HashMap<String, Tensor<f32>>, img: &Tensor<f32>) -> bool {
+    let written = image::open(out).unwrap().to_rgb8();
+    let expected = cpu_deblur(params, img);
+    let (h, w) = (img.shape[2], img.shape[3]);
+    (0..3).all(|c| {
+        (0..h).all(|y| {
+            (0..w).all(|x| {
+                let want = quantize(expected.data[(c * h + y) * w + x] as f32) as i32;
+                let got = written.get_pixel(x as u32, y as u32).0[c] as i32;
+                (want - got).abs() <= 1
+            })
+        })
+    })
+}
+
+#[test]
+fn deblur_uses_the_moving_average_when_the_checkpoint_has_one() {
+    let dir = scratch("ema");
+    let ck = dir.join("ck.safetensors");
+    let trained = write_checkpoint(&ck);
+    // The same checkpoint with a moving average (`ema: ..` in training): other weights.
+    let (mut tensors, meta) = runtime::checkpoint::load(&ck).unwrap();
+    let ema: HashMap<String, Tensor<f32>> = ir::init::init_params(&generator(16, 16), 4)
+        .into_iter()
+        .collect();
+    for (n, t) in &ema {
+        tensors.insert(format!("ema.generator.{n}"), t.clone());
+    }
+    let tensors: Vec<(String, Tensor<f32>)> = tensors.into_iter().collect();
+    runtime::checkpoint::save(&ck, &tensors, &meta).unwrap();
+    let input = dir.join("in.png");
+    image::RgbImage::from_fn(12, 10, |x, y| {
+        image::Rgb([0, 1, 2].map(|c| pattern(x, y, c)))
+    })
+    .save(&input)
+    .unwrap();
+    let img = read_image(&input).unwrap();
+    for (flag, weights, params) in [
+        (None, "EMA", &ema),
+        (Some("--trained-weights"), "trained", &trained),
+    ] {
+        let out = dir.join(weights);
+        let mut args = vec!["deblur", "--checkpoint", ck.to_str().unwrap()];
+        args.extend([input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        args.extend(flag);
+        let o = irdc(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!(
+                "generator `generator` at step 0, {weights} weights"
+            )),
+            "{err}"
+        );
+        let other = if weights == "EMA" { &trained } else { &ema };
+        assert!(matches(&out.join("in.png"), params, &img), "{weights}");
+        assert!(!matches(&out.join("in.png"), other, &img), "{weights}");
+    }
+}

@@ -143,7 +143,7 @@ fn every_training_plan_passes_the_checker() {
     // test quick (the full-size ones are checked by `irdc plan --train`, see the README).
     let critic = train_plan(&[], "critic_loss");
     assert!(critic.memory.recomputed > 0);
-    for graph in ["critic_loss", "generator_loss", "generator"] {
+    for graph in ["critic_loss", "generator_loss", "content_loss", "generator"] {
         let p = train_plan(&[("N", "8"), ("H", "64"), ("W", "64")], graph);
         assert!(p.memory.peak_bytes < p.memory.naive_bytes);
     }

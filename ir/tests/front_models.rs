@@ -36,7 +36,8 @@ fn ird_gan_generator_at_n64() {
             "critic",
             "vgg19",
             "critic_loss",
-            "generator_loss"
+            "generator_loss",
+            "content_loss"
         ]
     );
     assert_eq!(
@@ -167,7 +168,7 @@ fn deblurgan_training_section_is_deblurgans_setup() {
     let spec = model("deblurgan.ron", &[]).training_spec().unwrap();
     let expected = TrainingSpec {
         generator: "generator".into(),
-        critic: "critic".into(),
+        critic: Some("critic".into()),
         critic_loss: "critic_loss".into(),
         generator_loss: "generator_loss".into(),
         critic_steps: 5,
@@ -185,6 +186,8 @@ fn deblurgan_training_section_is_deblurgans_setup() {
         sample_every: 500,
         checkpoint_every: 1000,
         data: DataDefault::Procedural,
+        // No recipes (DeblurGAN has none); validation as sample_every.
+        ..Default::default()
     };
     assert_eq!(spec, expected);
     // The params of ird_gan.ron's names drive it the same way.

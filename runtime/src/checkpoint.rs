@@ -39,6 +39,16 @@ pub fn save(
     tensors: &[(String, Tensor<f32>)],
     meta: &Meta,
 ) -> Result<(), CheckpointError> {
+    save_with(path, tensors, meta, &[])
+}
+
+/// [`save`] with more metadata (`best.safetensors`' `val_psnr`), read back by [`metadata`].
+pub fn save_with(
+    path: &Path,
+    tensors: &[(String, Tensor<f32>)],
+    meta: &Meta,
+    extra: &[(&str, String)],
+) -> Result<(), CheckpointError> {
     let m: HashMap<String, String> = [
         ("model_source", meta.model_source.clone()),
         ("model_path", meta.model_path.clone()),
@@ -49,9 +59,15 @@ pub fn save(
         ("seed", meta.seed.to_string()),
     ]
     .into_iter()
+    .chain(extra.iter().cloned())
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     Ok(write_tensors(path, tensors, &m)?)
+}
+
+/// Every metadata entry of a checkpoint, [`Meta`]'s and those [`save_with`] added.
+pub fn metadata(path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
+    Ok(read_tensors(path)?.metadata.into_iter().collect())
 }
 
 pub fn load(path: &Path) -> Result<(HashMap<String, Tensor<f32>>, Meta), CheckpointError> {

@@ -15,6 +15,7 @@ pub mod image_io;
 pub mod io;
 mod layout;
 pub mod metrics;
+pub mod pad;
 mod panels;
 pub mod pipeline_cache;
 pub mod profile;

@@ -3,7 +3,9 @@
 //! The file format is the trainer's (`runtime::checkpoint`): the generator's parameters as
 //! `generator.<param name>`, and metadata holding the model file's full RON text, its path, the
 //! `--set` overrides and the generator's graph name. The model travels inside the checkpoint, so
-//! a checkpoint deblurs even after models/ird_gan.ron has changed.
+//! a checkpoint deblurs even after models/ird_gan.ron has changed. A run with `ema` also stores
+//! the moving average of the generator's weights (`ema.generator.<param name>`); inference uses
+//! it when it is there, unless asked for the trained weights.
 
 use anyhow::{bail, Context, Result};
 use ir::Tensor;
@@ -18,10 +20,13 @@ pub struct Generator {
     pub params: HashMap<String, Tensor<f32>>,
     /// The training step it was saved at (for messages).
     pub step: u64,
+    /// Which weights `params` are, for messages: `EMA` (the moving average) or `trained`.
+    pub weights: &'static str,
 }
 
 /// Load the generator of checkpoint `path`; `sets` (`NAME=VALUE`) apply after the checkpoint's own.
-pub fn load_generator(path: &Path, sets: &[String]) -> Result<Generator> {
+/// Its moving average (EMA) when the checkpoint has one, unless `trained_weights`.
+pub fn load_generator(path: &Path, sets: &[String], trained_weights: bool) -> Result<Generator> {
     let (tensors, meta) = runtime::checkpoint::load(path)?;
     let name = path.display();
     let mut overrides = Vec::new();
@@ -34,9 +39,15 @@ pub fn load_generator(path: &Path, sets: &[String]) -> Result<Generator> {
     }
     let file_name = format!("{} (in {name})", meta.model_path);
     let model = ir::front::parse(&meta.model_source, &file_name, &overrides)?;
+    let ema_prefix = format!("{}generator.", runtime::train::EMA_PREFIX);
+    let has_ema = tensors.keys().any(|n| n.starts_with(&ema_prefix));
+    let (prefix, weights) = match has_ema && !trained_weights {
+        true => (ema_prefix.as_str(), "EMA"),
+        false => ("generator.", "trained"),
+    };
     let params: HashMap<String, Tensor<f32>> = tensors
         .into_iter()
-        .filter_map(|(n, t)| Some((n.strip_prefix("generator.")?.to_string(), t)))
+        .filter_map(|(n, t)| Some((n.strip_prefix(prefix)?.to_string(), t)))
         .collect();
     if params.is_empty() {
         bail!("{name}: no `generator.` tensors; is it a checkpoint written by `irdc train`?");
@@ -46,5 +57,6 @@ pub fn load_generator(path: &Path, sets: &[String]) -> Result<Generator> {
         graph: meta.generator_graph,
         params,
         step: meta.step,
+        weights,
     })
 }

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use compiler::Plan;
 use ir::{NodeId, Tensor, ValueKind};
 use runtime::image_io::{read_image, write_png};
+use runtime::pad::{crop, reflect_pad, size_multiple};
 use runtime::{Executable, Gpu, PipelineCache};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,9 @@ pub struct Args {
     /// Override a model parameter after the checkpoint's own (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// Use the trained weights even when the checkpoint has their moving average (`ema`)
+    #[arg(long)]
+    trained_weights: bool,
     #[command(flatten)]
     device: super::DeviceArgs,
 }
@@ -42,7 +46,7 @@ pub fn main(args: Args) -> Result<()> {
     }
     let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
-    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, gpu)?;
+    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut failed = 0;
@@ -146,14 +150,21 @@ struct Compiled {
 }
 
 impl Deblurrer {
-    /// The generator of `checkpoint` (with `sets` applied) on `gpu`.
-    pub fn new(checkpoint: &Path, sets: &[String], gpu: Gpu) -> Result<Deblurrer> {
-        let generator = load_generator(checkpoint, sets)?;
+    /// The generator of `checkpoint` (with `sets` applied) on `gpu`: the moving average of its
+    /// weights when the checkpoint has one, unless `trained_weights`.
+    pub fn new(
+        checkpoint: &Path,
+        sets: &[String],
+        trained_weights: bool,
+        gpu: Gpu,
+    ) -> Result<Deblurrer> {
+        let generator = load_generator(checkpoint, sets, trained_weights)?;
         eprintln!(
-            "{}: generator `{}` at step {}",
+            "{}: generator `{}` at step {}, {} weights",
             checkpoint.display(),
             generator.graph,
-            generator.step
+            generator.step,
+            generator.weights
         );
         let declared = generator.model.input_shapes(&generator.graph)?;
         let [(input, _)] = &declared[..] else {
@@ -163,7 +174,12 @@ impl Deblurrer {
                 declared.len()
             );
         };
-        let multiple = size_multiple(&generator.model, &generator.graph, input)?;
+        let multiple = size_multiple(&generator.model, &generator.graph, input).with_context(|| {
+            format!(
+                "graph {} changes the size of every image tried; it is not an image-to-image generator",
+                generator.graph
+            )
+        })?;
         Ok(Deblurrer {
             gpu,
             input: input.clone(),
@@ -244,67 +260,4 @@ fn output_of(plan: &Plan) -> Result<NodeId> {
             outs.len()
         ),
     }
-}
-
-/// The smallest power of two m such that the generator maps an m·k-sized image to one of the
-/// same size (its down- and up-sampling need it; IRD-GAN: 4). Found by building the graph, which
-/// runs only the shape rules, so it follows the model file rather than a constant here.
-fn size_multiple(model: &ir::front::Model, graph: &str, input: &str) -> Result<usize> {
-    let keeps_size = |s: usize| {
-        let shape = vec![1, 3, s, s];
-        model
-            .build_with(
-                graph,
-                &[(input.to_string(), shape.clone())],
-                &compiler::differentiate::Autodiff,
-            )
-            .is_ok_and(|g| g.outputs.len() == 1 && g.nodes[g.outputs[0].1].shape == shape)
-    };
-    // Odd multiples (3m, 5m) so that m is not satisfied by accident by a larger power of two.
-    (0..8)
-        .map(|k| 1usize << k)
-        .find(|&m| keeps_size(3 * m) && keeps_size(5 * m))
-        .with_context(|| format!("graph {graph} changes the size of every image tried; it is not an image-to-image generator"))
-}
-
-/// Pad `[1, 3, h, w]` at the bottom and right to `[1, 3, ph, pw]` by reflection without repeating
-/// the edge (`c b | a b c | b a`, PyTorch's ReflectionPad2d, as the generator's own padding).
-pub fn reflect_pad(t: &Tensor<f32>, ph: usize, pw: usize) -> Tensor<f32> {
-    let (h, w) = (t.shape[2], t.shape[3]);
-    let mut out = Tensor::zeros(&[1, 3, ph, pw]);
-    for c in 0..3 {
-        for y in 0..ph {
-            for x in 0..pw {
-                out.data[(c * ph + y) * pw + x] =
-                    t.data[(c * h + reflect(y, h)) * w + reflect(x, w)];
-            }
-        }
-    }
-    out
-}
-
-/// Index `i >= 0` reflected into `0..n` (any distance; a single row or column is repeated).
-fn reflect(i: usize, n: usize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let m = i % (2 * (n - 1));
-    if m < n {
-        m
-    } else {
-        2 * (n - 1) - m
-    }
-}
-
-/// The top-left `[1, 3, h, w]` of an image tensor.
-pub fn crop(t: &Tensor<f32>, h: usize, w: usize) -> Tensor<f32> {
-    let (th, tw) = (t.shape[2], t.shape[3]);
-    let mut out = Tensor::zeros(&[1, 3, h, w]);
-    for c in 0..3 {
-        for y in 0..h {
-            let src = (c * th + y) * tw;
-            out.data[(c * h + y) * w..(c * h + y + 1) * w].copy_from_slice(&t.data[src..src + w]);
-        }
-    }
-    out
 }

@@ -114,6 +114,12 @@ pub fn main(args: Args) -> Result<()> {
         frozen: HashMap::new(),
         debug_nan_at: None,
         stop_after: None,
+        // Validation (at the end) on the same held-out pairs as below.
+        validation: runtime::train::Validation {
+            images: Some(args.test_images as usize),
+            size: Some(args.test_size),
+            ..Default::default()
+        },
     };
     let bar = ProgressBar::new(args.steps);
     bar.set_style(
@@ -146,7 +152,7 @@ pub fn main(args: Args) -> Result<()> {
             }
             bar.set_message(line);
         }
-        Event::Checkpoint(_) | Event::Sample(_) => {}
+        Event::Validated { .. } | Event::Checkpoint(_) | Event::Sample(_) => {}
     })?;
     bar.finish();
     let trained = started.elapsed().as_secs_f64();
@@ -167,7 +173,7 @@ pub fn main(args: Args) -> Result<()> {
     let count = held_out
         .len()
         .map_or(args.test_images, |n| n.min(args.test_images));
-    let mut deblurrer = Deblurrer::new(&ckpt, &[], gpu.clone())?;
+    let mut deblurrer = Deblurrer::new(&ckpt, &[], false, gpu.clone())?;
     let samples = args.out.join("held_out");
     std::fs::create_dir_all(&samples)
         .with_context(|| format!("cannot create {}", samples.display()))?;

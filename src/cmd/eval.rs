@@ -6,12 +6,12 @@
 //! size (padded as `irdc deblur` does). Metrics are those of `runtime::metrics` (RGB 8-bit, as
 //! the literature reports them). In the JSON, an infinite PSNR (identical images) is `null`.
 
-use super::deblur::{image_files, Deblurrer};
+use super::deblur::Deblurrer;
 use anyhow::{bail, Context, Result};
 use runtime::image_io::read_image;
 use runtime::metrics::{psnr, ssim, Rgb8};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -31,6 +31,9 @@ pub struct Args {
     /// Override a model parameter after the checkpoint's own (repeatable)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// Use the trained weights even when the checkpoint has their moving average (`ema`)
+    #[arg(long)]
+    trained_weights: bool,
     #[command(flatten)]
     device: super::DeviceArgs,
 }
@@ -45,7 +48,7 @@ struct Scores {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let mut pairs = gopro_pairs(&args.data)?;
+    let mut pairs = runtime::data::pairs::pair_files(&args.data)?;
     if let Some(n) = args.limit {
         pairs.truncate(n);
     }
@@ -54,7 +57,7 @@ pub fn main(args: Args) -> Result<()> {
     }
     let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
-    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, gpu)?;
+    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?;
     let mut rows = Vec::new();
     let mut sum = Scores::default();
     for (i, (blur, sharp)) in pairs.iter().enumerate() {
@@ -130,43 +133,4 @@ fn scores_json(s: &Scores) -> Value {
         "blurred_psnr": num(s.blurred_psnr),
         "blurred_ssim": num(s.blurred_ssim),
     })
-}
-
-/// (blurred, sharp) pairs of a GoPro-style tree, sorted; see the module comment for the layouts.
-fn gopro_pairs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let is_sequence = |d: &Path| d.join("blur").is_dir() && d.join("sharp").is_dir();
-    let sequences: Vec<PathBuf> = if is_sequence(dir) {
-        vec![dir.to_path_buf()]
-    } else {
-        let split = if dir.join("test").is_dir() {
-            dir.join("test")
-        } else {
-            dir.to_path_buf()
-        };
-        let mut seqs: Vec<PathBuf> = std::fs::read_dir(&split)
-            .with_context(|| format!("cannot read folder {}", split.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_sequence(p))
-            .collect();
-        seqs.sort();
-        seqs
-    };
-    if sequences.is_empty() {
-        bail!("{}: not a GoPro-style folder: expected test/<sequence>/blur and .../sharp, <sequence>/blur and .../sharp, or blur/ and sharp/", dir.display());
-    }
-    let mut pairs = Vec::new();
-    for seq in sequences {
-        for blur in image_files(&[seq.join("blur")])? {
-            let sharp = seq.join("sharp").join(blur.file_name().unwrap_or_default());
-            if !sharp.is_file() {
-                bail!(
-                    "{}: no sharp counterpart {}",
-                    blur.display(),
-                    sharp.display()
-                );
-            }
-            pairs.push((blur, sharp));
-        }
-    }
-    Ok(pairs)
 }

@@ -1,10 +1,11 @@
 //! `irdc train MODEL [--data DIR] [--set NAME=VALUE].. [--out RUN_DIR] [--resume | --overwrite]
-//! [--vgg19 FILE] [--steps N]`: train the model's generator and critic as its `training:` section
-//! says (SPEC.md "Training"), on the GPU. The run directory gets `checkpoint.safetensors` (every
-//! `checkpoint_every` steps and at the end; the last good one is kept when a loss turns NaN),
-//! `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred | sharp). It is
-//! locked for the run (`irdc.lock`), and a run already in it is refused unless continued
-//! (`--resume`) or replaced (`--overwrite`).
+//! [--vgg19 FILE] [--steps N] [--validate-every N] [--val-data DIR] [--val-images N]`: train the
+//! model's generator and critic as its `training:` section says (SPEC.md "Training"), on the GPU.
+//! The run directory gets `checkpoint.safetensors` (every `checkpoint_every` steps and at the end;
+//! the last good one is kept when a loss turns NaN), `best.safetensors` (the best validation
+//! PSNR), `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred |
+//! sharp). It is locked for the run (`irdc.lock`), and a run already in it is refused unless
+//! continued (`--resume`) or replaced (`--overwrite`).
 
 use super::ModelArgs;
 use anyhow::{bail, Context, Result};
@@ -48,6 +49,17 @@ pub struct Args {
     /// Generator steps of the whole run (instead of the model's schedule)
     #[arg(long)]
     steps: Option<u64>,
+    /// Validate every N generator steps (default: the model's `validate_every`, else its
+    /// `sample_every`): PSNR/SSIM of whole held-out images, into metrics.csv and best.safetensors
+    #[arg(long, value_name = "N")]
+    validate_every: Option<usize>,
+    /// Validation pairs: a GoPro_Large root (its test/), a split, or one sequence (blur/, sharp/);
+    /// default: the model's `val_data`, else a seeded slice of the training data's held-out split
+    #[arg(long, value_name = "DIR")]
+    val_data: Option<PathBuf>,
+    /// Images in the validation set (default: the model's `val_images`, 8)
+    #[arg(long, value_name = "N")]
+    val_images: Option<usize>,
     /// Test hook: feed NaN images at this step (1-based), to check that training stops cleanly
     #[arg(long, hide = true)]
     debug_nan_at: Option<u64>,
@@ -167,6 +179,18 @@ pub fn main(args: Args) -> Result<()> {
         frozen,
         debug_nan_at: args.debug_nan_at,
         stop_after: args.stop_after,
+        validation: runtime::train::Validation {
+            every: args.validate_every,
+            images: args.val_images,
+            size: None,
+            data: args.val_data.clone(),
+        },
+    };
+    let mut validation = String::new();
+    // Validation and samples use the moving average of the weights when there is one.
+    let weights = match spec.ema {
+        Some(decay) => format!(" (EMA weights, decay {decay})"),
+        None => String::new(),
     };
     if let Some(held) = held {
         // Only now, with the model, data and device known good, is the old run removed.
@@ -202,18 +226,38 @@ pub fn main(args: Args) -> Result<()> {
             steps_per_s,
         } => {
             bar.set_position(step);
+            let critic = match losses.critic.last() {
+                Some(c) => format!("critic {c:.4} "),
+                None => String::new(),
+            };
             bar.set_message(format!(
-                "critic {:.4} generator {:.4} lr {lr:.2e} {steps_per_s:.2} steps/s",
-                losses.critic.last().copied().unwrap_or(f32::NAN),
+                "{critic}generator {:.4}{validation} lr {lr:.2e} {steps_per_s:.2} steps/s",
                 losses.generator
             ));
+        }
+        Event::Validated { step, scores, best } => {
+            validation = format!(
+                " val {:.2} dB {:.4} (blurred {:.2} dB {:.4})",
+                scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
+            );
+            let best = match best {
+                Some(path) => format!("; the best so far: {}", path.display()),
+                None => String::new(),
+            };
+            // Through `suspend`, the line shows with or without a terminal (unlike `println`).
+            bar.suspend(|| {
+                eprintln!(
+                    "step {step}: validation{weights} PSNR {:.2} dB, SSIM {:.4} (blurred inputs: {:.2} dB, {:.4}){best}",
+                    scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
+                )
+            });
         }
         Event::Checkpoint(_) | Event::Sample(_) => {}
     });
     bar.finish();
     result?;
     eprintln!(
-        "run directory: {} (checkpoint.safetensors, metrics.csv, losses.png, samples/)",
+        "run directory: {} (checkpoint.safetensors, best.safetensors, metrics.csv, losses.png, samples/)",
         out.display()
     );
     Ok(())

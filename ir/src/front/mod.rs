@@ -13,6 +13,7 @@ mod expr;
 mod fields;
 mod model;
 mod ops;
+mod recipes;
 mod syntax;
 mod training;
 

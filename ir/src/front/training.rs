@@ -12,12 +12,20 @@
 //!     batch: 1, crop: 256, seed: 0,
 //!     sample_every: 500, checkpoint_every: 1000,
 //!     data: Procedural,                                      // or Folder(path: ".."), GoPro(root: "..")
+//!     // Recipes, all off by default (SPEC.md's paper has none of them):
+//!     warmup: 0,                  // first generator steps on `content_loss` alone, no critic
+//!     content_loss: content_loss, // blurred, sharp -> loss: warm-up and critic-free training
+//!     ema: 0.999,                 // moving average of the generator's weights (absent: off)
+//!     // critic: None,            // no critic at all: the generator trains on its content loss
+//!     // Validation on whole held-out images (PSNR/SSIM, best.safetensors):
+//!     validate_every: 500, val_images: 8, val_size: 128, // val_data: "GOPRO_Large",
 //! ),
 //! ```
 
 use super::error::{Diag, FrontError, R};
 use super::expr::Env;
 use super::fields::{self, expected, Fields};
+use super::recipes::{recipe_defaults, recipes};
 use super::syntax::{Kind, Value};
 use super::Model;
 
@@ -25,9 +33,27 @@ use super::Model;
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainingSpec {
     pub generator: String,
-    pub critic: String,
+    /// The critic's graph; `None` (`critic: None`, or no graph `critic` and no `critic` field):
+    /// no critic, the generator trains on its content loss alone ([`TrainingSpec::content_step_loss`]).
+    pub critic: Option<String>,
     pub critic_loss: String,
     pub generator_loss: String,
+    /// A content-only loss (`blurred, sharp -> loss`, no critic) for warm-up and critic-free
+    /// training; default: the model's graph `content_loss` when it has one.
+    pub content_loss: Option<String>,
+    /// The first `warmup` generator steps train on `content_loss` only; the critic waits.
+    pub warmup: usize,
+    /// Decay of an exponential moving average of the generator's weights (`None`: none).
+    pub ema: Option<f64>,
+    /// Validate on whole held-out images every this many generator steps (and at the end).
+    pub validate_every: usize,
+    /// Held-out images in the validation set.
+    pub val_images: usize,
+    /// Side of the procedural validation images (other data are validated at their own size).
+    pub val_size: usize,
+    /// A folder of validation pairs: GoPro's root (its `test/`), a split, or one sequence
+    /// (`blur/`, `sharp/`); `None`: a seeded slice of the training data's held-out split.
+    pub val_data: Option<String>,
     /// Critic updates per generator update.
     pub critic_steps: usize,
     pub adam: AdamSpec,
@@ -74,9 +100,16 @@ impl Default for TrainingSpec {
     fn default() -> Self {
         TrainingSpec {
             generator: "generator".into(),
-            critic: "critic".into(),
+            critic: Some("critic".into()),
             critic_loss: "critic_loss".into(),
             generator_loss: "generator_loss".into(),
+            content_loss: None,
+            warmup: 0,
+            ema: None,
+            validate_every: 500,
+            val_images: 8,
+            val_size: 128,
+            val_data: None,
             critic_steps: 5,
             adam: AdamSpec {
                 lr: 1e-4,
@@ -100,10 +133,23 @@ impl TrainingSpec {
     /// The name prefix of the parameters the step of loss graph `graph` trains (`critic.` for
     /// the critic's loss, `generator.` for the generator's); `None` for any other graph.
     pub fn trained_prefix(&self, graph: &str) -> Option<String> {
-        match graph {
-            g if g == self.critic_loss => Some(format!("{}.", self.critic)),
-            g if g == self.generator_loss => Some(format!("{}.", self.generator)),
+        match (graph, &self.critic) {
+            (g, Some(c)) if g == self.critic_loss => Some(format!("{c}.")),
+            (g, _) if g == self.generator_loss || self.content_loss.as_deref() == Some(g) => {
+                Some(format!("{}.", self.generator))
+            }
             _ => None,
+        }
+    }
+
+    /// The loss graph of a content step (a warm-up step, or every step without a critic):
+    /// `content_loss`, or without a critic and without one, `generator_loss`. `None` when no
+    /// step trains on a content loss.
+    pub fn content_step_loss(&self) -> Option<&str> {
+        match (&self.critic, self.warmup) {
+            (None, _) => Some(self.content_loss.as_deref().unwrap_or(&self.generator_loss)),
+            (Some(_), 0) => None,
+            (Some(_), _) => self.content_loss.as_deref(),
         }
     }
 }
@@ -112,10 +158,13 @@ impl Model {
     /// The typed `training:` section (SPEC.md's defaults where it is absent or silent). Graph
     /// names are checked against the model's graphs.
     pub fn training_spec(&self) -> Result<TrainingSpec, FrontError> {
+        let graphs = self.graph_names();
         let Some(v) = self.training() else {
-            return Ok(TrainingSpec::default());
+            let mut t = TrainingSpec::default();
+            recipe_defaults(&mut t, &graphs, false);
+            return Ok(t);
         };
-        read(v, &self.parts.params, &self.graph_names()).map_err(|d| d.into_error(&self.file))
+        read(v, &self.parts.params, &graphs).map_err(|d| d.into_error(&self.file))
     }
 }
 
@@ -125,26 +174,41 @@ fn read(v: &Value, env: &Env, graphs: &[String]) -> R<TrainingSpec> {
     };
     let mut f = Fields::new("Training", v.span, fs);
     let mut t = TrainingSpec::default();
+    let graph = |g: &Value, field: &str| -> R<String> {
+        let name = fields::ident(g, "a graph name")?;
+        if !graphs.iter().any(|n| n == name) {
+            return Err(Diag::at(
+                g.span,
+                format!(
+                    "`{field}` names no graph `{name}`; the model has: {}",
+                    graphs.join(", ")
+                ),
+            ));
+        }
+        Ok(name.to_string())
+    };
+    if let Some(g) = f.get("generator") {
+        t.generator = graph(g, "generator")?;
+    }
+    let critic = f.get("critic");
+    if let Some(c) = critic {
+        t.critic = match &c.kind {
+            Kind::Ident(n) if n == "None" => None,
+            _ => Some(graph(c, "critic")?),
+        };
+    }
     for (field, slot) in [
-        ("generator", &mut t.generator),
-        ("critic", &mut t.critic),
         ("critic_loss", &mut t.critic_loss),
         ("generator_loss", &mut t.generator_loss),
     ] {
         if let Some(g) = f.get(field) {
-            let name = fields::ident(g, "a graph name")?;
-            if !graphs.iter().any(|n| n == name) {
-                return Err(Diag::at(
-                    g.span,
-                    format!(
-                        "`{field}` names no graph `{name}`; the model has: {}",
-                        graphs.join(", ")
-                    ),
-                ));
-            }
-            *slot = name.to_string();
+            *slot = graph(g, field)?;
         }
     }
+    if let Some(g) = f.get("content_loss") {
+        t.content_loss = Some(graph(g, "content_loss")?);
+    }
+    recipe_defaults(&mut t, graphs, critic.is_some());
     // Whole numbers >= 1, except the seed (>= 0).
     for (field, slot, min) in [
         ("critic_steps", &mut t.critic_steps, 1),
@@ -169,6 +233,7 @@ fn read(v: &Value, env: &Env, graphs: &[String]) -> R<TrainingSpec> {
     if let Some(d) = f.get("data") {
         t.data = data(d)?;
     }
+    recipes(&mut f, &mut t, env)?;
     f.finish()?;
     Ok(t)
 }
@@ -278,10 +343,23 @@ mod tests {
 
     #[test]
     fn defaults_are_specs() {
-        let t = spec("Training()").unwrap();
-        assert_eq!(t, super::TrainingSpec::default());
+        let t = spec("Training(critic: generator)").unwrap();
+        let want = super::TrainingSpec {
+            critic: Some("generator".into()),
+            ..Default::default()
+        };
+        assert_eq!(t, want);
         assert_eq!(t.critic_steps, 5);
         assert_eq!(t.adam.beta1, 0.5);
+        // The recipes are off; validation every sample_every steps.
+        assert_eq!(
+            (t.warmup, t.ema, t.content_loss.as_deref()),
+            (0, None, None)
+        );
+        assert_eq!((t.validate_every, t.val_images, t.val_size), (500, 8, 128));
+        assert_eq!(t.content_step_loss(), None);
+        // A model without a graph `critic` trains without one, unless the section names one.
+        assert_eq!(spec("Training()").unwrap().critic, None);
     }
 
     #[test]
@@ -315,7 +393,7 @@ mod tests {
     fn mistakes_name_the_place() {
         assert_eq!(
             spec("Training(critic_step: 5)").unwrap_err(),
-            "t.ron:2:21: error: Training has no field `critic_step`; expected one of generator, critic, critic_loss, generator_loss, critic_steps, batch, crop, sample_every, checkpoint_every, seed, optimizer, schedule, data"
+            "t.ron:2:21: error: Training has no field `critic_step`; expected one of generator, critic, critic_loss, generator_loss, content_loss, critic_steps, batch, crop, sample_every, checkpoint_every, seed, optimizer, schedule, data, warmup, validate_every, val_images, val_size, ema, val_data"
         );
         assert_eq!(
             spec("Training(optimizer: Adam(beta1: 1.5))").unwrap_err(),

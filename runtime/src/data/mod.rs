@@ -5,6 +5,7 @@
 //! - [`source`]: the sources behind one interface ([`Source`], opened by [`open`] from a
 //!   [`DataSpec`]): GoPro, any folder of sharp images blurred on the fly, the procedural images;
 //!   with the random crop and flip of SPEC.md.
+//! - [`pairs`]: folders of blurred/sharp pairs in GoPro's layout (evaluation, validation).
 //! - [`loader`]: a background thread that prepares pairs ahead of the training loop.
 //!
 //! Every random choice is drawn from a ChaCha8 stream named by `(seed, index)` ([`rng_for`]), so
@@ -14,6 +15,7 @@
 pub mod blur;
 mod crop;
 pub mod loader;
+pub mod pairs;
 pub mod procedural;
 pub mod source;
 #[cfg(test)]

@@ -95,8 +95,23 @@ impl Bound {
         enc: &mut wgpu::CommandEncoder,
         nets: &[Net],
     ) -> Result<(), TrainError> {
-        for (net, ties) in nets.iter().zip(&self.params) {
-            copy_in(enc, &self.exe, &net.set.p, ties)?;
+        self.feed_params_with(enc, nets, None)
+    }
+
+    /// [`Bound::feed_params`], with net `replaced.0`'s parameters taken from the buffer
+    /// `replaced.1` of the same layout (its moving average) instead.
+    pub fn feed_params_with(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        nets: &[Net],
+        replaced: Option<(usize, &wgpu::Buffer)>,
+    ) -> Result<(), TrainError> {
+        for (i, (net, ties)) in nets.iter().zip(&self.params).enumerate() {
+            let flat = match replaced {
+                Some((r, buf)) if r == i => buf,
+                _ => &net.set.p,
+            };
+            copy_in(enc, &self.exe, flat, ties)?;
         }
         Ok(())
     }

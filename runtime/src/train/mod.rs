@@ -5,8 +5,12 @@
 //! - [`adam`]: Adam on the GPU (`shaders/adam.wgsl`), bias-corrected as PyTorch does, and the
 //!   same update on the CPU for the tests.
 //! - [`bound`]: one compiled graph tied to the trainer's networks.
-//! - [`trainer`]: the step: G(blurred), `critic_steps` critic updates, one generator update.
-//! - [`run`]: the loop: data, learning-rate schedule, checkpoints, metrics, samples, NaN guard.
+//! - [`ema`]: the moving average of the generator's weights (`ema`), on the GPU.
+//! - [`trainer`]: the step: G(blurred), `critic_steps` critic updates, one generator update; or a
+//!   content step (warm-up, no critic); `setup.rs` builds it, `state.rs` checkpoints it.
+//! - [`validate`]: PSNR/SSIM of whole held-out images during training.
+//! - [`run`]: the loop: data, learning-rate schedule, checkpoints, metrics ([`metrics_file`]),
+//!   validation, samples, NaN guard.
 //! - [`plot`]: the loss plot and the sample triptychs (PNG).
 //! - [`rundir`]: the run directory: the run it holds, starting over, one run at a time (a lock).
 //!
@@ -15,14 +19,21 @@
 
 pub mod adam;
 pub mod bound;
+pub mod ema;
+pub mod metrics_file;
 pub mod params;
 pub mod plot;
 pub mod run;
 pub mod rundir;
+mod setup;
+mod state;
 pub mod trainer;
+pub mod validate;
 
-pub use run::{lr_at, run, Event, RunOptions};
+pub use run::{lr_at, run, Event, RunOptions, Validation};
+pub use state::EMA_PREFIX;
 pub use trainer::{StepLosses, Trainer};
+pub use validate::{ValScores, Validator};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

@@ -97,6 +97,17 @@ impl ParamSet {
         let buf = self
             .buffer(which)
             .ok_or("a constant network has no moments")?;
+        self.load_into(gpu, buf, prefix, get)
+    }
+
+    /// [`ParamSet::load`] into any buffer laid out as this set (an average of its weights).
+    pub fn load_into(
+        &self,
+        gpu: &Gpu,
+        buf: &wgpu::Buffer,
+        prefix: &str,
+        get: &dyn Fn(&str) -> Option<Tensor<f32>>,
+    ) -> std::result::Result<(), String> {
         let mut flat = Vec::with_capacity(self.len);
         for e in &self.entries {
             let name = format!("{prefix}{}", e.name);
@@ -134,6 +145,16 @@ impl ParamSet {
         let buf = self
             .buffer(which)
             .ok_or_else(|| RuntimeError::Plan("a constant network has no moments".into()))?;
+        self.read_from(gpu, buf, prefix)
+    }
+
+    /// [`ParamSet::read`] from any buffer laid out as this set (an average of its weights).
+    pub fn read_from(
+        &self,
+        gpu: &Gpu,
+        buf: &wgpu::Buffer,
+        prefix: &str,
+    ) -> Result<Vec<(String, Tensor<f32>)>> {
         let flat = read_buffer(gpu, buf, self.len)?;
         Ok(self
             .entries

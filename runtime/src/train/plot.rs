@@ -33,20 +33,38 @@ fn register_font() -> Result<(), String> {
     .clone()
 }
 
+/// One panel of the plot: a title and one or more lines (a legend names them when there are
+/// several: validation PSNR of the deblurred images against the blurred baseline).
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub lines: Vec<(&'a str, Vec<(u64, f32)>)>,
+}
+
 /// One panel per series (each with its own vertical range, as the critic and the generator losses
 /// differ by orders of magnitude), stacked: titled with the series' name, a value axis with up to
 /// five ticks, and a step axis. The image is `PANEL_W` x (`PANEL_H` per series). Non-finite values
 /// are left out.
 pub fn losses_png(path: &Path, series: &[(&str, Vec<(u64, f32)>)]) -> Result<(), String> {
+    let panels: Vec<Panel> = (series.iter())
+        .map(|(name, points)| Panel {
+            title: name,
+            lines: vec![(*name, points.clone())],
+        })
+        .collect();
+    panels_png(path, &panels)
+}
+
+/// [`losses_png`] with panels of several lines each.
+pub fn panels_png(path: &Path, panels: &[Panel]) -> Result<(), String> {
     register_font()?;
-    let (w, h) = (PANEL_W, PANEL_H * series.len().max(1) as u32);
+    let (w, h) = (PANEL_W, PANEL_H * panels.len().max(1) as u32);
     let mut pixels = vec![0u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let areas = root.split_evenly((series.len().max(1), 1));
-        for (k, ((name, points), area)) in series.iter().zip(&areas).enumerate() {
-            panel(area, name, points, COLOURS[k % COLOURS.len()]).map_err(|e| e.to_string())?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (k, (p, area)) in panels.iter().zip(&areas).enumerate() {
+            panel(area, p, k).map_err(|e| e.to_string())?;
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -59,23 +77,26 @@ pub fn losses_png(path: &Path, series: &[(&str, Vec<(u64, f32)>)]) -> Result<(),
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawError<'a> = DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>;
 
-fn panel<'a>(
-    area: &Area<'a>,
-    name: &str,
-    points: &[(u64, f32)],
-    colour: RGBColor,
-) -> Result<(), DrawError<'a>> {
-    let finite: Vec<(u64, f64)> = (points.iter())
-        .filter(|p| p.1.is_finite())
-        .map(|&(step, v)| (step, v as f64))
+/// Panel `k`: its lines take the colours from `k` on.
+fn panel<'a>(area: &Area<'a>, p: &Panel, k: usize) -> Result<(), DrawError<'a>> {
+    let lines: Vec<Vec<(u64, f64)>> = (p.lines.iter())
+        .map(|(_, points)| {
+            (points.iter())
+                .filter(|p| p.1.is_finite())
+                .map(|&(step, v)| (step, v as f64))
+                .collect()
+        })
         .collect();
-    let steps = match (finite.first(), finite.last()) {
-        (Some(a), Some(b)) => a.0..b.0.max(a.0 + 1),
+    let all: Vec<(u64, f64)> = lines.iter().flatten().copied().collect();
+    let first = all.iter().map(|p| p.0).min();
+    let last = all.iter().map(|p| p.0).max();
+    let steps = match (first, last) {
+        (Some(a), Some(b)) => a..b.max(a + 1),
         _ => 0..1,
     };
-    let (lo, hi) = value_range(&finite);
+    let (lo, hi) = value_range(&all);
     let mut chart = ChartBuilder::on(area)
-        .caption(name, (FONT, 16))
+        .caption(p.title, (FONT, 16))
         .margin(8)
         .x_label_area_size(34)
         .y_label_area_size(64)
@@ -84,7 +105,7 @@ fn panel<'a>(
     let decimals = (2.0 - (hi - lo).log10().floor()).clamp(0.0, 6.0) as usize;
     let big = lo.abs().max(hi.abs());
     let y_label = |v: &f64| match big {
-        b if b >= 1e5 || b < 1e-3 => format!("{v:.2e}"),
+        b if !(1e-3..1e5).contains(&b) => format!("{v:.2e}"),
         _ => format!("{v:.decimals$}"),
     };
     chart
@@ -97,9 +118,26 @@ fn panel<'a>(
         .light_line_style(WHITE)
         .y_label_formatter(&y_label)
         .draw()?;
-    chart.draw_series(LineSeries::new(finite.iter().copied(), colour))?;
-    if let [only] = finite.as_slice() {
-        chart.draw_series([Circle::new(*only, 2, colour.filled())])?;
+    for (i, (points, (name, _))) in lines.iter().zip(&p.lines).enumerate() {
+        let colour = COLOURS[(k + i) % COLOURS.len()];
+        let drawn = chart.draw_series(LineSeries::new(points.iter().copied(), colour))?;
+        if p.lines.len() > 1 {
+            drawn.label(*name).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
+        }
+        if let [only] = points.as_slice() {
+            chart.draw_series([Circle::new(*only, 2, colour.filled())])?;
+        }
+    }
+    if p.lines.len() > 1 {
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 12))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()?;
     }
     Ok(())
 }
@@ -200,6 +238,25 @@ mod tests {
                 .collect()
         };
         assert_ne!(band(0), band(1));
+    }
+
+    #[test]
+    fn a_panel_of_two_lines_draws_both_and_a_legend() {
+        let path = std::env::temp_dir().join(format!("irdc-plot-{}-val.png", std::process::id()));
+        let deblurred: Vec<(u64, f32)> = (1..=5).map(|s| (s * 10, 20.0 + s as f32)).collect();
+        let blurred: Vec<(u64, f32)> = (1..=5).map(|s| (s * 10, 19.0)).collect();
+        let panels = [Panel {
+            title: "validation PSNR (dB)",
+            lines: vec![("deblurred", deblurred), ("blurred", blurred)],
+        }];
+        panels_png(&path, &panels).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(img.dimensions(), (PANEL_W, PANEL_H));
+        for c in &COLOURS[..2] {
+            let n = img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count();
+            assert!(n > 50, "colour {c:?}: {n} pixels");
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The training loop around [`Trainer::step`]: data (by index, from the step), the learning-rate
-//! schedule, the NaN guard, and the run directory: `checkpoint.safetensors` (the last good one),
-//! `metrics.csv`, `losses.png`, `samples/step_NNNNNN.png` (blurred | deblurred | sharp of a
-//! held-out pair). Steps are counted from 1 in everything a person reads.
+//! schedule, the NaN guard, validation, and the run directory: `checkpoint.safetensors` (the last
+//! good one), `best.safetensors` (the one of the best validation PSNR), `metrics.csv`,
+//! `losses.png`, `samples/step_NNNNNN.png` (blurred | deblurred | sharp of a whole held-out
+//! image). Steps are counted from 1 in everything a person reads.
 
-use super::plot::{losses_png, triptych_png};
+use super::metrics_file::{number, MetricsFile, Row};
+use super::plot::{panels_png, triptych_png, Panel};
+use super::validate::{validation_pairs, ValScores, Validator};
 use super::{StepLosses, TrainError, Trainer};
 use crate::checkpoint::{self, Meta};
 use crate::data::{self, rng_for, DataSpec, Loader, Split};
@@ -12,12 +15,13 @@ use ir::front::TrainingSpec;
 use ir::Tensor;
 use rand::Rng;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The stream of the WGAN-GP interpolation weights, apart from the data's.
 const ALPHA_STREAM: u64 = 0xa1fa;
+/// The metadata key of `best.safetensors`' validation PSNR.
+const BEST_PSNR: &str = "val_psnr";
 
 pub struct RunOptions {
     /// The model file's text, its path and the `--set` overrides (`NAME=VALUE`): the checkpoint
@@ -37,6 +41,18 @@ pub struct RunOptions {
     pub debug_nan_at: Option<u64>,
     /// Stop (with a checkpoint) after this many steps of the run, as if interrupted.
     pub stop_after: Option<u64>,
+    /// The command line's validation settings, over the training section's.
+    pub validation: Validation,
+}
+
+/// Validation settings that replace the training section's (`irdc train --validate-every N
+/// --val-images N --val-data DIR`); `None` keeps the section's.
+#[derive(Debug, Clone, Default)]
+pub struct Validation {
+    pub every: Option<usize>,
+    pub images: Option<usize>,
+    pub size: Option<usize>,
+    pub data: Option<PathBuf>,
 }
 
 /// What the loop tells its caller (the progress bar).
@@ -51,6 +67,13 @@ pub enum Event<'a> {
         losses: &'a StepLosses,
         lr: f64,
         steps_per_s: f64,
+    },
+    /// Sent before the step's `Step` event, on steps that validate.
+    Validated {
+        step: u64,
+        scores: &'a ValScores,
+        /// `best.safetensors` when this step's PSNR is the best so far (it was just written).
+        best: Option<&'a Path>,
     },
     Checkpoint(&'a Path),
     Sample(&'a Path),
@@ -73,6 +96,24 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     }
 }
 
+/// The training section with the command line's validation settings applied.
+fn with_validation(mut spec: TrainingSpec, v: &Validation) -> Result<TrainingSpec, TrainError> {
+    for (flag, value) in [("--validate-every", v.every), ("--val-images", v.images)] {
+        if value == Some(0) {
+            return Err(TrainError::Setup(format!(
+                "{flag} 0: it must be at least 1"
+            )));
+        }
+    }
+    spec.validate_every = v.every.unwrap_or(spec.validate_every);
+    spec.val_images = v.images.unwrap_or(spec.val_images);
+    spec.val_size = v.size.unwrap_or(spec.val_size);
+    if let Some(d) = &v.data {
+        spec.val_data = Some(d.display().to_string());
+    }
+    Ok(spec)
+}
+
 /// Train; returns the losses of the last step run.
 pub fn run(
     gpu: &Gpu,
@@ -83,18 +124,37 @@ pub fn run(
         .map(|s| ir::front::parse_set(s))
         .collect::<Result<Vec<_>, _>>()?;
     let model = ir::front::parse(&opts.model_source, &opts.model_path, &overrides)?;
-    let spec = model.training_spec()?;
+    let spec = with_validation(model.training_spec()?, &opts.validation)?;
+    // The validation set first: a wrong folder stops the run before anything is compiled.
+    let val_data = spec.val_data.as_ref().map(PathBuf::from);
+    let pairs = validation_pairs(&opts.data, &spec, val_data.as_deref(), spec.val_images)?;
     let mut trainer = Trainer::new(gpu, &model, &spec, &opts.frozen)?;
     std::fs::create_dir_all(opts.out.join("samples")).map_err(|e| io_err(&opts.out, e))?;
     let ckpt = opts.out.join("checkpoint.safetensors");
-    let csv = opts.out.join("metrics.csv");
+    let best_path = opts.out.join("best.safetensors");
     let mut first = 0;
     if opts.resume {
         let (tensors, meta) = checkpoint::load(&ckpt)?;
         trainer.load_state(&tensors)?;
         first = meta.step;
     }
-    let mut history = read_history(&csv, first)?;
+    let header = MetricsFile::header(&trainer.part_names());
+    let (metrics, kept) = MetricsFile::open(&opts.out.join("metrics.csv"), header, first)?;
+    let mut history: Vec<Row> = kept;
+    // The best validation so far: that of best.safetensors if it is from before the resume point
+    // (a later one is recomputed exactly by the resumed run).
+    let mut best = f64::NEG_INFINITY;
+    if opts.resume {
+        if let Ok(m) = checkpoint::metadata(&best_path) {
+            let step = m.get("step").and_then(|s| s.parse::<u64>().ok());
+            let psnr = m.get(BEST_PSNR).and_then(|s| s.parse::<f64>().ok());
+            if let (Some(s), Some(p)) = (step, psnr) {
+                if s <= first {
+                    best = p;
+                }
+            }
+        }
+    }
     let total = opts.total_steps;
     let meta = |step: u64| Meta {
         model_source: opts.model_source.clone(),
@@ -107,7 +167,7 @@ pub fn run(
     };
     let (b, c) = (spec.batch, spec.crop);
     let source = data::open(&opts.data, Split::Train, Some(c), spec.seed)?;
-    let held_out = data::open(&opts.data, Split::Test, Some(c), spec.seed)?.pair(0)?;
+    let validator = Validator::new(&trainer, &model, pairs)?;
     let mut loader = Loader::spawn(source, first * b as u64, None, 2 * b);
     on(Event::Started {
         first,
@@ -131,8 +191,13 @@ pub fn run(
             blurred.fill(f32::NAN);
             sharp.fill(f32::NAN);
         }
+        // One stream per step: a step without critic updates draws none, and changes no other.
+        let critic_steps = match trainer.is_content_step(step) {
+            true => 0,
+            false => spec.critic_steps,
+        };
         let mut rng = rng_for(spec.seed ^ ALPHA_STREAM, step);
-        let alphas: Vec<Vec<f32>> = (0..spec.critic_steps)
+        let alphas: Vec<Vec<f32>> = (0..critic_steps)
             .map(|_| (0..b).map(|_| rng.random::<f32>()).collect())
             .collect();
         let lr = lr_at(&spec, step, total);
@@ -146,12 +211,36 @@ pub fn run(
                 checkpoint: kept,
             });
         }
-        append_metrics(&csv, human, &losses, lr, started.elapsed().as_secs_f64())?;
-        history.push((
+        let validated = match human % spec.validate_every as u64 == 0 || human == end {
+            true => Some(validator.run(&trainer)?),
+            false => None,
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let row = row(
             human,
-            *losses.critic.last().unwrap_or(&f32::NAN),
-            losses.generator,
-        ));
+            &losses,
+            lr,
+            seconds,
+            validated.as_ref().map(|v| &v.0),
+        );
+        metrics.append(&row)?;
+        history.push(row);
+        if let Some((scores, _)) = &validated {
+            let improved = scores.psnr > best;
+            if improved {
+                best = scores.psnr;
+                let extra = [
+                    (BEST_PSNR, scores.psnr.to_string()),
+                    ("val_ssim", scores.ssim.to_string()),
+                ];
+                checkpoint::save_with(&best_path, &trainer.state()?, &meta(human), &extra)?;
+            }
+            on(Event::Validated {
+                step: human,
+                scores,
+                best: improved.then_some(best_path.as_path()),
+            });
+        }
         let steps_per_s = (step + 1 - first) as f64 / started.elapsed().as_secs_f64();
         on(Event::Step {
             step: human,
@@ -161,13 +250,14 @@ pub fn run(
         });
         if human % spec.sample_every as u64 == 0 || human == end {
             let path = opts.out.join(format!("samples/step_{human:06}.png"));
-            sample(&trainer, &held_out, b, &path)?;
-            let series = [
-                ("critic", history.iter().map(|h| (h.0, h.1)).collect()),
-                ("generator", history.iter().map(|h| (h.0, h.2)).collect()),
-            ];
-            let plot = opts.out.join("losses.png");
-            losses_png(&plot, &series).map_err(|e| io_err(&plot, e))?;
+            let deblurred = match validated {
+                Some((_, first)) => first,
+                None => validator.deblur(&trainer, 0)?,
+            };
+            let pair = validator.pair(0);
+            triptych_png(&path, [&pair.blurred, &deblurred, &pair.sharp])
+                .map_err(|e| io_err(&path, e))?;
+            plot(&opts.out.join("losses.png"), &history, trainer.has_critic())?;
             on(Event::Sample(&path));
         }
         if human % spec.checkpoint_every as u64 == 0 || human == end {
@@ -179,81 +269,56 @@ pub fn run(
     Ok(last)
 }
 
-fn sample(
-    trainer: &Trainer,
-    pair: &data::Pair,
-    batch: usize,
-    path: &Path,
-) -> Result<(), TrainError> {
-    let input: Vec<f32> = (0..batch)
-        .flat_map(|_| pair.blurred.data.iter().copied())
-        .collect();
-    let out = trainer.generate(&input)?;
-    let n = pair.blurred.data.len();
-    let deblurred = Tensor::new(&pair.blurred.shape, out[..n].to_vec());
-    triptych_png(path, [&pair.blurred, &deblurred, &pair.sharp]).map_err(|e| io_err(path, e))
-}
-
-/// The (step, critic, generator) rows of an existing metrics file up to `upto`, and the file cut
-/// there (a resumed run rewrites what came after its checkpoint), through a temporary file and a
-/// rename so an interruption leaves the old file whole.
-fn read_history(csv: &Path, upto: u64) -> Result<Vec<(u64, f32, f32)>, TrainError> {
-    let text = match std::fs::read_to_string(csv) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(csv, e)),
+/// A step's row of the metrics file.
+fn row(step: u64, l: &StepLosses, lr: f64, seconds: f64, v: Option<&ValScores>) -> Row {
+    let mut row = Row::new();
+    let mut put = |k: &str, v: String| {
+        row.insert(k.to_string(), v);
     };
-    let mut kept = String::new();
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let cols: Vec<&str> = line.split(',').collect();
-        let parsed = (cols.first().and_then(|s| s.parse::<u64>().ok()))
-            .zip(cols.get(1).and_then(|s| s.parse::<f32>().ok()))
-            .zip(cols.get(2).and_then(|s| s.parse::<f32>().ok()));
-        match parsed {
-            Some(((s, c), g)) if s <= upto => rows.push((s, c, g)),
-            Some(_) => continue,
-            None if i > 0 => continue,
-            None => {}
-        }
-        kept.push_str(line);
-        kept.push('\n');
+    put("step", step.to_string());
+    if let Some(c) = l.critic.last() {
+        put("critic_loss", c.to_string());
     }
-    if kept != text {
-        crate::autotune::write_atomic(csv, kept.as_bytes()).map_err(|e| io_err(csv, e))?;
+    put("generator_loss", l.generator.to_string());
+    for (name, v) in &l.parts {
+        put(name, v.to_string());
     }
-    Ok(rows)
+    put("lr", format!("{lr:e}"));
+    put("seconds", format!("{seconds:.3}"));
+    if let Some(v) = v {
+        put("val_psnr", v.psnr.to_string());
+        put("val_ssim", v.ssim.to_string());
+        put("val_psnr_blurred", v.psnr_blurred.to_string());
+        put("val_ssim_blurred", v.ssim_blurred.to_string());
+    }
+    row
 }
 
-fn append_metrics(
-    csv: &Path,
-    step: u64,
-    l: &StepLosses,
-    lr: f64,
-    seconds: f64,
-) -> Result<(), TrainError> {
-    let new = !csv.exists();
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(csv)
-        .map_err(|e| io_err(csv, e))?;
-    let mut text = String::new();
-    if new {
-        text.push_str("step,critic_loss,generator_loss");
-        for (name, _) in &l.parts {
-            text.push_str(&format!(",{name}"));
-        }
-        text.push_str(",lr,seconds\n");
+/// losses.png: the critic's loss (with a critic), the generator's, and the validation PSNR of
+/// the deblurred images against that of the blurred ones.
+fn plot(path: &Path, history: &[Row], critic: bool) -> Result<(), TrainError> {
+    let series = |column: &str| -> Vec<(u64, f32)> {
+        (history.iter())
+            .filter_map(|r| Some((r.get("step")?.parse().ok()?, number(r, column))))
+            .collect()
+    };
+    let mut panels = Vec::new();
+    if critic {
+        panels.push(Panel {
+            title: "critic",
+            lines: vec![("critic", series("critic_loss"))],
+        });
     }
-    text.push_str(&format!(
-        "{step},{},{}",
-        l.critic.last().unwrap_or(&f32::NAN),
-        l.generator
-    ));
-    for (_, v) in &l.parts {
-        text.push_str(&format!(",{v}"));
-    }
-    text.push_str(&format!(",{lr:e},{seconds:.3}\n"));
-    f.write_all(text.as_bytes()).map_err(|e| io_err(csv, e))
+    panels.push(Panel {
+        title: "generator",
+        lines: vec![("generator", series("generator_loss"))],
+    });
+    panels.push(Panel {
+        title: "validation PSNR (dB)",
+        lines: vec![
+            ("deblurred", series("val_psnr")),
+            ("blurred", series("val_psnr_blurred")),
+        ],
+    });
+    panels_png(path, &panels).map_err(|e| io_err(path, e))
 }

@@ -1,18 +1,21 @@
 //! The training step of SPEC.md on the GPU: fake = G(blurred); `critic_steps` critic updates on
-//! that batch and that fake (no gradient into G); one generator update. Three graphs compiled
-//! once; parameters, Adam moments and gradients never leave the GPU; only the losses are read.
+//! that batch and that fake (no gradient into G); one generator update. Or, in a warm-up step
+//! (`warmup`) and in every step of a run without a critic (`critic: None`), a content step: one
+//! generator update on the content loss alone, no critic. After each generator update, the
+//! moving average of its weights (`ema`) follows. Graphs are compiled once ([`Trainer::new`],
+//! in `setup.rs`); parameters, Adam moments and gradients never leave the GPU; only the losses
+//! are read.
 
 use super::adam::GpuAdam;
-use super::bound::{loss_graph, Bound, Net, PARTS};
-use super::params::{copy_in, copy_out, read_buffer, ParamSet, Tie, Which};
+use super::bound::{Bound, Net, PARTS};
+use super::ema::GpuEma;
+use super::params::{copy_in, copy_out, read_buffer, Tie};
 use super::TrainError;
 use crate::device::Gpu;
-use crate::pipeline_cache::PipelineCache;
-use ir::front::{Model, TrainingSpec};
+use ir::front::TrainingSpec;
 use ir::ops::DROPOUT_SEED;
-use ir::{NodeId, Tensor};
+use ir::NodeId;
 use rand::{RngCore, SeedableRng};
-use std::collections::HashMap;
 
 /// The trainer's networks, in this order.
 pub const GENERATOR: usize = 0;
@@ -22,10 +25,11 @@ pub const FROZEN: usize = 2;
 /// The losses of one step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepLosses {
-    /// Each critic step's loss, in order.
+    /// Each critic step's loss, in order (none in a content step).
     pub critic: Vec<f32>,
+    /// The loss the generator was updated on: `generator_loss`, or in a content step the content loss.
     pub generator: f32,
-    /// Named parts of both losses ([`PARTS`]) that the loss graphs have.
+    /// Named parts of the step's losses ([`PARTS`]) that its loss graphs have.
     pub parts: Vec<(String, f32)>,
 }
 
@@ -41,213 +45,80 @@ impl StepLosses {
     }
 }
 
-pub struct Trainer {
-    gpu: Gpu,
-    pub spec: TrainingSpec,
-    nets: Vec<Net>,
-    adam: [GpuAdam; 2],
-    forward: Bound,
-    critic_step: Bound,
-    generator_step: Bound,
-    forward_in: String,
-    forward_out: Tie,
+/// The graphs and buffers of the adversarial step (present with a critic).
+pub(super) struct Adversarial {
+    pub critic_step: Bound,
+    pub generator_step: Bound,
+    pub adam: GpuAdam,
     /// G(blurred) on its way from the forward graph into the critic's loss.
-    fake: wgpu::Buffer,
+    pub fake: wgpu::Buffer,
     /// Each critic step's alpha vector, written once per step and copied in before its run.
-    alphas: wgpu::Buffer,
-    /// The step's scalars, gathered on the GPU and read back once: each critic step's loss, the
-    /// generator's, then the parts ([`Trainer::readback_layout`]).
-    losses: wgpu::Buffer,
+    pub alphas: wgpu::Buffer,
     /// Loss parts of the last critic step and of the generator step: (name, node).
-    critic_parts: Vec<(String, NodeId)>,
-    generator_parts: Vec<(String, NodeId)>,
+    pub critic_parts: Vec<(String, NodeId)>,
+    pub generator_parts: Vec<(String, NodeId)>,
 }
 
-/// The input shapes of a graph for batch `b` and crop `c`: images become [b, C, c, c], per-sample
-/// scalars (alpha) [b, 1, 1, 1].
-fn shapes(
-    model: &Model,
-    graph: &str,
-    b: usize,
-    c: usize,
-) -> Result<Vec<(String, Vec<usize>)>, TrainError> {
-    Ok(model
-        .input_shapes(graph)?
-        .into_iter()
-        .map(|(n, s)| {
-            let s = match s.as_slice() {
-                [_, ch, h, w] if *h > 1 || *w > 1 => vec![b, *ch, c, c],
-                [_, rest @ ..] => [&[b], rest].concat(),
-                [] => s,
-            };
-            (n, s)
-        })
-        .collect())
+/// The content step's graph (warm-up, or training without a critic).
+pub(super) struct Content {
+    pub step: Bound,
+    pub parts: Vec<(String, NodeId)>,
+}
+
+pub struct Trainer {
+    pub(super) gpu: Gpu,
+    pub spec: TrainingSpec,
+    pub(super) nets: Vec<Net>,
+    pub(super) adam: GpuAdam,
+    pub(super) ema: Option<GpuEma>,
+    pub(super) forward: Bound,
+    pub(super) adversarial: Option<Adversarial>,
+    pub(super) content: Option<Content>,
+    pub(super) forward_in: String,
+    pub(super) forward_out: Tie,
+    /// The step's scalars, gathered on the GPU and read back once: each critic step's loss, the
+    /// generator's, then the parts (see [`Trainer::step`]).
+    pub(super) losses: wgpu::Buffer,
 }
 
 impl Trainer {
-    /// Build, compile and initialise everything: the generator and the critic from `seed`
-    /// (SPEC.md's N(0, 0.02)), the frozen parameters (VGG19) from `frozen` by full name
-    /// (`vgg19.features.0.weight`). A frozen parameter missing from `frozen` while the model's
-    /// `per_weight` is not 0 stops here, with how to supply it.
-    pub fn new(
-        gpu: &Gpu,
-        model: &Model,
-        spec: &TrainingSpec,
-        frozen: &HashMap<String, Tensor<f32>>,
-    ) -> Result<Trainer, TrainError> {
-        let (b, c) = (spec.batch, spec.crop);
-        let diff = &compiler::differentiate::Autodiff;
-        let build = |g: &str| -> Result<ir::Graph, TrainError> {
-            // Training mode: every Dropout draws its mask from the `dropout_seed` input.
-            Ok(model.build_training(g, &shapes(model, g, b, c)?, diff)?)
-        };
-        let g_graph = build(&spec.generator)?;
-        let c_graph = build(&spec.critic)?;
-        let trained = |g: &str| spec.trained_prefix(g).unwrap_or_default();
-        let (gp, cp) = (trained(&spec.generator_loss), trained(&spec.critic_loss));
-        let critic_loss = loss_graph(&build(&spec.critic_loss)?, &cp)?;
-        let generator_loss = loss_graph(&build(&spec.generator_loss)?, &gp)?;
-
-        // Frozen: every parameter of the loss graphs that is neither G's nor D's.
-        let mut frozen_init = Vec::new();
-        for g in [&critic_loss, &generator_loss] {
-            for (name, t) in ir::init::init_params(g, spec.seed.wrapping_add(2)) {
-                if !name.starts_with(&gp)
-                    && !name.starts_with(&cp)
-                    && !frozen_init.iter().any(|(n, _): &(String, _)| *n == name)
-                {
-                    frozen_init.push((name, t));
-                }
-            }
-        }
-        let missing: Vec<&str> = (frozen_init.iter())
-            .filter(|(n, _)| !frozen.contains_key(n))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let per_weight = model.params().get("per_weight").copied().unwrap_or(0.0);
-        if !missing.is_empty() && per_weight != 0.0 {
-            return Err(TrainError::MissingFrozen {
-                first: missing[0].to_string(),
-                count: missing.len(),
-                per_weight,
-            });
-        }
-        for (name, t) in frozen_init.iter_mut() {
-            if let Some(given) = frozen.get(name) {
-                if given.shape != t.shape {
-                    return Err(TrainError::Setup(format!(
-                        "`{name}` has shape {:?}; the model's is {:?}",
-                        given.shape, t.shape
-                    )));
-                }
-                *t = given.clone();
-            }
-        }
-
-        let nets = vec![
-            Net {
-                prefix: gp.clone(),
-                set: ParamSet::new(
-                    gpu,
-                    "generator",
-                    &ir::init::init_params(&g_graph, spec.seed),
-                    true,
-                )?,
-            },
-            Net {
-                prefix: cp.clone(),
-                set: ParamSet::new(
-                    gpu,
-                    "critic",
-                    &ir::init::init_params(&c_graph, spec.seed.wrapping_add(1)),
-                    true,
-                )?,
-            },
-            Net {
-                prefix: String::new(),
-                set: ParamSet::new(gpu, "frozen", &frozen_init, false)?,
-            },
-        ];
-        let mut cache = PipelineCache::new();
-        let forward = Bound::new(gpu, &mut cache, &g_graph, &nets, &gp, None)?;
-        let critic_step = Bound::new(gpu, &mut cache, &critic_loss, &nets, "", Some(CRITIC))?;
-        let generator_step =
-            Bound::new(gpu, &mut cache, &generator_loss, &nets, "", Some(GENERATOR))?;
-        let adam = [
-            GpuAdam::new(gpu, &mut cache, &nets[GENERATOR].set, 1)?,
-            GpuAdam::new(gpu, &mut cache, &nets[CRITIC].set, spec.critic_steps)?,
-        ];
-        let (forward_in, _) = g_graph
-            .inputs()
-            .next()
-            .map(|(_, n)| (n.name.clone(), ()))
-            .ok_or_else(|| TrainError::Setup(format!("graph {} has no input", g_graph.name)))?;
-        let [(_, out)] = g_graph.outputs.as_slice() else {
-            return Err(TrainError::Setup(format!(
-                "graph {} must have one output, G(blurred)",
-                g_graph.name
-            )));
-        };
-        let out_name = g_graph.outputs[0].0.clone();
-        let out_node = *forward.outputs.get(&out_name).unwrap_or(out);
-        let numel = ir::numel(&g_graph.nodes[*out].shape);
-        for (bound, names) in [
-            (&critic_step, ["fake", "sharp", "alpha"].as_slice()),
-            (&generator_step, ["blurred", "sharp"].as_slice()),
-        ] {
-            for n in names {
-                bound.input(n)?;
-            }
-        }
-        let buffer = |label: &str, floats: usize| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: floats.max(1) as u64 * 4,
-                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        let fake = buffer("irdc.train.fake", numel);
-        let alpha_len = ir::numel(&critic_step.exe.value(critic_step.input("alpha")?)?.shape);
-        let alphas = buffer("irdc.train.alphas", alpha_len * spec.critic_steps);
-        let critic_parts = parts_of(&critic_step);
-        let generator_parts = parts_of(&generator_step);
-        let losses = buffer(
-            "irdc.train.losses",
-            spec.critic_steps + 1 + critic_parts.len() + generator_parts.len(),
-        );
-        Ok(Trainer {
-            gpu: gpu.clone(),
-            spec: spec.clone(),
-            nets,
-            adam,
-            forward,
-            critic_step,
-            generator_step,
-            forward_in,
-            forward_out: Tie {
-                at: 0,
-                node: out_node,
-            },
-            fake,
-            alphas,
-            losses,
-            critic_parts,
-            generator_parts,
-        })
-    }
-
     /// Parameters per network.
     pub fn counts(&self) -> [usize; 3] {
         [
-            self.nets[0].set.len,
-            self.nets[1].set.len,
-            self.nets[2].set.len,
+            self.nets[GENERATOR].set.len,
+            self.nets[CRITIC].set.len,
+            self.nets[FROZEN].set.len,
         ]
     }
 
-    fn submit(
+    /// Whether the trainer has a critic (`critic: None` trains without one).
+    pub fn has_critic(&self) -> bool {
+        self.adversarial.is_some()
+    }
+
+    /// Whether 0-based `step` is a content step (warm-up, or no critic): no critic updates, and
+    /// no alphas needed.
+    pub fn is_content_step(&self, step: u64) -> bool {
+        self.adversarial.is_none() || step < self.spec.warmup as u64
+    }
+
+    /// The names of every loss part any step reports, in [`PARTS`] order (the metrics' columns).
+    pub fn part_names(&self) -> Vec<String> {
+        let mut have: Vec<&str> = Vec::new();
+        if let Some(a) = &self.adversarial {
+            have.extend(a.critic_parts.iter().map(|p| p.0.as_str()));
+            have.extend(a.generator_parts.iter().map(|p| p.0.as_str()));
+        }
+        if let Some(c) = &self.content {
+            have.extend(c.parts.iter().map(|p| p.0.as_str()));
+        }
+        (PARTS.iter())
+            .filter(|p| have.contains(p))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    pub(super) fn submit(
         &self,
         context: &str,
         f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<(), TrainError>,
@@ -260,12 +131,13 @@ impl Trainer {
     }
 
     /// One training step (0-based `step`, learning rate `lr`) on `blurred`/`sharp` ([b, 3, c, c])
-    /// with one alpha vector ([b] values in [0, 1)) per critic step.
+    /// with one alpha vector ([b] values in [0, 1)) per critic step; a content step
+    /// ([`Trainer::is_content_step`]) takes none.
     ///
     /// The whole step is one command buffer: inputs go in through the queue before it, every
-    /// graph run, copy and Adam update is recorded in order, and the losses are gathered on the
-    /// GPU and read back once at the end (on lavapipe a submit-and-wait round trip costs as much
-    /// as a small graph).
+    /// graph run, copy, Adam and EMA update is recorded in order, and the losses are gathered on
+    /// the GPU and read back once at the end (on lavapipe a submit-and-wait round trip costs as
+    /// much as a small graph).
     pub fn step(
         &mut self,
         step: u64,
@@ -274,6 +146,73 @@ impl Trainer {
         alphas: &[Vec<f32>],
         lr: f64,
     ) -> Result<StepLosses, TrainError> {
+        // The generator's dropout masks come from one seed per step, the same in the forward
+        // graph and in the generator's loss, so the critic judges the very G(blurred) that the
+        // generator step differentiates.
+        let seed = [dropout_seed(self.spec.seed, step)];
+        let graphs = [Some(&self.forward)]
+            .into_iter()
+            .chain([self.adversarial.as_ref().map(|a| &a.generator_step)])
+            .chain([self.content.as_ref().map(|c| &c.step)]);
+        for b in graphs.flatten() {
+            if b.inputs.contains_key(DROPOUT_SEED) {
+                b.write(DROPOUT_SEED, &seed)?;
+            }
+        }
+        self.adam
+            .stage(&self.gpu, &self.spec.adam, &[(lr, step + 1)])?;
+        if self.is_content_step(step) {
+            self.content_step(blurred, sharp)
+        } else {
+            self.adversarial_step(step, blurred, sharp, alphas, lr)
+        }
+    }
+
+    fn content_step(&self, blurred: &[f32], sharp: &[f32]) -> Result<StepLosses, TrainError> {
+        let Some(c) = &self.content else {
+            return Err(TrainError::Setup(
+                "a content step without a content loss graph".into(),
+            ));
+        };
+        c.step.write("blurred", blurred)?;
+        c.step.write("sharp", sharp)?;
+        let loss = c.step.output("loss")?;
+        self.submit("running the training step", |enc| {
+            c.step.feed_params(enc, &self.nets)?;
+            c.step.exe.record(enc);
+            let mut out = vec![Tie { at: 0, node: loss }];
+            out.extend(ties_at(&c.parts, 1));
+            copy_out(enc, &c.step.exe, &self.losses, &out)?;
+            c.step.take_grads(enc, &self.nets[GENERATOR])?;
+            self.adam.record(enc, 0);
+            if let Some(e) = &self.ema {
+                e.record(enc);
+            }
+            Ok(())
+        })?;
+        let read = read_buffer(&self.gpu, &self.losses, 1 + c.parts.len())?;
+        Ok(StepLosses {
+            critic: Vec::new(),
+            generator: read[0],
+            parts: (c.parts.iter().zip(&read[1..]))
+                .map(|((n, _), &v)| (n.clone(), v))
+                .collect(),
+        })
+    }
+
+    fn adversarial_step(
+        &self,
+        step: u64,
+        blurred: &[f32],
+        sharp: &[f32],
+        alphas: &[Vec<f32>],
+        lr: f64,
+    ) -> Result<StepLosses, TrainError> {
+        let Some(a) = &self.adversarial else {
+            return Err(TrainError::Setup(
+                "an adversarial step without a critic".into(),
+            ));
+        };
         let k_steps = self.spec.critic_steps;
         if alphas.len() != k_steps {
             return Err(TrainError::Setup(format!(
@@ -281,80 +220,74 @@ impl Trainer {
                 alphas.len()
             )));
         }
-        // Inputs: the same for every graph run of the step. The generator's dropout masks come
-        // from one seed per step, the same in the forward graph and in the generator's loss, so
-        // the critic judges the very G(blurred) that the generator step differentiates.
-        let seed = [dropout_seed(self.spec.seed, step)];
-        for b in [&self.forward, &self.generator_step] {
-            if b.inputs.contains_key(DROPOUT_SEED) {
-                b.write(DROPOUT_SEED, &seed)?;
-            }
-        }
         self.forward.write(&self.forward_in, blurred)?;
-        self.critic_step.write("sharp", sharp)?;
-        self.generator_step.write("blurred", blurred)?;
-        self.generator_step.write("sharp", sharp)?;
+        a.critic_step.write("sharp", sharp)?;
+        a.generator_step.write("blurred", blurred)?;
+        a.generator_step.write("sharp", sharp)?;
         let flat_alphas: Vec<f32> = alphas.concat();
         self.gpu
             .queue
-            .write_buffer(&self.alphas, 0, bytemuck::cast_slice(&flat_alphas));
-        let adam = self.spec.adam;
+            .write_buffer(&a.alphas, 0, bytemuck::cast_slice(&flat_alphas));
+        // The critic's updates count from its first step, after the warm-up.
+        let critic_step = step - self.spec.warmup as u64;
         let critic_updates: Vec<(f64, u64)> = (0..k_steps as u64)
-            .map(|k| (lr, step * k_steps as u64 + k + 1))
+            .map(|k| (lr, critic_step * k_steps as u64 + k + 1))
             .collect();
-        self.adam[CRITIC].stage(&self.gpu, &adam, &critic_updates)?;
-        self.adam[GENERATOR].stage(&self.gpu, &adam, &[(lr, step + 1)])?;
+        a.adam.stage(&self.gpu, &self.spec.adam, &critic_updates)?;
 
-        let alpha_node = self.critic_step.input("alpha")?;
+        let alpha_node = a.critic_step.input("alpha")?;
         let alpha_len = flat_alphas.len() / k_steps.max(1);
-        let critic_loss = self.critic_step.output("loss")?;
-        let generator_loss = self.generator_step.output("loss")?;
-        let (first_part, _) = self.readback_layout();
+        let critic_loss = a.critic_step.output("loss")?;
+        let generator_loss = a.generator_step.output("loss")?;
+        let first_part = k_steps + 1;
         self.submit("running the training step", |enc| {
             // fake = G(blurred) with the current weights, into the critic's input.
             self.forward.feed_params(enc, &self.nets)?;
             self.forward.exe.record(enc);
             let fake_in = Tie {
                 at: 0,
-                node: self.critic_step.input("fake")?,
+                node: a.critic_step.input("fake")?,
             };
-            copy_out(enc, &self.forward.exe, &self.fake, &[self.forward_out])?;
-            copy_in(enc, &self.critic_step.exe, &self.fake, &[fake_in])?;
+            copy_out(enc, &self.forward.exe, &a.fake, &[self.forward_out])?;
+            copy_in(enc, &a.critic_step.exe, &a.fake, &[fake_in])?;
             for k in 0..k_steps {
                 let alpha = Tie {
                     at: k * alpha_len,
                     node: alpha_node,
                 };
-                copy_in(enc, &self.critic_step.exe, &self.alphas, &[alpha])?;
-                self.critic_step.feed_params(enc, &self.nets)?;
-                self.critic_step.exe.record(enc);
+                copy_in(enc, &a.critic_step.exe, &a.alphas, &[alpha])?;
+                a.critic_step.feed_params(enc, &self.nets)?;
+                a.critic_step.exe.record(enc);
                 let mut out = vec![Tie {
                     at: k,
                     node: critic_loss,
                 }];
                 if k + 1 == k_steps {
-                    out.extend(ties_at(&self.critic_parts, first_part));
+                    out.extend(ties_at(&a.critic_parts, first_part));
                 }
-                copy_out(enc, &self.critic_step.exe, &self.losses, &out)?;
-                self.critic_step.take_grads(enc, &self.nets[CRITIC])?;
-                self.adam[CRITIC].record(enc, k);
+                copy_out(enc, &a.critic_step.exe, &self.losses, &out)?;
+                a.critic_step.take_grads(enc, &self.nets[CRITIC])?;
+                a.adam.record(enc, k);
             }
-            self.generator_step.feed_params(enc, &self.nets)?;
-            self.generator_step.exe.record(enc);
+            a.generator_step.feed_params(enc, &self.nets)?;
+            a.generator_step.exe.record(enc);
             let mut out = vec![Tie {
                 at: k_steps,
                 node: generator_loss,
             }];
-            let at = first_part + self.critic_parts.len();
-            out.extend(ties_at(&self.generator_parts, at));
-            copy_out(enc, &self.generator_step.exe, &self.losses, &out)?;
-            self.generator_step.take_grads(enc, &self.nets[GENERATOR])?;
-            self.adam[GENERATOR].record(enc, 0);
+            let at = first_part + a.critic_parts.len();
+            out.extend(ties_at(&a.generator_parts, at));
+            copy_out(enc, &a.generator_step.exe, &self.losses, &out)?;
+            a.generator_step.take_grads(enc, &self.nets[GENERATOR])?;
+            self.adam.record(enc, 0);
+            if let Some(e) = &self.ema {
+                e.record(enc);
+            }
             Ok(())
         })?;
-        let (_, len) = self.readback_layout();
+        let len = first_part + a.critic_parts.len() + a.generator_parts.len();
         let read = read_buffer(&self.gpu, &self.losses, len)?;
-        let names = (self.critic_parts.iter()).chain(&self.generator_parts);
+        let names = (a.critic_parts.iter()).chain(&a.generator_parts);
         Ok(StepLosses {
             critic: read[..k_steps].to_vec(),
             generator: read[k_steps],
@@ -364,63 +297,22 @@ impl Trainer {
         })
     }
 
-    /// Where the parts start in the losses buffer, and its length.
-    fn readback_layout(&self) -> (usize, usize) {
-        let first = self.spec.critic_steps + 1;
-        (
-            first,
-            first + self.critic_parts.len() + self.generator_parts.len(),
-        )
-    }
-
-    /// G(blurred) with the current weights ([b, 3, c, c] in, the same out).
+    /// G(blurred) ([b, 3, c, c] in, the same out) with the weights validation uses: the moving
+    /// average when the training section has `ema`, else the current weights.
     pub fn generate(&self, blurred: &[f32]) -> Result<Vec<f32>, TrainError> {
         self.forward.write(&self.forward_in, blurred)?;
         self.submit("feeding the generator", |enc| {
-            self.forward.feed_params(enc, &self.nets)
+            self.forward
+                .feed_params_with(enc, &self.nets, self.inference_weights())
         })?;
         self.forward.exe.run()?;
         Ok(self.forward.exe.read(self.forward_out.node)?)
     }
 
-    /// Everything a checkpoint holds: `generator.<p>`, `critic.<p>`, `adam.<net>.m.<p>`,
-    /// `adam.<net>.v.<p>` (p without the net's prefix).
-    pub fn state(&self) -> Result<Vec<(String, Tensor<f32>)>, TrainError> {
-        let mut out = Vec::new();
-        for i in [GENERATOR, CRITIC] {
-            let net = &self.nets[i];
-            let name = net.prefix.trim_end_matches('.');
-            out.extend(net.set.read(&self.gpu, Which::Params, &net.prefix)?);
-            out.extend(
-                net.set
-                    .read(&self.gpu, Which::M, &format!("adam.{name}.m."))?,
-            );
-            out.extend(
-                net.set
-                    .read(&self.gpu, Which::V, &format!("adam.{name}.v."))?,
-            );
-        }
-        Ok(out)
-    }
-
-    /// Load what [`Trainer::state`] wrote.
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor<f32>>) -> Result<(), TrainError> {
-        for i in [GENERATOR, CRITIC] {
-            let net = &self.nets[i];
-            let name = net.prefix.trim_end_matches('.');
-            let get = |n: &str| tensors.get(n).cloned();
-            for (which, prefix) in [
-                (Which::Params, net.prefix.clone()),
-                (Which::M, format!("adam.{name}.m.")),
-                (Which::V, format!("adam.{name}.v.")),
-            ] {
-                net.set
-                    .load(&self.gpu, which, &prefix, &get)
-                    .map_err(|m| TrainError::Setup(format!("checkpoint: {m}")))?;
-            }
-        }
-        self.gpu.wait("loading the checkpoint")?;
-        Ok(())
+    /// Where inference takes the generator's weights from: its moving average, when there is
+    /// one (`None`: its current weights).
+    pub(super) fn inference_weights(&self) -> Option<(usize, &wgpu::Buffer)> {
+        self.ema.as_ref().map(|e| (GENERATOR, &e.e))
     }
 }
 
@@ -435,7 +327,7 @@ fn dropout_seed(seed: u64, step: u64) -> f32 {
 const DROPOUT_STREAM: u64 = 0xd40f_0a75_5eed_0001;
 
 /// The loss parts ([`PARTS`]) a loss graph outputs, in [`PARTS`] order.
-fn parts_of(b: &Bound) -> Vec<(String, NodeId)> {
+pub(super) fn parts_of(b: &Bound) -> Vec<(String, NodeId)> {
     (PARTS.iter())
         .filter_map(|p| b.outputs.get(*p).map(|&n| (p.to_string(), n)))
         .collect()
