@@ -359,7 +359,7 @@ fn plan_shows_the_precision_and_refuses_unknown_ones() {
 fn check_refuses_a_bad_training_section_where_train_would() {
     let source = std::fs::read_to_string("models/ird_gan.ron").unwrap();
     let cases: [(&str, &str, usize, &str, &str); 10] = [
-        ("seed: 0,", "seed: 0, lrr: 1,", 9, "", "Training has no field `lrr`; expected one of generator, critic, critic_loss, generator_loss, critic_steps, batch, crop, sample_every, checkpoint_every, seed, optimizer, schedule, data"),
+        ("seed: 0,", "seed: 0, lrr: 1,", 9, "", "Training has no field `lrr`; expected one of generator, critic, critic_loss, generator_loss, content_loss, critic_steps, batch, crop, sample_every, checkpoint_every, seed, optimizer, schedule, data, warmup, validate_every, val_images, val_size, ema, val_data"),
         ("Adam(lr: lr,", "Adam(lr: -1,", 9, "", "Adam `lr` must be >= 0, found -1"),
         ("Adam(lr: lr,", "Adam(lr: lr,", 9, "lr=-1", "Adam `lr` must be >= 0, found -1"),
         ("checkpoint_every: 1000", "checkpoint_every: 0", 18, "", "`checkpoint_every` must be a whole number >= 1, found 0"),

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod grad;
 pub mod params;
 pub mod plan;
+pub mod plan_step;
 pub mod profile;
 pub mod run;
 pub mod train;

@@ -1,6 +1,7 @@
 //! `irdc plan MODEL --graph G [--train]`: the compiled plan, as text, JSON or Graphviz DOT, and
 //! the verdict of the plan checker (`compiler::verify`). With `--train`, the plan of a whole step:
-//! the graph, then the gradients of its scalar output with respect to every parameter.
+//! the graph, then the gradients of its scalar output with respect to every parameter; without
+//! `--graph`, the kernels of the training section's whole step (`plan_step.rs`).
 
 use super::{parse_input_shape, ModelArgs};
 use anyhow::{bail, Result};
@@ -16,9 +17,9 @@ enum Format {
 pub struct Args {
     #[command(flatten)]
     model: ModelArgs,
-    /// The graph, e.g. generator
-    #[arg(long)]
-    graph: String,
+    /// The graph, e.g. generator; without it, `--train` plans the training section's whole step
+    #[arg(long, required_unless_present = "train")]
+    graph: Option<String>,
     /// Override an input's shape, e.g. --input blurred=1x3x720x1280 (repeatable)
     #[arg(long = "input", value_name = "NAME=NxCxHxW")]
     inputs: Vec<String>,
@@ -65,36 +66,14 @@ pub fn main(args: Args) -> Result<()> {
         .iter()
         .map(|s| parse_input_shape(s))
         .collect::<Result<Vec<_>>>()?;
-    let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &inputs)?;
+    let Some(graph_name) = &args.graph else {
+        return super::plan_step::main(&model, &target_of(&args)?, &options_of(&args));
+    };
+    let mut graph = super::build_graph(&model, &args.model.model, graph_name, &inputs)?;
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
-    let mut target = compiler::Target {
-        max_binding_bytes: args.max_binding_mib << 20,
-        ..Default::default()
-    };
-    if args.cpu {
-        target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
-        target.small_value_elements = compiler::fuse::SMALL_VALUE_CPU;
-        target.uniform_panel_bytes = 64 << 10;
-        target.subgroup_size = 8;
-        target.subgroup_reductions = true;
-        target.winograd_tile = 4;
-    }
-    target.precision = args.device.precision;
-    if let Some(side) = args.coop_matrix {
-        if !matches!(side, 8 | 16) {
-            bail!("--coop-matrix {side}: wgpu's cooperative matrices are 8x8 or 16x16");
-        }
-        target.coop_matrix = side;
-        if target.subgroup_size == 0 {
-            target.subgroup_size = 32;
-        }
-    }
-    let options = compiler::Options {
-        fuse: !args.no_fuse,
-        ..Default::default()
-    };
+    let (target, options) = (target_of(&args)?, options_of(&args));
     let (plan, plan_graph) = compiler::compile_with(&graph, &target, &options)?;
     if let Err(errors) = compiler::verify::verify(&plan, &plan_graph) {
         bail!(
@@ -120,4 +99,38 @@ pub fn main(args: Args) -> Result<()> {
         _ => eprintln!("{verdict}"),
     }
     Ok(())
+}
+
+/// The target the options describe: a GPU's, or with `--cpu` lavapipe's.
+fn target_of(args: &Args) -> Result<compiler::Target> {
+    let mut target = compiler::Target {
+        max_binding_bytes: args.max_binding_mib << 20,
+        ..Default::default()
+    };
+    if args.cpu {
+        target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
+        target.small_value_elements = compiler::fuse::SMALL_VALUE_CPU;
+        target.uniform_panel_bytes = 64 << 10;
+        target.subgroup_size = 8;
+        target.subgroup_reductions = true;
+        target.winograd_tile = 4;
+    }
+    target.precision = args.device.precision;
+    if let Some(side) = args.coop_matrix {
+        if !matches!(side, 8 | 16) {
+            bail!("--coop-matrix {side}: wgpu's cooperative matrices are 8x8 or 16x16");
+        }
+        target.coop_matrix = side;
+        if target.subgroup_size == 0 {
+            target.subgroup_size = 32;
+        }
+    }
+    Ok(target)
+}
+
+fn options_of(args: &Args) -> compiler::Options {
+    compiler::Options {
+        fuse: !args.no_fuse,
+        ..Default::default()
+    }
 }

@@ -46,13 +46,13 @@ pub(super) fn recipes(f: &mut Fields, t: &mut TrainingSpec, env: &Env) -> R<()> 
     }
     if let Some(n) = f.get("ema") {
         let d = fields::num(n, env)?;
-        if !(d > 0.0 && d < 1.0) {
+        if !(d >= 0.0 && d < 1.0) {
             return Err(Diag::at(
                 n.span,
-                format!("`ema` is the decay of the generator's moving average, in (0, 1) (e.g. 0.999), found {d}"),
+                format!("`ema` is the decay of the generator's moving average, in (0, 1) (e.g. 0.999), or 0 for none, found {d}"),
             ));
         }
-        t.ema = Some(d);
+        t.ema = (d > 0.0).then_some(d);
     }
     if let Some(d) = f.get("val_data") {
         match &d.kind {

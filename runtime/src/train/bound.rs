@@ -10,7 +10,7 @@ use ir::{Graph, NodeId, Op};
 use std::collections::HashMap;
 
 /// Scalar nodes of the loss graphs worth a column in the metrics (when a graph has them).
-pub const PARTS: [&str; 5] = ["wasserstein", "gp", "adversarial", "perceptual", "l1"];
+pub const PARTS: [&str; 6] = ["wasserstein", "gp", "adversarial", "perceptual", "l1", "l2"];
 
 /// A network's parameter set and the prefix its parameters carry in the loss graphs
 /// (`critic.`); the frozen set (VGG19) has an empty prefix and full names.

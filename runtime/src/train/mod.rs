@@ -31,6 +31,7 @@ pub mod trainer;
 pub mod validate;
 
 pub use run::{lr_at, run, Event, RunOptions, Validation};
+pub use setup::StepGraphs;
 pub use state::EMA_PREFIX;
 pub use trainer::{StepLosses, Trainer};
 pub use validate::{ValScores, Validator};

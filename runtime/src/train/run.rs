@@ -124,7 +124,11 @@ pub fn run(
         .map(|s| ir::front::parse_set(s))
         .collect::<Result<Vec<_>, _>>()?;
     let model = ir::front::parse(&opts.model_source, &opts.model_path, &overrides)?;
-    let spec = with_validation(model.training_spec()?, &opts.validation)?;
+    let mut spec = with_validation(model.training_spec()?, &opts.validation)?;
+    // A warm-up as long as the run leaves the critic untrained: it is not even compiled.
+    if spec.warmup as u64 >= opts.total_steps {
+        spec.critic = None;
+    }
     // The validation set first: a wrong folder stops the run before anything is compiled.
     let val_data = spec.val_data.as_ref().map(PathBuf::from);
     let pairs = validation_pairs(&opts.data, &spec, val_data.as_deref(), spec.val_images)?;

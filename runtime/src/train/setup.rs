@@ -36,6 +36,54 @@ fn shapes(
         .collect())
 }
 
+/// The graphs a training step runs, differentiated as the trainer runs them.
+pub struct StepGraphs {
+    /// G(blurred), in training mode (dropout draws its masks).
+    pub forward: ir::Graph,
+    /// With a critic: the critic itself (for its parameters), its loss with the gradients of
+    /// the critic's parameters, and the generator's loss with those of the generator's.
+    pub adversarial: Option<(ir::Graph, ir::Graph, ir::Graph)>,
+    /// The content loss with the generator's gradients (warm-up, or no critic).
+    pub content: Option<ir::Graph>,
+}
+
+impl StepGraphs {
+    pub fn build(model: &Model, spec: &TrainingSpec) -> Result<StepGraphs, TrainError> {
+        let (b, c) = (spec.batch, spec.crop);
+        let diff = &compiler::differentiate::Autodiff;
+        let build = |g: &str| -> Result<ir::Graph, TrainError> {
+            // Training mode: every Dropout draws its mask from the `dropout_seed` input.
+            Ok(model.build_training(g, &shapes(model, g, b, c)?, diff)?)
+        };
+        let gp = format!("{}.", spec.generator);
+        // With a critic: its loss and the generator's; without: neither is built (the
+        // generator's loss may call the critic).
+        let adversarial = match &spec.critic {
+            Some(critic) => Some((
+                build(critic)?,
+                loss_graph(&build(&spec.critic_loss)?, &format!("{critic}."))?,
+                loss_graph(&build(&spec.generator_loss)?, &gp)?,
+            )),
+            None => None,
+        };
+        let content = match spec.content_step_loss() {
+            Some(name) => {
+                let g = loss_graph(&build(name)?, &gp)?;
+                if spec.critic.is_none() {
+                    reads_no_critic(&g, name)?;
+                }
+                Some(g)
+            }
+            None => None,
+        };
+        Ok(StepGraphs {
+            forward: build(&spec.generator)?,
+            adversarial,
+            content,
+        })
+    }
+}
+
 impl Trainer {
     /// Build, compile and initialise everything: the generator and the critic from `seed`
     /// (SPEC.md's N(0, 0.02)), the frozen parameters (VGG19) from `frozen` by full name
@@ -47,38 +95,13 @@ impl Trainer {
         spec: &TrainingSpec,
         frozen: &HashMap<String, Tensor<f32>>,
     ) -> Result<Trainer, TrainError> {
-        let (b, c) = (spec.batch, spec.crop);
-        let diff = &compiler::differentiate::Autodiff;
-        let build = |g: &str| -> Result<ir::Graph, TrainError> {
-            // Training mode: every Dropout draws its mask from the `dropout_seed` input.
-            Ok(model.build_training(g, &shapes(model, g, b, c)?, diff)?)
-        };
-        let g_graph = build(&spec.generator)?;
+        let StepGraphs {
+            forward: g_graph,
+            adversarial: adversarial_graphs,
+            content: content_graph,
+        } = StepGraphs::build(model, spec)?;
         let gp = format!("{}.", spec.generator);
         let cp = spec.critic.as_ref().map(|c| format!("{c}."));
-        // With a critic: its loss and the generator's; without: neither is built (the
-        // generator's loss may call the critic).
-        let adversarial_graphs = match &spec.critic {
-            Some(critic) => Some((
-                build(critic)?,
-                loss_graph(
-                    &build(&spec.critic_loss)?,
-                    cp.as_deref().unwrap_or_default(),
-                )?,
-                loss_graph(&build(&spec.generator_loss)?, &gp)?,
-            )),
-            None => None,
-        };
-        let content_graph = match spec.content_step_loss() {
-            Some(name) => {
-                let g = loss_graph(&build(name)?, &gp)?;
-                if spec.critic.is_none() {
-                    reads_no_critic(&g, name)?;
-                }
-                Some(g)
-            }
-            None => None,
-        };
         let losses_graphs: Vec<&ir::Graph> = (adversarial_graphs.iter())
             .flat_map(|(_, c, g)| [c, g])
             .chain(content_graph.iter())

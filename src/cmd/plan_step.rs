@@ -1,0 +1,105 @@
+//! `irdc plan MODEL --train` without `--graph`: the kernels of one whole training step as
+//! `irdc train` runs it (`runtime::train::StepGraphs`): with a critic, G's forward, the critic's
+//! `critic_steps` updates and the generator's; on the content loss (a warm-up step, or training
+//! without a critic), that loss's graph; and one optimizer dispatch per update, plus the moving
+//! average's. Each graph's plan passes the plan checker first.
+
+use anyhow::{bail, Result};
+use compiler::{Options, Target};
+use ir::front::Model;
+use runtime::train::StepGraphs;
+
+/// One line of the table: what runs, the graph, how often per step, its kernels.
+struct Row {
+    what: &'static str,
+    graph: String,
+    runs: usize,
+    kernels: usize,
+}
+
+pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
+    let spec = model.training_spec()?;
+    let graphs = StepGraphs::build(model, &spec)?;
+    let kernels = |g: &ir::Graph| -> Result<usize> {
+        let (plan, planned) = compiler::compile_with(g, target, options)?;
+        if let Err(errors) = compiler::verify::verify(&plan, &planned) {
+            bail!(
+                "the plan of {} fails the plan checker (a compiler bug): {}",
+                g.name,
+                errors.join("; ")
+            );
+        }
+        Ok(plan.kernels.len())
+    };
+    let ema = usize::from(spec.ema.is_some());
+    println!(
+        "training step of the model's `training` section: batch {}, crop {}x{}",
+        spec.batch, spec.crop, spec.crop
+    );
+    if let Some((_, critic_loss, generator_loss)) = &graphs.adversarial {
+        let rows = [
+            ("G(blurred)", &graphs.forward, 1),
+            ("critic step", critic_loss, spec.critic_steps),
+            ("generator step", generator_loss, 1),
+        ];
+        let mut table = Vec::new();
+        for (what, g, runs) in rows {
+            table.push(row(what, g, runs, kernels(g)?));
+        }
+        table.push(optimizer(spec.critic_steps + 1, ema));
+        print_table("adversarial step", &table);
+    }
+    if let Some(content) = &graphs.content {
+        let what = match graphs.adversarial {
+            Some(_) => "warm-up step (content loss alone)",
+            None => "step (content loss alone, no critic)",
+        };
+        let table = [
+            row("generator step", content, 1, kernels(content)?),
+            optimizer(1, ema),
+        ];
+        print_table(what, &table);
+    }
+    Ok(())
+}
+
+fn row(what: &'static str, g: &ir::Graph, runs: usize, kernels: usize) -> Row {
+    Row {
+        what,
+        graph: g.name.clone(),
+        runs,
+        kernels,
+    }
+}
+
+/// Adam's updates (one dispatch each) and the moving average's.
+fn optimizer(updates: usize, ema: usize) -> Row {
+    Row {
+        what: "optimizer",
+        graph: match ema {
+            0 => "adam".into(),
+            _ => "adam, ema".into(),
+        },
+        runs: updates + ema,
+        kernels: 1,
+    }
+}
+
+fn print_table(title: &str, rows: &[Row]) {
+    let total: usize = rows.iter().map(|r| r.runs * r.kernels).sum();
+    println!("\n{title}: {total} kernels");
+    println!(
+        "  {:<16} {:<24} {:>5} {:>8} {:>8}",
+        "", "graph", "runs", "kernels", "in all"
+    );
+    for r in rows {
+        println!(
+            "  {:<16} {:<24} {:>5} {:>8} {:>8}",
+            r.what,
+            r.graph,
+            r.runs,
+            r.kernels,
+            r.runs * r.kernels
+        );
+    }
+}
