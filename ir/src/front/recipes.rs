@@ -101,8 +101,9 @@ mod tests {
         );
         assert_eq!(
             spec("Training(ema: 1)").unwrap_err(),
-            "t.ron:2:26: error: `ema` is the decay of the generator's moving average, in (0, 1) (e.g. 0.999), found 1"
+            "t.ron:2:26: error: `ema` is the decay of the generator's moving average, in (0, 1) (e.g. 0.999), or 0 for none, found 1"
         );
+        assert_eq!(spec("Training(ema: 0)").unwrap().ema, None);
         assert!(spec("Training(val_size: 8)")
             .unwrap_err()
             .contains("val_size"));
