@@ -110,7 +110,7 @@ fn without_a_critic_the_content_loss_alone_learns() {
 
 #[test]
 fn the_moving_average_of_the_weights_learns_too() {
-    let (_, _, critic) = learn(&[("warmup: 0,", "warmup: 0,\n        ema: 0.8,")], |t| {
+    let (_, _, critic) = learn(&[("ema: 0,", "ema: 0.8,")], |t| {
         assert_eq!(t.spec.ema, Some(0.8));
     });
     assert_eq!(critic, vec![1; STEPS as usize]);

@@ -41,7 +41,8 @@ fn options(out: &str, total: u64) -> RunOptions {
 /// A run with recipes: one warm-up step, the generator's moving average, validation every 2 steps.
 fn with_recipes(mut o: RunOptions) -> RunOptions {
     o.model_source = (o.model_source)
-        .replace("warmup: 0,", "warmup: 1,\n        ema: 0.9,")
+        .replace("warmup: 0,", "warmup: 1,")
+        .replace("ema: 0,", "ema: 0.9,")
         .replace("validate_every: 500", "validate_every: 2");
     o
 }
