@@ -99,7 +99,7 @@ fn plane_stat_of(g: &Graph, v: NodeId) -> Option<(NodeId, Option<f64>)> {
     let sqrt = only(v, &|op| matches!(op, Op::Unary(Unary::Recip)))?;
     let plus_eps = only(sqrt, &|op| matches!(op, Op::Unary(Unary::Sqrt)))?;
     let eps = match g.nodes[plus_eps].op {
-        Op::Unary(Unary::Affine { scale, shift }) if scale == 1.0 => shift,
+        Op::Unary(Unary::Affine { scale: 1.0, shift }) => shift,
         _ => return None,
     };
     let var = only(plus_eps, &|op| {

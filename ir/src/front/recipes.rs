@@ -46,7 +46,7 @@ pub(super) fn recipes(f: &mut Fields, t: &mut TrainingSpec, env: &Env) -> R<()> 
     }
     if let Some(n) = f.get("ema") {
         let d = fields::num(n, env)?;
-        if !(d >= 0.0 && d < 1.0) {
+        if !(0.0..1.0).contains(&d) {
             return Err(Diag::at(
                 n.span,
                 format!("`ema` is the decay of the generator's moving average, in (0, 1) (e.g. 0.999), or 0 for none, found {d}"),
