@@ -150,15 +150,31 @@ impl GpuAdam {
         }
         let bytes = (SCALARS * 4) as u64;
         enc.copy_buffer_to_buffer(&self.slots, slot as u64 * bytes, &self.scalars, 0, bytes);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("adam"),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&self.pipeline.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        let [x, y, z] = self.workgroups;
-        pass.dispatch_workgroups(x, y, z);
+        dispatch_once(
+            enc,
+            "adam",
+            &self.pipeline.pipeline,
+            &self.bind_group,
+            self.workgroups,
+        );
     }
+}
+
+/// One dispatch of a flat-buffer kernel (Adam's, the moving average's) in a pass of its own.
+pub(super) fn dispatch_once(
+    enc: &mut wgpu::CommandEncoder,
+    label: &str,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    [x, y, z]: [u32; 3],
+) {
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(label),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind_group, &[]);
+    pass.dispatch_workgroups(x, y, z);
 }
 
 #[cfg(test)]

@@ -103,14 +103,13 @@ impl GpuEma {
         if self.len == 0 {
             return;
         }
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("ema"),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&self.pipeline.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        let [x, y, z] = self.workgroups;
-        pass.dispatch_workgroups(x, y, z);
+        super::adam::dispatch_once(
+            enc,
+            "ema",
+            &self.pipeline.pipeline,
+            &self.bind_group,
+            self.workgroups,
+        );
     }
 }
 
