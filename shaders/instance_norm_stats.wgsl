@@ -29,4 +29,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         st_y(n, c, 0u, 0u, mean);
         st_y(n, c, 0u, 1u, rstd);
     }
+    // APPLY
 }

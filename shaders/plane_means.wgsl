@@ -28,4 +28,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         st_y(n, c, 0u, 0u, ma);
         st_y(n, c, 0u, 1u, mb);
     }
+    // APPLY
 }

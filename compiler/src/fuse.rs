@@ -7,8 +7,10 @@
 //!   after it into the next convolution's load (the IRD bottleneck), elementwise work into the
 //!   reductions after it, and does the same in backward graphs;
 //! - a reduction whose only reader is a reshape stores into the reshape's bytes;
-//! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`) whose only reader
-//!   is an elementwise op of its shape (bias, activation, residual add) is *stored through* it:
+//! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`, or a weight
+//!   gradient, each element written once by one workgroup) whose only reader is an elementwise
+//!   op of its shape (bias, activation, residual add, the sum of a shared weight's gradients)
+//!   is *stored through* it:
 //!   the convolution's `st_y` computes that op and stores its result, and the op's kernel
 //!   disappears; so is that op in turn through its only reader, a chain (conv -> tanh -> + skip
 //!   is one kernel). Chains are chosen first: a convolution's output that never reaches memory
@@ -31,6 +33,8 @@ pub const MAX_OPS_REREAD: usize = 4;
 pub const MAX_OPS_REREAD_CPU: usize = 1;
 /// `Target::small_value_elements` for CPU adapters.
 pub const SMALL_VALUE_CPU: usize = 16 << 10;
+/// `Target::plane_apply_pixels` for GPUs: planes up to 64x64.
+pub const PLANE_APPLY_GPU: usize = 64 * 64;
 
 /// What fusion decided, per node.
 #[derive(Debug, Clone)]
@@ -40,6 +44,9 @@ pub struct Fusion {
     /// A value stored through its only reader: `store_into[y] = Some(e)`; y has no memory, and
     /// e is written by the kernel of the convolution that starts the chain.
     pub store_into: Vec<Option<NodeId>>,
+    /// A plane reduction whose kernel also computes an elementwise reader of it, after its
+    /// sums: `applies[r] = Some(e)`. Both keep their memory; r's kernel runs at e's step.
+    pub applies: Vec<Option<NodeId>>,
 }
 
 impl Fusion {
@@ -49,6 +56,7 @@ impl Fusion {
         Fusion {
             inlined: vec![false; n],
             store_into: vec![None; n],
+            applies: vec![None; n],
         }
     }
 
@@ -57,9 +65,12 @@ impl Fusion {
         !self.inlined[v] && self.store_into[v].is_none()
     }
 
-    /// Kernels fusion removed: each inlined value and each op stored through was one kernel.
+    /// Kernels fusion removed: each inlined value, each op stored through and each value a
+    /// reduction applies was one kernel.
     pub fn kernels_saved(&self) -> usize {
-        self.inlined.iter().filter(|&&i| i).count() + self.store_into.iter().flatten().count()
+        self.inlined.iter().filter(|&&i| i).count()
+            + self.store_into.iter().flatten().count()
+            + self.applies.iter().flatten().count()
     }
 }
 
@@ -125,7 +136,11 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
     for (y, node) in graph.nodes.iter().enumerate() {
         if !matches!(
             node.op,
-            Op::Conv2d(_) | Op::ConvTranspose2d(_) | Op::WinogradOutput(_)
+            Op::Conv2d(_)
+                | Op::ConvTranspose2d(_)
+                | Op::WinogradOutput(_)
+                | Op::Conv2dWeightGrad(_)
+                | Op::ConvTranspose2dWeightGrad(_)
         ) {
             continue;
         }
@@ -179,6 +194,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
                 cheap && !matches!(op, Op::Concat(_) | Op::ChannelSlice(_)) && !accumulates(u)
             });
     }
+    f.applies = crate::plane_apply::choose(graph, &f, &consumers, slices, target);
     f
 }
 
@@ -193,8 +209,14 @@ pub fn schedule(steps: &[NodeId], f: &Fusion) -> Vec<NodeId> {
         // The convolution comes first in node order; the chain's later values find it set.
         stored_from[end] = stored_from[end].or(Some(s));
     }
+    // A reduction that applies its reader runs in the reader's place.
+    for (r, e) in f.applies.iter().enumerate() {
+        if let &Some(e) = e {
+            stored_from[e] = Some(r);
+        }
+    }
     (steps.iter())
-        .filter(|&&s| f.has_memory(s))
+        .filter(|&&s| f.has_memory(s) && f.applies[s].is_none())
         .map(|&s| stored_from[s].filter(|&y| y != s).unwrap_or(s))
         .collect()
 }
@@ -206,6 +228,9 @@ pub fn carried_at(graph: &Graph, steps: &[NodeId], f: &Fusion) -> Vec<Vec<usize>
     let mut at = vec![Vec::new(); n];
     for (s, &v) in steps.iter().enumerate() {
         at[v].push(s);
+        if let Some(e) = f.applies[v] {
+            at[e].push(s);
+        }
         let mut u = v;
         while let Some(e) = f.store_into[u] {
             at[e].push(s);

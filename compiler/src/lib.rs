@@ -13,9 +13,11 @@ pub mod cost;
 pub mod differentiate;
 pub mod fold;
 pub mod fuse;
+pub mod invariance;
 pub mod lower;
 pub mod memory;
 pub mod plan;
+pub mod plane_apply;
 pub mod plane_means;
 pub mod print;
 pub mod recompute;
@@ -131,7 +133,7 @@ pub fn compile_with(
     memory.recomputed = recomputed;
     memory.forward_kept_bytes = forward_kept_bytes;
     fuse::describe(&graph, &fusion, &mut values);
-    let kernels = codegen::generate(&graph, &steps, &values, target)?;
+    let kernels = codegen::generate(&graph, &steps, &values, &fusion.applies, target)?;
     let at = fuse::carried_at(&graph, &steps, &fusion);
     memory::retime(&mut values, &at, steps.len(), &kernels);
     // Unfused, each lowered InstanceNorm is one kernel, not two, and the plane statistics its

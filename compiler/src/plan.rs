@@ -29,6 +29,14 @@ pub struct Target {
     /// sizes a kernel of their own costs its dispatch, more than the recomputation. The runtime
     /// gives CPU adapters [`crate::fuse::SMALL_VALUE_CPU`]; GPUs have no need (0).
     pub small_value_elements: usize,
+    /// A plane reduction (an instance norm's statistics, a norm gradient's plane means) over
+    /// planes of at most this many pixels also computes the elementwise value that reads it
+    /// at its input's shape (the normalisation and its activation, the norm's input gradient),
+    /// in a second pass over each plane in the same workgroup: one kernel less per norm and
+    /// pass (`fuse.rs`). With one workgroup a plane, large planes would leave a GPU idle where
+    /// the elementwise kernel fills it: [`crate::fuse::PLANE_APPLY_GPU`]; CPU adapters, whose
+    /// few threads any two planes keep busy, take every size (`usize::MAX`).
+    pub plane_apply_pixels: usize,
     /// Bytes of one uniform-buffer binding that direct (CPU) GEMM kernels may read their
     /// weights from ([`Panels`]) where the device has no subgroups (`subgroup_size` 0; the
     /// broadcast is faster); 0 keeps them in the arenas. The runtime gives CPU adapters wgpu's
@@ -149,6 +157,7 @@ impl Default for Target {
             conv_tiles: ConvTiles::default(),
             max_ops_in_conv_loads: crate::fuse::MAX_OPS_REREAD,
             small_value_elements: 0,
+            plane_apply_pixels: crate::fuse::PLANE_APPLY_GPU,
             uniform_panel_bytes: 0,
             max_uniform_buffers_per_stage: 12,
             subgroup_size: 0,

@@ -45,6 +45,7 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
     let mut new_id = vec![usize::MAX; graph.nodes.len()];
     let mut count = 0;
     let known = WinogradTransforms::of(tile, WinogradKind::Stride1).is_ok();
+    let mut weights = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         let mut node = node.clone();
         node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
@@ -87,7 +88,7 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
         new_id[i] = match conv {
             Some(c) if known && wide(&out, &node) && fits(&out, &node, c, tile, max_bytes) => {
                 count += 1;
-                winograd(&mut out, node, c, tile)
+                winograd(&mut out, node, c, tile, &mut weights)
             }
             _ => push(&mut out, node),
         };
@@ -130,8 +131,13 @@ fn fits(g: &Graph, node: &Node, c: AsConv2d, tile: usize, max_bytes: u64) -> boo
     bytes(v[1]).max(bytes(out_channels)) <= max_bytes
 }
 
-/// The four nodes of `conv` (already in `g`'s ids); returns the last, which is the conv's value.
-fn winograd(g: &mut Graph, conv: Node, c: AsConv2d, tile: usize) -> NodeId {
+/// Transformed weights made so far: (weight, transform, U). A weight read by several convs (a
+/// frozen network applied to two images, a conv recomputed for the backward pass) is
+/// transformed once.
+type Transformed = Vec<(NodeId, WinogradWeight, NodeId)>;
+
+/// The nodes of `conv` (already in `g`'s ids); returns the last, which is the conv's value.
+fn winograd(g: &mut Graph, conv: Node, c: AsConv2d, tile: usize, made: &mut Transformed) -> NodeId {
     let (x, w) = (conv.inputs[0], conv.inputs[1]);
     let mut add = |suffix: &str, op: Op, inputs: Vec<NodeId>| {
         let name = match suffix {
@@ -148,7 +154,14 @@ fn winograd(g: &mut Graph, conv: Node, c: AsConv2d, tile: usize) -> NodeId {
         kind,
         transposed: c.transposed,
     };
-    let u = add("u", Op::WinogradWeight(weight), vec![w]);
+    let u = match made.iter().find(|(mw, op, _)| *mw == w && *op == weight) {
+        Some(&(_, _, u)) => u,
+        None => {
+            let u = add("u", Op::WinogradWeight(weight.clone()), vec![w]);
+            made.push((w, weight, u));
+            u
+        }
+    };
     let v = add(
         "v",
         Op::WinogradInput(WinogradInput {

@@ -89,7 +89,7 @@ fn const_u32(k: &Kernel, name: &str) -> u64 {
 /// Generate, then check what every kernel must satisfy: valid WGSL, arenas sorted and distinct
 /// with one binding each, a dispatch within the limits that covers every item.
 fn check(g: &Graph, values: &[ValuePlan], target: &Target) -> Vec<Kernel> {
-    let kernels = generate(g, &steps(g), values, target).unwrap();
+    let kernels = generate(g, &steps(g), values, &[], target).unwrap();
     for k in &kernels {
         if let Err(e) = validate_wgsl(&k.wgsl) {
             panic!("{} does not validate:\n{e}\n{}", k.name, k.wgsl);
@@ -389,7 +389,7 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
         max_workgroups_per_dim: 100,
         ..Target::default()
     };
-    let err = generate(&g, &steps(&g), &place(&g, false), &tiny).unwrap_err();
+    let err = generate(&g, &steps(&g), &place(&g, false), &[], &tiny).unwrap_err();
     assert_eq!(
         err.to_string(),
         "code generation for `conv`: 14400 workgroups do not fit a 2-D dispatch"
@@ -423,7 +423,7 @@ fn concat_graph(in_place: [bool; 3]) -> (Graph, Vec<ValuePlan>) {
 fn concat_copies_only_the_inputs_not_written_in_place() {
     let (g, values) = concat_graph([true, false, true]);
     let cat = [g.find("cat").unwrap()];
-    let kernels = generate(&g, &cat, &values, &Target::default()).unwrap();
+    let kernels = generate(&g, &cat, &values, &[], &Target::default()).unwrap();
     assert_eq!(kernels.len(), 1);
     let k = &kernels[0];
     assert_eq!(k.name, "concat:cat[1]");
@@ -434,14 +434,14 @@ fn concat_copies_only_the_inputs_not_written_in_place() {
     validate_wgsl(&k.wgsl).unwrap();
 
     let (g, values) = concat_graph([true, true, true]);
-    assert!(generate(&g, &cat, &values, &Target::default())
+    assert!(generate(&g, &cat, &values, &[], &Target::default())
         .unwrap()
         .is_empty());
 
     // b3 placed in the region but not at its own slice: copied there, not an error.
     let (g, mut values) = concat_graph([true, true, true]);
     values[g.find("b3").unwrap()].slice_of = Some((cat[0], 3));
-    let kernels = generate(&g, &cat, &values, &Target::default()).unwrap();
+    let kernels = generate(&g, &cat, &values, &[], &Target::default()).unwrap();
     let names: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names, ["concat:cat[1]"]);
 }
@@ -665,7 +665,7 @@ fn channel_slice_planned_as_an_alias_gets_no_kernel() {
         offset: x.offset + x.strides[1],
         ..x
     }];
-    let made = generate(&g, &[slice], &values, &Target::default()).unwrap();
+    let made = generate(&g, &[slice], &values, &[], &Target::default()).unwrap();
     assert!(
         made.is_empty(),
         "{:?}",
@@ -673,7 +673,7 @@ fn channel_slice_planned_as_an_alias_gets_no_kernel() {
     );
     // One channel off: a copy.
     values[slice].pieces[0].offset += x.strides[1];
-    let made = generate(&g, &[slice], &values, &Target::default()).unwrap();
+    let made = generate(&g, &[slice], &values, &[], &Target::default()).unwrap();
     assert_eq!(made.len(), 1);
 }
 
@@ -685,7 +685,7 @@ fn sources_get_no_kernel() {
         .collect();
     assert!(!sources.is_empty());
     assert!(
-        generate(&g, &sources, &place(&g, false), &Target::default())
+        generate(&g, &sources, &place(&g, false), &[], &Target::default())
             .unwrap()
             .is_empty()
     );
@@ -700,7 +700,7 @@ fn bad_plans_are_errors_that_name_the_node() {
     let mut values = place(&g, true);
     values[0].pieces.pop();
     assert_eq!(
-        message(generate(&g, &conv, &values, &Target::default())),
+        message(generate(&g, &conv, &values, &[], &Target::default())),
         "code generation for `conv`: value `x`: pieces [0..3] do not cover channels 0..6"
     );
 
@@ -709,19 +709,19 @@ fn bad_plans_are_errors_that_name_the_node() {
         ..Target::default()
     };
     assert_eq!(
-        message(generate(&g, &conv, &place(&g, false), &few)),
+        message(generate(&g, &conv, &place(&g, false), &[], &few)),
         "code generation for `conv`: binds 3 arenas, more than the device's 2 storage buffers per stage: its values are too large for this device (split over bindings of at most 128.00 MiB); use smaller inputs (a smaller image)"
     );
 
     let mut values = place(&g, false);
     values[0].shape = vec![2, 6, 10, 13];
     assert_eq!(
-        message(generate(&g, &conv, &values, &Target::default())),
+        message(generate(&g, &conv, &values, &[], &Target::default())),
         "code generation for `conv`: value `x` is planned as [2, 6, 10, 13], but has shape [2, 6, 10, 12]"
     );
 
     assert_eq!(
-        message(generate(&g, &[999], &place(&g, false), &Target::default())),
+        message(generate(&g, &[999], &place(&g, false), &[], &Target::default())),
         "code generation for `#999`: step 999 is not a node of graph `all`"
     );
 }

@@ -124,10 +124,12 @@ fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
 #[test]
 fn a_cpu_target_keeps_the_norm_out_of_the_conv_load() {
     // The bottleneck above with `max_ops_in_conv_loads: 1` (what the runtime gives lavapipe):
-    // norm and ReLU (two ops) are one elementwise kernel writing `act`, which the conv reads.
+    // norm and ReLU (two ops) are one elementwise kernel writing `act`, which the conv reads
+    // (with no plane reduction computing its reader, below).
     let g = bottleneck();
     let cpu = Target {
         max_ops_in_conv_loads: 1,
+        plane_apply_pixels: 0,
         ..Target::default()
     };
     let (plan, pg) = compile(&g, &cpu).unwrap();
@@ -144,6 +146,42 @@ fn a_cpu_target_keeps_the_norm_out_of_the_conv_load() {
             ("conv2d:c2".into(), vec!["c2".into()]),
         ]
     );
+}
+
+#[test]
+fn the_statistics_kernel_computes_the_normalisation_after_them() {
+    // The same with plane reductions computing their readers: the statistics kernel walks each
+    // plane again and writes `act`, reading the statistics it holds, not memory.
+    let g = bottleneck();
+    let cpu = Target {
+        max_ops_in_conv_loads: 1,
+        plane_apply_pixels: usize::MAX,
+        ..Target::default()
+    };
+    let (plan, pg) = compile(&g, &cpu).unwrap();
+    verify(&plan, &pg).unwrap();
+    assert_eq!(
+        names(&plan),
+        [
+            ("conv2d:c1".to_string(), vec!["c1".to_string()]),
+            (
+                "instance_norm_stats:norm.stats".into(),
+                vec!["norm.stats".into(), "norm".into(), "act".into()]
+            ),
+            ("conv2d:c2".into(), vec!["c2".into()]),
+        ]
+    );
+    let id = |name: &str| plan.values.iter().position(|v| v.name == name).unwrap();
+    let stats = &plan.kernels[1];
+    assert_eq!(stats.reads, [id("c1")]);
+    assert_eq!(stats.writes, [id("norm.stats"), id("act")]);
+    // Planes bigger than the target takes keep their elementwise kernel.
+    let small = Target {
+        plane_apply_pixels: 15,
+        ..cpu
+    };
+    let (plan, _) = compile(&g, &small).unwrap();
+    assert_eq!(plan.kernels.len(), 4);
 }
 
 #[test]

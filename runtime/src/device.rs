@@ -206,6 +206,12 @@ impl Gpu {
                 wgpu::DeviceType::Cpu => compiler::fuse::SMALL_VALUE_CPU,
                 _ => 0,
             },
+            // `IRDC_PLANE_APPLY=0` gives every normalisation and norm gradient its own kernel.
+            plane_apply_pixels: match self.info.device_type {
+                _ if std::env::var("IRDC_PLANE_APPLY").is_ok_and(|v| v == "0") => 0,
+                wgpu::DeviceType::Cpu => usize::MAX,
+                _ => compiler::fuse::PLANE_APPLY_GPU,
+            },
             // lavapipe broadcasts uniform-buffer elements that every invocation reads, where it
             // gathers storage loads in loops lane by lane: a conv's weights go there (`Panels`).
             // `IRDC_UNIFORM_PANELS=0` keeps them in the arenas (to measure what panels gain).

@@ -33,7 +33,7 @@ pub struct Args {
 pub fn main(args: Args) -> Result<()> {
     let (graph, input_file) = super::build_from_inputs(&args.model, &args.graph, &args.input)?;
     let params = args.weights.load(&graph)?;
-    let train = super::with_gradients(&graph, args.of.as_deref(), "", true)?;
+    let train = super::with_gradients(&graph, args.of.as_deref(), "", true, false)?;
     let (_, written) =
         super::execute_to_file(&train, params, &input_file, &args.output, &args.device)?;
     eprintln!("{}: {} gradients and the output", args.graph, written - 1);

@@ -167,7 +167,9 @@ pub fn plan_feeds(
 
 /// `graph` extended with the gradients of its output `of` (the only output when `None`; summed
 /// when it has several elements) with respect to every parameter whose name starts with
-/// `param_prefix` (every parameter when it is empty) and, if `inputs`, every input.
+/// `param_prefix` (every parameter when it is empty) and, if `inputs`, every input; with
+/// `as_trained`, without the parameters the output is proven not to depend on
+/// (`compiler::invariance`), whose gradients the trainer never computes.
 /// Its outputs become that output, under its name, then each gradient under the name of the value
 /// it belongs to (`critic.conv1.weight`, `fake`), so they can be held against another framework.
 pub fn with_gradients(
@@ -175,6 +177,7 @@ pub fn with_gradients(
     of: Option<&str>,
     param_prefix: &str,
     inputs: bool,
+    as_trained: bool,
 ) -> Result<Graph> {
     let names: Vec<&str> = graph.outputs.iter().map(|(n, _)| n.as_str()).collect();
     let (out_name, out) = match (of, graph.outputs.as_slice()) {
@@ -213,6 +216,10 @@ pub fn with_gradients(
     }
     let mut g = graph.clone();
     let scalar = compiler::autodiff::sum_to_scalar(&mut g, *out)?;
+    let wrt = match as_trained {
+        true => compiler::invariance::dependent(&g, scalar, &wrt),
+        false => wrt,
+    };
     let (mut g, grads) = compiler::autodiff::grad(&g, scalar, &wrt)?;
     g.outputs = vec![(out_name.clone(), *out)];
     for (&w, &d) in wrt.iter().zip(&grads) {
@@ -241,7 +248,7 @@ pub fn training_step(
     // As the trainer does (`runtime::train::bound::loss_graph`): a term weighted 0 goes before
     // differentiation, with the networks only it used.
     let (graph, _) = compiler::fold::zero_weighted_terms(graph);
-    let step = with_gradients(&graph, of, &prefix, false)?;
+    let step = with_gradients(&graph, of, &prefix, false, true)?;
     if !prefix.is_empty() {
         eprintln!(
             "--train: gradients w.r.t. the `{prefix}*` parameters only, as in `irdc train`'s \

@@ -110,6 +110,7 @@ fn target_of(args: &Args) -> Result<compiler::Target> {
     if args.cpu {
         target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
         target.small_value_elements = compiler::fuse::SMALL_VALUE_CPU;
+        target.plane_apply_pixels = usize::MAX;
         target.uniform_panel_bytes = 64 << 10;
         target.subgroup_size = 8;
         target.subgroup_reductions = true;

@@ -67,6 +67,9 @@ pub(crate) struct KernelBuilder {
     code: String,
     reads: Vec<NodeId>,
     writes: Vec<NodeId>,
+    /// Values this kernel holds in a private array rather than memory (its own per-plane
+    /// results, where it also computes a reader of them): (value, array).
+    locals: Vec<(NodeId, String)>,
     nodes: Vec<String>,
     /// The template reads its loaded values in long runs of one channel (see `fused::body`).
     pub channel_runs: bool,
@@ -80,6 +83,12 @@ pub(crate) struct KernelBuilder {
 impl KernelBuilder {
     /// A value read through `ld_<name>`.
     pub fn load(&mut self, name: &str, value: &ValuePlan) -> Result<(), String> {
+        if let Some((_, array)) = self.locals.iter().find(|l| l.0 == value.node) {
+            // One plane's [1, 1, 1, K] results: element w of the array.
+            let f = format!("fn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32 {{\n    return {array}[w];\n}}");
+            self.code(&f);
+            return Ok(());
+        }
         let Some(Fused::Inline { op, inputs }) = value.fused.as_deref() else {
             if value.fused.is_some() {
                 return Err(format!(
@@ -145,6 +154,17 @@ impl KernelBuilder {
             body.expr
         ));
         Ok(())
+    }
+
+    /// Loads of `value` from now on read element w of the private `array` (which the template
+    /// fills) instead of memory.
+    pub fn local(&mut self, value: NodeId, array: &str) {
+        self.locals.push((value, array.into()));
+    }
+
+    /// Record a node this kernel computes besides its own.
+    pub fn computes(&mut self, node: &str) {
+        push_new(&mut self.nodes, node.into());
     }
 
     /// An absent optional operand (a conv without bias): `ld_<name>` returns 0.

@@ -31,11 +31,13 @@ use ir::{Graph, Node, NodeId, Op};
 /// Generate the kernels of the scheduled `steps` (nodes that need a kernel, in order), reading
 /// and writing values where `values` (indexed by NodeId) places them. Sources (inputs,
 /// parameters, constants), concats whose inputs are all written in place and channel slices planned
-/// as aliases of their input yield no kernel.
+/// as aliases of their input yield no kernel. `applies[r]` is the reader a plane reduction's
+/// kernel also computes (`fuse::Fusion::applies`).
 pub fn generate(
     graph: &Graph,
     steps: &[NodeId],
     values: &[ValuePlan],
+    applies: &[Option<NodeId>],
     target: &Target,
 ) -> Result<Vec<Kernel>, CompileError> {
     let mut kernels = Vec::new();
@@ -50,6 +52,7 @@ pub fn generate(
             target,
             id,
             node,
+            applies: applies.get(id).copied().flatten(),
         };
         let made = node_kernels(&ctx).map_err(|message| CompileError::Codegen {
             node: node.name.clone(),
@@ -100,6 +103,8 @@ pub(crate) struct Ctx<'a> {
     target: &'a Target,
     id: NodeId,
     node: &'a Node,
+    /// The elementwise reader this node's kernel computes too.
+    applies: Option<NodeId>,
 }
 
 impl Ctx<'_> {

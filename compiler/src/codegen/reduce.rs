@@ -53,6 +53,7 @@ pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Ke
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
     let (src, wg) = summing(ctx, INSTANCE_NORM_STATS);
+    let src = apply(ctx, &mut b, &src, &["mean", "rstd"])?;
     ctx.kernel(
         "instance_norm_stats",
         &src,
@@ -73,7 +74,39 @@ pub(super) fn plane_means(ctx: &Ctx) -> Result<Kernel, String> {
     let [n, c, _, _] = ir::shape4(&a.shape);
     let count = (n * c) as u64;
     let (src, wg) = summing(ctx, PLANE_MEANS);
+    let src = apply(ctx, &mut b, &src, &["ma", "mb"])?;
     ctx.kernel("plane_means", &src, b, Dispatch::Groups { count, wg })
+}
+
+/// The template with its `// APPLY` line: nothing, or, where this reduction computes its
+/// reader e (`plane_apply.rs`), a second walk over the plane storing e, whose loads of this
+/// reduction read the plane's `results` (every invocation holds them) from a private array.
+fn apply(ctx: &Ctx, b: &mut KernelBuilder, src: &str, results: &[&str]) -> Result<String, String> {
+    let Some(e) = ctx.applies else {
+        return Ok(src.replace("    // APPLY\n", ""));
+    };
+    let node = &ctx.graph.nodes[e];
+    b.local(ctx.id, "plane_results");
+    for (k, &input) in node.inputs.iter().enumerate() {
+        b.load(&format!("e{k}"), ctx.value(input)?)?;
+    }
+    let load = |k: usize, at: &str| format!("ld_e{k}({at})");
+    let body = super::fused::body(&node.op, &node.shape, &load, "AFFINE_E", false)?;
+    b.code(&body.decls);
+    b.code(&body.function("fn applied(n: u32, c: u32, h: u32, w: u32) -> f32"));
+    b.store("e", ctx.value(e)?)?;
+    b.computes(&node.name);
+    b.code(&format!("var<private> plane_results: array<f32, {}>;", results.len()));
+    let mut walk = String::new();
+    for (i, r) in results.iter().enumerate() {
+        walk += &format!("    plane_results[{i}] = {r};\n");
+    }
+    walk += "    for (var j = lid; j < count; j += WG) {\n        let h = j / X_W;\n        \
+             let w = j % X_W;\n        st_e(n, c, h, w, applied(n, c, h, w));\n    }\n";
+    if !src.contains("    // APPLY\n") {
+        return Err(format!("template of `{}` has no // APPLY line", ctx.node.name));
+    }
+    Ok(src.replace("    // APPLY\n", &walk))
 }
 
 /// One workgroup per output element. Axes are those of the input's own shape (empty: all);

@@ -170,7 +170,11 @@ pub fn loss_graph(graph: &Graph, prefix: &str) -> Result<Graph, TrainError> {
         .filter(|(_, n)| n.name.starts_with(prefix))
         .map(|(i, _)| i)
         .collect();
-    if wrt.is_empty() {
+    let has_params = !wrt.is_empty();
+    // A bias right before an instance norm changes no loss: its gradient stays 0 without a
+    // reduction per step (its `grad.` output is absent, so its gradient buffer is never written).
+    let wrt = compiler::invariance::dependent(&g, loss, &wrt);
+    if !has_params {
         return Err(TrainError::Setup(format!(
             "loss graph {} has no parameters named `{prefix}*` to train",
             graph.name
