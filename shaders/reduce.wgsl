@@ -20,4 +20,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (lid == 0u) {
         st_y(o.x, o.y, o.z, o.w, total * SCALE);
     }
+    // APPLY
 }

@@ -8,9 +8,9 @@
 //!   reductions after it, and does the same in backward graphs;
 //! - a reduction whose only reader is a reshape stores into the reshape's bytes;
 //! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`, or a weight
-//!   gradient, each element written once by one workgroup) whose only reader is an elementwise
-//!   op of its shape (bias, activation, residual add, the sum of a shared weight's gradients)
-//!   is *stored through* it:
+//!   gradient or a reduction to a scalar, each element written once by one workgroup) whose only reader is
+//!   an elementwise op of its shape (bias, activation, residual add, the sum of a shared
+//!   weight's gradients, the terms of a loss) is *stored through* it:
 //!   the convolution's `st_y` computes that op and stores its result, and the op's kernel
 //!   disappears; so is that op in turn through its only reader, a chain (conv -> tanh -> + skip
 //!   is one kernel). Chains are chosen first: a convolution's output that never reaches memory
@@ -72,6 +72,12 @@ impl Fusion {
             + self.store_into.iter().flatten().count()
             + self.applies.iter().flatten().count()
     }
+}
+
+/// A reduction to one element (a loss term): its kernel's one store can compute what follows
+/// (other reductions over planes leave their readers to `plane_apply.rs`).
+fn scalar_reduction(node: &ir::Node) -> bool {
+    matches!(node.op, Op::Reduce(_)) && numel(&node.shape) == 1
 }
 
 /// Elementwise ops: each output element from the same element of its inputs (broadcasting).
@@ -141,19 +147,11 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
                 | Op::WinogradOutput(_)
                 | Op::Conv2dWeightGrad(_)
                 | Op::ConvTranspose2dWeightGrad(_)
-        ) {
+        ) && !scalar_reduction(node)
+        {
             continue;
         }
-        let (mut u, mut ops) = (y, 0);
-        while let &[e] = consumers[u].as_slice() {
-            // One chain per reader: another convolution summed into it stays a load there.
-            if ops == MAX_OPS || chained[e] || !stores(u, e) {
-                break;
-            }
-            f.store_into[u] = Some(e);
-            chained[e] = true;
-            (u, ops) = (e, ops + 1);
-        }
+        chain(&mut f, &mut chained, &consumers, &stores, y);
     }
     // A reduction read only by a reshape (a bias gradient, [1, O, 1, 1] -> [O]) stores straight
     // into the reshape's bytes: the same elements in the same order, so no copy kernel.
@@ -162,6 +160,8 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
             if private(y) && matches!(graph.nodes[e].op, Op::Reshape(_)) && !accumulates(e) {
                 f.store_into[y] = Some(e);
                 chained[e] = true;
+                // And on through what reads the reshape (the sum of a shared bias's gradients).
+                chain(&mut f, &mut chained, &consumers, &stores, e);
             }
         }
     }
@@ -196,6 +196,27 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
     }
     f.applies = crate::plane_apply::choose(graph, &f, &consumers, slices, target);
     f
+}
+
+/// Store `y` through its only reader, and that through its own, while `stores` allows (at most
+/// `MAX_OPS` ops).
+fn chain(
+    f: &mut Fusion,
+    chained: &mut [bool],
+    consumers: &[Vec<NodeId>],
+    stores: &dyn Fn(NodeId, NodeId) -> bool,
+    y: NodeId,
+) {
+    let (mut u, mut ops) = (y, 0);
+    while let &[e] = consumers[u].as_slice() {
+        // One chain per reader: another convolution summed into it stays a load there.
+        if ops == MAX_OPS || chained[e] || !stores(u, e) {
+            break;
+        }
+        f.store_into[u] = Some(e);
+        chained[e] = true;
+        (u, ops) = (e, ops + 1);
+    }
 }
 
 /// The schedule with fusion: inlined values have no step, and a convolution stored through its

@@ -27,15 +27,23 @@ pub fn choose(
     let mut applies = vec![None; n];
     let mut taken = vec![false; n];
     for (r, node) in graph.nodes.iter().enumerate() {
-        if !matches!(node.op, Op::InstanceNormStats(_) | Op::PlaneMeans(_)) {
+        let Some(x) = node.inputs.first().map(|&i| &graph.nodes[i].shape) else {
+            continue;
+        };
+        // Its readers take one plane's results at their own (n, c): nothing else may read it.
+        let per_plane = |u: &NodeId| match node.op {
+            Op::InstanceNormStats(_) | Op::PlaneMeans(_) => {
+                matches!(graph.nodes[*u].op, Op::PlaneStat(_) | Op::InstanceNormApply(_))
+            }
+            // Broadcast over the plane it summed.
+            _ => matches!(graph.nodes[*u].op, Op::Unary(_) | Op::Binary(_)),
+        };
+        let plane_sum = matches!(&node.op, Op::Reduce(r) if r.axes == [2, 3]) && x.len() == 4;
+        let plane_results = matches!(node.op, Op::InstanceNormStats(_) | Op::PlaneMeans(_));
+        if !(plane_sum || plane_results) || !f.has_memory(r) {
             continue;
         }
-        let x = &graph.nodes[node.inputs[0]].shape;
         let [_, _, h, w] = shape4(x);
-        // Its readers take one plane's results at their own (n, c): nothing else may read it.
-        let per_plane = |u: &NodeId| {
-            matches!(graph.nodes[*u].op, Op::PlaneStat(_) | Op::InstanceNormApply(_))
-        };
         if h * w > target.plane_apply_pixels || !consumers[r].iter().all(per_plane) {
             continue;
         }

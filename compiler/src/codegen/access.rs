@@ -69,7 +69,7 @@ pub(crate) struct KernelBuilder {
     writes: Vec<NodeId>,
     /// Values this kernel holds in a private array rather than memory (its own per-plane
     /// results, where it also computes a reader of them): (value, array).
-    locals: Vec<(NodeId, String)>,
+    locals: Vec<(NodeId, String, usize)>,
     nodes: Vec<String>,
     /// The template reads its loaded values in long runs of one channel (see `fused::body`).
     pub channel_runs: bool,
@@ -83,9 +83,11 @@ pub(crate) struct KernelBuilder {
 impl KernelBuilder {
     /// A value read through `ld_<name>`.
     pub fn load(&mut self, name: &str, value: &ValuePlan) -> Result<(), String> {
-        if let Some((_, array)) = self.locals.iter().find(|l| l.0 == value.node) {
-            // One plane's [1, 1, 1, K] results: element w of the array.
-            let f = format!("fn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32 {{\n    return {array}[w];\n}}");
+        if let Some((_, array, len)) = self.locals.iter().find(|l| l.0 == value.node) {
+            // One plane's [1, 1, 1, K] results: element w of the array (a size-1 dim ignores
+            // its coordinate, as every accessor does).
+            let at = if *len == 1 { "0u" } else { "w" };
+            let f = format!("fn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32 {{\n    return {array}[{at}];\n}}");
             self.code(&f);
             return Ok(());
         }
@@ -156,10 +158,10 @@ impl KernelBuilder {
         Ok(())
     }
 
-    /// Loads of `value` from now on read element w of the private `array` (which the template
-    /// fills) instead of memory.
-    pub fn local(&mut self, value: NodeId, array: &str) {
-        self.locals.push((value, array.into()));
+    /// Loads of `value` from now on read element w of the private `array` of `len` (which the
+    /// template fills) instead of memory.
+    pub fn local(&mut self, value: NodeId, array: &str, len: usize) {
+        self.locals.push((value, array.into(), len));
     }
 
     /// Record a node this kernel computes besides its own.

@@ -53,7 +53,7 @@ pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Ke
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
     let (src, wg) = summing(ctx, INSTANCE_NORM_STATS);
-    let src = apply(ctx, &mut b, &src, &["mean", "rstd"])?;
+    let src = apply(ctx, &mut b, &src, &["mean", "rstd"], PLANE_WALK)?;
     ctx.kernel(
         "instance_norm_stats",
         &src,
@@ -74,19 +74,30 @@ pub(super) fn plane_means(ctx: &Ctx) -> Result<Kernel, String> {
     let [n, c, _, _] = ir::shape4(&a.shape);
     let count = (n * c) as u64;
     let (src, wg) = summing(ctx, PLANE_MEANS);
-    let src = apply(ctx, &mut b, &src, &["ma", "mb"])?;
+    let src = apply(ctx, &mut b, &src, &["ma", "mb"], PLANE_WALK)?;
     ctx.kernel("plane_means", &src, b, Dispatch::Groups { count, wg })
 }
 
+/// The loop over a workgroup's plane in the plane templates, at `p`.
+const PLANE_WALK: &str = "    for (var j = lid; j < count; j += WG) {\n        \
+                          let p = vec4<u32>(n, c, j / X_W, j % X_W);\n";
+
 /// The template with its `// APPLY` line: nothing, or, where this reduction computes its
-/// reader e (`plane_apply.rs`), a second walk over the plane storing e, whose loads of this
-/// reduction read the plane's `results` (every invocation holds them) from a private array.
-fn apply(ctx: &Ctx, b: &mut KernelBuilder, src: &str, results: &[&str]) -> Result<String, String> {
+/// reader e (`plane_apply.rs`), a second walk (`walk`, the loop's head, at `p`) over what the
+/// workgroup reduced, storing e, whose loads of this reduction read its `results` (every
+/// invocation holds them) from a private array.
+fn apply(
+    ctx: &Ctx,
+    b: &mut KernelBuilder,
+    src: &str,
+    results: &[&str],
+    walk: &str,
+) -> Result<String, String> {
     let Some(e) = ctx.applies else {
         return Ok(src.replace("    // APPLY\n", ""));
     };
     let node = &ctx.graph.nodes[e];
-    b.local(ctx.id, "plane_results");
+    b.local(ctx.id, "plane_results", results.len());
     for (k, &input) in node.inputs.iter().enumerate() {
         b.load(&format!("e{k}"), ctx.value(input)?)?;
     }
@@ -97,16 +108,16 @@ fn apply(ctx: &Ctx, b: &mut KernelBuilder, src: &str, results: &[&str]) -> Resul
     b.store("e", ctx.value(e)?)?;
     b.computes(&node.name);
     b.code(&format!("var<private> plane_results: array<f32, {}>;", results.len()));
-    let mut walk = String::new();
+    let mut code = String::new();
     for (i, r) in results.iter().enumerate() {
-        walk += &format!("    plane_results[{i}] = {r};\n");
+        code += &format!("    plane_results[{i}] = {r};\n");
     }
-    walk += "    for (var j = lid; j < count; j += WG) {\n        let h = j / X_W;\n        \
-             let w = j % X_W;\n        st_e(n, c, h, w, applied(n, c, h, w));\n    }\n";
+    code += walk;
+    code += "        st_e(p.x, p.y, p.z, p.w, applied(p.x, p.y, p.z, p.w));\n    }\n";
     if !src.contains("    // APPLY\n") {
         return Err(format!("template of `{}` has no // APPLY line", ctx.node.name));
     }
-    Ok(src.replace("    // APPLY\n", &walk))
+    Ok(src.replace("    // APPLY\n", &code))
 }
 
 /// One workgroup per output element. Axes are those of the input's own shape (empty: all);
@@ -158,5 +169,8 @@ pub(super) fn reduce(ctx: &Ctx, o: &Reduce) -> Result<Kernel, String> {
     b.f32("SCALE", scale);
     let count = ir::numel(&y.shape) as u64;
     let (src, wg) = summing(ctx, REDUCE);
+    let walk = "    for (var j = lid; j < R_TOTAL; j += WG) {\n        \
+                let p = o + unflat(j, vec4<u32>(R_N, R_C, R_H, R_W));\n";
+    let src = apply(ctx, &mut b, &src, &["total * SCALE"], walk)?;
     ctx.kernel("reduce", &src, b, Dispatch::Groups { count, wg })
 }
