@@ -33,6 +33,9 @@ pub const MAX_OPS_REREAD: usize = 4;
 pub const MAX_OPS_REREAD_CPU: usize = 1;
 /// `Target::small_value_elements` for CPU adapters.
 pub const SMALL_VALUE_CPU: usize = 16 << 10;
+/// Full-size loads a small value's expression may make in a rereading kernel's loads (a
+/// residual add of two stored values): at that size a kernel costs more than the rereads.
+const MAX_FULL_LOADS_SMALL: usize = 2;
 /// `Target::plane_apply_pixels` for GPUs: planes up to 64x64.
 pub const PLANE_APPLY_GPU: usize = 64 * 64;
 
@@ -110,11 +113,16 @@ fn rereads(op: &Op) -> bool {
 
 /// Decide what to fuse in `graph`, whose in-place values are `slices` (`memory::in_place`),
 /// computing at most `target.max_ops_in_conv_loads` ops in the loads of rereading kernels (and
-/// `MAX_OPS_REREAD` for values of at most `target.small_value_elements`).
+/// `MAX_OPS_REREAD` and `MAX_FULL_LOADS_SMALL` for values of at most
+/// `target.small_value_elements`).
 pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) -> Fusion {
-    let max_reread_ops = |v: NodeId| match numel(&graph.nodes[v].shape) {
-        n if n <= target.small_value_elements => MAX_OPS_REREAD.max(target.max_ops_in_conv_loads),
-        _ => target.max_ops_in_conv_loads,
+    // (ops, full-size loads) a value's expression may have in a rereading kernel's loads.
+    let max_reread = |v: NodeId| match numel(&graph.nodes[v].shape) {
+        n if n <= target.small_value_elements => (
+            MAX_OPS_REREAD.max(target.max_ops_in_conv_loads),
+            MAX_FULL_LOADS_SMALL,
+        ),
+        _ => (target.max_ops_in_conv_loads, 1),
     };
     let n = graph.nodes.len();
     let consumers = graph.consumers();
@@ -188,7 +196,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
             && consumers[v].iter().all(|&u| {
                 let op = &graph.nodes[u].op;
                 let cheap = match rereads(op) {
-                    true => ops[v] <= max_reread_ops(v) && full[v] <= 1,
+                    true => ops[v] <= max_reread(v).0 && full[v] <= max_reread(v).1,
                     false => ops[v] <= MAX_OPS,
                 };
                 cheap && !matches!(op, Op::Concat(_) | Op::ChannelSlice(_)) && !accumulates(u)

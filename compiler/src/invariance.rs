@@ -34,15 +34,17 @@ pub fn independent_of(graph: &Graph, of: NodeId, param: NodeId) -> bool {
         let rank4 = node.shape.len() == 4;
         change[v] = match (&node.op, ins.as_slice()) {
             // The bias is the only input that changes.
-            (Op::Conv2d(_) | Op::ConvTranspose2d(_), [Change::Zero, Change::Zero, Change::Source])
-                if rank4 =>
-            {
-                Change::Delta
-            }
+            (
+                Op::Conv2d(_) | Op::ConvTranspose2d(_),
+                [Change::Zero, Change::Zero, Change::Source],
+            ) if rank4 => Change::Delta,
             (Op::InstanceNorm(_), [Change::Delta]) => Change::Zero,
             // The mean over axes that keep the channel moves by delta[c] too.
             (Op::Reduce(r), [Change::Delta])
-                if rank4 && r.kind == ReduceKind::Mean && !r.axes.is_empty() && !r.axes.contains(&1) =>
+                if rank4
+                    && r.kind == ReduceKind::Mean
+                    && !r.axes.is_empty()
+                    && !r.axes.contains(&1) =>
             {
                 Change::Delta
             }
@@ -99,7 +101,11 @@ mod tests {
         let x = source(&mut g, "x", Op::Input { name: "x".into() }, &[1, 2, 4, 4]);
         let w = param(&mut g, "w", &[3, 2, 1, 1]);
         let b = param(&mut g, "b", &[3]);
-        let conv = Op::Conv2d(Conv2d { stride: 1, pad: 0, bias: true });
+        let conv = Op::Conv2d(Conv2d {
+            stride: 1,
+            pad: 0,
+            bias: true,
+        });
         let y = g.push("y", conv, vec![x, w, b]).unwrap();
         let z = after_conv(&mut g, y);
         let mean = Op::Reduce(Reduce {

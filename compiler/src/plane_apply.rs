@@ -23,7 +23,10 @@ pub fn choose(
     let mut output = vec![false; n];
     graph.outputs.iter().for_each(|&(_, o)| output[o] = true);
     let mut stored = vec![false; n];
-    f.store_into.iter().flatten().for_each(|&e| stored[e] = true);
+    f.store_into
+        .iter()
+        .flatten()
+        .for_each(|&e| stored[e] = true);
     let mut applies = vec![None; n];
     let mut taken = vec![false; n];
     for (r, node) in graph.nodes.iter().enumerate() {
@@ -33,7 +36,10 @@ pub fn choose(
         // Its readers take one plane's results at their own (n, c): nothing else may read it.
         let per_plane = |u: &NodeId| match node.op {
             Op::InstanceNormStats(_) | Op::PlaneMeans(_) => {
-                matches!(graph.nodes[*u].op, Op::PlaneStat(_) | Op::InstanceNormApply(_))
+                matches!(
+                    graph.nodes[*u].op,
+                    Op::PlaneStat(_) | Op::InstanceNormApply(_)
+                )
             }
             // Broadcast over the plane it summed.
             _ => matches!(graph.nodes[*u].op, Op::Unary(_) | Op::Binary(_)),

@@ -721,7 +721,13 @@ fn bad_plans_are_errors_that_name_the_node() {
     );
 
     assert_eq!(
-        message(generate(&g, &[999], &place(&g, false), &[], &Target::default())),
+        message(generate(
+            &g,
+            &[999],
+            &place(&g, false),
+            &[],
+            &Target::default()
+        )),
         "code generation for `#999`: step 999 is not a node of graph `all`"
     );
 }

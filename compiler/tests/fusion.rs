@@ -240,6 +240,46 @@ fn conv_with_residual_add_and_activation_is_one_kernel() {
 }
 
 #[test]
+fn a_small_sum_of_two_stored_values_is_computed_in_the_conv_loads() {
+    // r = a + b read by a 3x3 conv (an IRD block's residual, read by its conv): two full-size
+    // loads per element, which a conv's many reads of it make too costly, except for values of
+    // at most `small_value_elements`, where a kernel of its own costs more.
+    let mut g = Graph {
+        name: "small_residual".into(),
+        ..Graph::default()
+    };
+    let a = input(&mut g, "a", &[1, 4, 8, 8]);
+    let b = input(&mut g, "b", &[1, 4, 8, 8]);
+    let r = op(&mut g, "r", Op::Binary(Binary::Add), &[a, b]);
+    let y = conv(&mut g, "conv", r, 4, 3);
+    g.outputs = vec![("y".into(), y)];
+    let cpu = |small_value_elements| Target {
+        max_ops_in_conv_loads: 1,
+        small_value_elements,
+        ..Target::default()
+    };
+    let (plan, pg) = compile(&g, &cpu(256)).unwrap();
+    verify(&plan, &pg).unwrap();
+    assert_eq!(
+        names(&plan),
+        [(
+            "conv2d:conv".to_string(),
+            vec!["conv".to_string(), "r".into()]
+        )]
+    );
+    assert!(plan.kernels[0].reads.contains(&a) && plan.kernels[0].reads.contains(&b));
+    // With a limit one element under r's size, the sum is a kernel of its own.
+    let (plan, _) = compile(&g, &cpu(255)).unwrap();
+    assert_eq!(
+        names(&plan),
+        [
+            ("add:r".to_string(), vec!["r".to_string()]),
+            ("conv2d:conv".into(), vec!["conv".into()]),
+        ]
+    );
+}
+
+#[test]
 fn what_must_stay_in_memory_does() {
     // An output, and a value read by a concat, keep their memory; so does their producer's result.
     let mut g = Graph {

@@ -234,8 +234,13 @@ pub fn main(args: Args) -> Result<()> {
     }
     let m: Vec<f64> = sum.iter().map(|v| v / count as f64).collect();
     println!(
-        "{count} held-out {0}x{0} procedural pairs:\n  blurred inputs: PSNR {1:.2} dB, SSIM {2:.4}\n  deblurred:      PSNR {3:.2} dB, SSIM {4:.4}",
-        args.test_size, m[0], m[1], m[2], m[3]
+        "{count} held-out {0}x{0} procedural pairs:\n  blurred inputs: PSNR {1:.2} dB, SSIM {2:.4}\n  deblurred:      PSNR {3:.2} dB, SSIM {4:.4} ({5:+.2} dB)",
+        args.test_size,
+        m[0],
+        m[1],
+        m[2],
+        m[3],
+        m[2] - m[0]
     );
     println!(
         "wrote {0}/held_out/NN.png (blurred | deblurred | sharp), {0}/samples/, {0}/losses.png, {0}/metrics.csv; \

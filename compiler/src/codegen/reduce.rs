@@ -107,7 +107,10 @@ fn apply(
     b.code(&body.function("fn applied(n: u32, c: u32, h: u32, w: u32) -> f32"));
     b.store("e", ctx.value(e)?)?;
     b.computes(&node.name);
-    b.code(&format!("var<private> plane_results: array<f32, {}>;", results.len()));
+    b.code(&format!(
+        "var<private> plane_results: array<f32, {}>;",
+        results.len()
+    ));
     let mut code = String::new();
     for (i, r) in results.iter().enumerate() {
         code += &format!("    plane_results[{i}] = {r};\n");
@@ -115,7 +118,10 @@ fn apply(
     code += walk;
     code += "        st_e(p.x, p.y, p.z, p.w, applied(p.x, p.y, p.z, p.w));\n    }\n";
     if !src.contains("    // APPLY\n") {
-        return Err(format!("template of `{}` has no // APPLY line", ctx.node.name));
+        return Err(format!(
+            "template of `{}` has no // APPLY line",
+            ctx.node.name
+        ));
     }
     Ok(src.replace("    // APPLY\n", &code))
 }
