@@ -197,13 +197,16 @@ pub enum FitError {
     },
 }
 
+/// The tensors taken, by name, and the names of the file's other tensors.
+pub type Fitted = (Vec<(String, Tensor<f32>)>, Vec<String>);
+
 /// Take from `file` one tensor per (name, shape) in `wanted`, checking names and shapes; tensors
 /// of the file that are not wanted are returned as the second list (the caller may warn).
 pub fn fit_tensors(
     file_name: &str,
     file: &TensorFile,
     wanted: &[(String, Vec<usize>)],
-) -> Result<(Vec<(String, Tensor<f32>)>, Vec<String>), FitError> {
+) -> Result<Fitted, FitError> {
     let mut taken = Vec::new();
     for (name, shape) in wanted {
         let Some(t) = file.get(name) else {

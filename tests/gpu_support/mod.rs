@@ -152,7 +152,8 @@ pub fn assert_within(what: &str, gpu: &[f32], cpu: &Tensor<f64>, tol: f64) {
     let mut worst = (0.0f64, 0usize);
     for (i, (&g, &c)) in gpu.iter().zip(&cpu.data).enumerate() {
         let err = (g as f64 - c).abs() / c.abs().max(1.0);
-        if !(err <= worst.0) {
+        // A NaN error is the worst there is.
+        if err.is_nan() || err > worst.0 {
             worst = (if err.is_nan() { f64::INFINITY } else { err }, i);
         }
     }
