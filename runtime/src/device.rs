@@ -53,6 +53,9 @@ impl Gpu {
 
     fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
+        if let Some(w) = crate::driver::slow_driver_warning(info.device_type, &info.driver_info) {
+            eprintln!("warning: {w}");
+        }
         // The adapter's own limits: lavapipe binds 128 MiB, NVIDIA 2 GiB+; wgpu's defaults are
         // far below either.
         let limits = adapter.limits();

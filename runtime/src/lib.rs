@@ -9,6 +9,7 @@ pub mod autotune;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod driver;
 pub mod error;
 pub mod exec;
 pub mod image_io;
