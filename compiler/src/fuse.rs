@@ -188,6 +188,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
             full[v] += l;
         }
         ops[v] += 1;
+        let (max_ops, max_full) = max_reread(v);
         f.inlined[v] = elementwise(&node.op)
             && private(v)
             && !chained[v]
@@ -196,7 +197,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
             && consumers[v].iter().all(|&u| {
                 let op = &graph.nodes[u].op;
                 let cheap = match rereads(op) {
-                    true => ops[v] <= max_reread(v).0 && full[v] <= max_reread(v).1,
+                    true => ops[v] <= max_ops && full[v] <= max_full,
                     false => ops[v] <= MAX_OPS,
                 };
                 cheap && !matches!(op, Op::Concat(_) | Op::ChannelSlice(_)) && !accumulates(u)
