@@ -1,6 +1,9 @@
 // The gradient of max pooling, as a gather (no atomics): every input pixel sums gy over the
 // windows whose first maximum (row-major, as the CPU reference and PyTorch) it is.
 // gx[n, c, h, w] = sum over (oh, ow) with argmax(n, c, oh, ow) == (h, w) of gy[n, c, oh, ow]
+// GATHER (codegen/window.rs) adds up `acc`: for small windows, unrolled over the NB x NB input
+// neighbourhood that the windows holding the pixel cover, each element loaded once; otherwise
+// a loop that finds each such window's maximum with `argmax`.
 
 // Coordinates of the first maximum of window (oh, ow): strictly greater replaces, so the first
 // of equal values wins; NaN replaces, as in the reference. Every window holds a real element
@@ -42,6 +45,14 @@ fn windows(i: u32, size: u32) -> vec2<u32> {
     return vec2<u32>(lo, min(size, ip / STRIDE + 1u));
 }
 
+// x at (h, w), 0 outside the input (its `inside` flag keeps it out of every maximum).
+fn x_at(n: u32, c: u32, h: i32, w: i32) -> f32 {
+    if (h < 0 || h >= i32(X_H) || w < 0 || w >= i32(X_W)) {
+        return 0.0;
+    }
+    return ld_x(n, c, u32(h), u32(w));
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg, WG);
@@ -49,16 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let p = unflat(i, vec4<u32>(X_N, X_C, X_H, X_W));
-    let rows = windows(p.z, GY_H);
-    let cols = windows(p.w, GY_W);
-    let me = vec2<u32>(p.z, p.w);
     var acc = 0.0;
-    for (var oh = rows.x; oh < rows.y; oh++) {
-        for (var ow = cols.x; ow < cols.y; ow++) {
-            if (all(argmax(p.x, p.y, oh, ow) == me)) {
-                acc += ld_gy(p.x, p.y, oh, ow);
-            }
-        }
-    }
+GATHER
     st_gx(p.x, p.y, p.z, p.w, acc);
 }

@@ -86,13 +86,111 @@ pub(super) fn max_pool2d_grad(ctx: &Ctx, o: &MaxPool2dGrad) -> Result<Kernel, St
     b.u32("K", o.kernel as u64)?;
     b.u32("STRIDE", o.stride as u64)?;
     b.u32("PAD", o.pad as u64)?;
+    let gather = match unrolled_gather(o.kernel, o.stride) {
+        Some(code) => code,
+        None => LOOP_GATHER.to_string(),
+    };
+    let src = MAX_POOL2D_GRAD.replace("GATHER\n", &gather);
     let total = ir::numel(&gx.shape) as u64;
     ctx.kernel(
         "max_pool2d_grad",
-        MAX_POOL2D_GRAD,
+        &src,
         b,
         Dispatch::Threads { total, wg: 256 },
     )
+}
+
+/// The most compare-and-selects (windows holding a pixel times their elements) the unrolled
+/// gather is generated with: a 3x3 stride-1 pool takes 81, a 5x5 one 625 (looped instead).
+const MAX_UNROLLED_COMPARES: usize = 256;
+
+/// Each window holding the pixel found by a loop over its elements (`argmax`): K x K loads per
+/// window, K^2 windows for stride 1.
+const LOOP_GATHER: &str = "    let rows = windows(p.z, GY_H);
+    let cols = windows(p.w, GY_W);
+    let me = vec2<u32>(p.z, p.w);
+    for (var oh = rows.x; oh < rows.y; oh++) {
+        for (var ow = cols.x; ow < cols.y; ow++) {
+            if (all(argmax(p.x, p.y, oh, ow) == me)) {
+                acc += ld_gy(p.x, p.y, oh, ow);
+            }
+        }
+    }
+";
+
+/// The gather unrolled: the at most `ceil(K / STRIDE)` windows per axis that can hold the pixel
+/// cover `nb = (ceil(K / STRIDE) - 1) * STRIDE + K` rows and columns of the input from (hb, wb),
+/// loaded once each (25 loads for a 3x3 stride-1 pool, where the loop makes 81); each window's
+/// first maximum is then a chain of selects over those values. None where that chain would be
+/// long (large windows).
+fn unrolled_gather(k: usize, s: usize) -> Option<String> {
+    let nc = k.div_ceil(s);
+    if nc * nc * k * k > MAX_UNROLLED_COMPARES {
+        return None;
+    }
+    let nb = (nc - 1) * s + k;
+    let mut out = String::new();
+    let last = nc - 1;
+    let _ = writeln!(
+        out,
+        "    let oh0 = (i32(p.z) + i32(PAD)) / i32(STRIDE) - {last};"
+    );
+    let _ = writeln!(
+        out,
+        "    let ow0 = (i32(p.w) + i32(PAD)) / i32(STRIDE) - {last};"
+    );
+    out.push_str("    let hb = oh0 * i32(STRIDE) - i32(PAD);\n");
+    out.push_str("    let wb = ow0 * i32(STRIDE) - i32(PAD);\n");
+    for t in 0..nb {
+        let _ = writeln!(
+            out,
+            "    let in_r{t} = hb + {t} >= 0 && hb + {t} < i32(X_H);"
+        );
+        let _ = writeln!(
+            out,
+            "    let in_c{t} = wb + {t} >= 0 && wb + {t} < i32(X_W);"
+        );
+    }
+    for r in 0..nb {
+        for c in 0..nb {
+            let _ = writeln!(
+                out,
+                "    let v_{r}_{c} = x_at(p.x, p.y, hb + {r}, wb + {c});"
+            );
+        }
+    }
+    for jr in 0..nc {
+        for jc in 0..nc {
+            let (r0, c0) = (jr * s, jc * s);
+            let _ = writeln!(out, "    {{");
+            let _ = writeln!(out, "        let oh = oh0 + {jr};");
+            let _ = writeln!(out, "        let ow = ow0 + {jc};");
+            // The pixel's place in this window, in the window's own rows and columns.
+            let _ = writeln!(out, "        let kh = i32(p.z) - hb - {r0};");
+            let _ = writeln!(out, "        let kw = i32(p.w) - wb - {c0};");
+            out.push_str(
+                "        if (oh >= 0 && oh < i32(GY_H) && ow >= 0 && ow < i32(GY_W) && kh >= 0 && kh < i32(K) && kw >= 0 && kw < i32(K)) {\n",
+            );
+            out.push_str("            var best = -1;\n            var m = 0.0;\n");
+            for kh in 0..k {
+                for kw in 0..k {
+                    let (r, c) = (r0 + kh, c0 + kw);
+                    let v = format!("v_{r}_{c}");
+                    let _ = writeln!(
+                        out,
+                        "            if (in_r{r} && in_c{c} && (best < 0 || {v} > m || {v} != {v})) {{ m = {v}; best = {}; }}",
+                        kh * k + kw
+                    );
+                }
+            }
+            let _ = writeln!(
+                out,
+                "            if (best == kh * i32(K) + kw) {{ acc += ld_gy(p.x, p.y, u32(oh), u32(ow)); }}"
+            );
+            out.push_str("        }\n    }\n");
+        }
+    }
+    Some(out)
 }
 
 /// Each pixel of gx gathers the padded positions that reflect onto it.
