@@ -66,6 +66,8 @@ fn profile(extra: &[&str], json_name: &str) -> (Value, String) {
 }
 
 /// The kernel names of the plan `irdc plan` shows for the same graph.
+/// The names of the plan's kernels that run every time, sorted: without its prologue (what
+/// depends on constants and frozen parameters alone runs once, and is not profiled).
 fn plan_kernels(model: &Path, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "plan",
@@ -79,7 +81,9 @@ fn plan_kernels(model: &Path, extra: &[&str]) -> Vec<String> {
     let o = irdc(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let once = plan["prologue"].as_u64().unwrap() as usize;
     let mut names: Vec<String> = (plan["kernels"].as_array().unwrap().iter())
+        .skip(once)
         .map(|k| k["name"].as_str().unwrap().to_string())
         .collect();
     names.sort();

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod plane_apply;
 pub mod plane_means;
 pub mod print;
+pub mod prologue;
 pub mod recompute;
 pub mod schedule;
 pub mod simplify;
@@ -52,6 +53,10 @@ pub struct Options {
     /// Fuse kernels (`fuse.rs`): elementwise work computed inside the kernels that read it,
     /// and convolutions' consumers in their stores; off, one kernel per node.
     pub fuse: bool,
+    /// Parameters (node names) whose values the caller never changes from one run to the next
+    /// without telling the executable: what is computed from them alone runs once
+    /// (`prologue.rs`).
+    pub frozen: std::collections::BTreeSet<String>,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
         Options {
             recompute: true,
             fuse: true,
+            frozen: Default::default(),
         }
     }
 }
@@ -128,14 +134,24 @@ pub fn compile_with(
         false => fuse::Fusion::none(&graph),
     };
     let steps = fuse::schedule(&schedule::schedule(&graph, &slices), &fusion);
+    let invariant = prologue::invariant(&graph, &options.frozen);
+    let (steps, once) = prologue::hoist(&graph, steps, &fusion, &slices, &invariant);
+    let persistent = prologue::persistent(&graph, &steps, once, &fusion);
     let (mut values, mut memory) =
-        memory::plan_fused_memory(&graph, &steps, &slices, &fusion, target)?;
+        memory::plan_fused_memory(&graph, &steps, &slices, &fusion, target, &persistent)?;
     memory.recomputed = recomputed;
     memory.forward_kept_bytes = forward_kept_bytes;
     fuse::describe(&graph, &fusion, &mut values);
     let kernels = codegen::generate(&graph, &steps, &values, &fusion.applies, target)?;
     let at = fuse::carried_at(&graph, &steps, &fusion);
     memory::retime(&mut values, &at, steps.len(), &kernels);
+    let run_once = |w: &ir::NodeId| !at[*w].is_empty() && at[*w].iter().all(|&s| s < once);
+    let prologue = match once {
+        0 => 0,
+        _ => (kernels.iter())
+            .take_while(|k| k.writes.iter().all(run_once))
+            .count(),
+    };
     // Unfused, each lowered InstanceNorm is one kernel, not two, and the plane statistics its
     // stats replaced are kernels of their own.
     let unfused_kernels = (kernels.len() + fusion.kernels_saved() + unlowered_nodes)
@@ -145,6 +161,7 @@ pub fn compile_with(
         target: target.clone(),
         values,
         kernels,
+        prologue,
         unfused_kernels,
         memory,
         outputs: graph.outputs.clone(),

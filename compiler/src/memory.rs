@@ -335,22 +335,28 @@ pub fn plan_memory(
     slices: &[Option<(NodeId, usize)>],
     target: &Target,
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
-    plan_fused_memory(graph, steps, slices, &Fusion::none(graph), target)
+    plan_fused_memory(graph, steps, slices, &Fusion::none(graph), target, &[])
 }
 
 /// [`plan_memory`] for a fused graph: `steps` as `fuse::schedule` gives them, and values without
 /// memory of their own (inlined, stored through) get no pieces. Read [`ValuePlan::fused`] after
-/// `fuse::describe`.
+/// `fuse::describe`. Values marked `persistent` (`prologue.rs`) live from the first step to the
+/// last, so no other value shares their bytes and they keep them from one run to the next.
 pub fn plan_fused_memory(
     graph: &Graph,
     steps: &[NodeId],
     slices: &[Option<(NodeId, usize)>],
     fusion: &Fusion,
     target: &Target,
+    persistent: &[bool],
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
     let align = target.storage_alignment.max(F32);
     let at = crate::fuse::carried_at(graph, steps, fusion);
-    let live = lifetimes(graph, &at, steps.len(), slices);
+    let mut live = lifetimes(graph, &at, steps.len(), slices);
+    let end = steps.len().saturating_sub(1);
+    for (v, _) in persistent.iter().enumerate().filter(|(_, &p)| p) {
+        live[v] = (0, end);
+    }
     let roots = resolve_roots(slices);
     let blocks = blocks(graph, &roots, &live, fusion, target, align)?;
     let (at, arena_bytes) = pack(&blocks, target, align);

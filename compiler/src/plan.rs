@@ -371,6 +371,9 @@ pub struct Plan {
     /// One entry per graph node, indexed by NodeId.
     pub values: Vec<ValuePlan>,
     pub kernels: Vec<Kernel>,
+    /// The first `prologue` kernels compute values of frozen parameters alone
+    /// (`Options::frozen`, `prologue.rs`): the runtime runs them on the first run only.
+    pub prologue: usize,
     /// How many kernels the same graph has compiled without fusion.
     pub unfused_kernels: usize,
     pub memory: MemoryPlan,

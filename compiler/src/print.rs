@@ -41,6 +41,13 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
     if let Some(p) = plan.target.precision_summary() {
         let _ = writeln!(s, "{p}");
     }
+    if plan.prologue > 0 {
+        let _ = writeln!(
+            s,
+            "kernels 0..{} depend only on frozen parameters and constants: they run on the first run only",
+            plan.prologue
+        );
+    }
     let _ = writeln!(s, "\nkernels:");
     for (i, k) in plan.kernels.iter().enumerate() {
         let [x, y, z] = k.workgroups;

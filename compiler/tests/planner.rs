@@ -58,6 +58,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         target: target.clone(),
         values,
         unfused_kernels: kernels.len(),
+        prologue: 0,
         kernels,
         memory,
         outputs: graph.outputs.clone(),

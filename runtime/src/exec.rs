@@ -8,6 +8,7 @@ use crate::pipeline_cache::{CachedPipeline, PipelineCache};
 use compiler::{Kernel, Plan, ValuePlan};
 use ir::{NodeId, Tensor, ValueKind};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub struct Executable {
@@ -19,6 +20,10 @@ pub struct Executable {
     steps: Vec<Step>,
     /// The uniform panels of the kernels that have them, and the kernels that fill them.
     panels: Vec<crate::panels::PanelBuffer>,
+    /// The first `prologue` steps compute values of frozen parameters (`compiler::Plan::prologue`).
+    prologue: usize,
+    /// Whether they still have to run: on the first run, and after [`Executable::rerun_prologue`].
+    prologue_due: std::sync::atomic::AtomicBool,
 }
 
 /// One kernel: one dispatch, or one per block of rows and group where it has uniform panels.
@@ -138,6 +143,8 @@ impl Executable {
             arenas,
             steps,
             panels: panel_buffers,
+            prologue: plan.prologue,
+            prologue_due: true.into(),
         };
         // Constants are part of the program: upload them once, with the arenas.
         for (node, data) in &plan.constants {
@@ -203,17 +210,33 @@ impl Executable {
         for p in &self.panels {
             p.record_fill(&mut pass);
         }
-        for s in &self.steps {
+        let due = self.prologue_due.swap(false, Ordering::Relaxed);
+        let first = if due { 0 } else { self.prologue };
+        for s in &self.steps[first..] {
             crate::profile::dispatch(&mut pass, &s.dispatch());
         }
+    }
+
+    /// Run the prologue again on the next run: a parameter the plan was compiled as frozen
+    /// (`compiler::Options::frozen`) has changed.
+    pub fn rerun_prologue(&self) {
+        self.prologue_due.store(true, Ordering::Relaxed);
+    }
+
+    /// Kernels of the plan that run once, before the first run's others.
+    pub fn prologue_kernels(&self) -> usize {
+        self.prologue
     }
 
     /// Time the plan: one warm-up run, `repeat` timed runs of the whole plan, then `repeat` runs
     /// timed kernel by kernel (GPU timestamps where the device has them and `host_clock` is false;
     /// see `profile.rs`).
+    /// The prologue (run once) runs in the warm-up and is not timed.
     pub fn profile(&self, repeat: usize, host_clock: bool) -> Result<crate::profile::Profile> {
-        let dispatches: Vec<crate::profile::Dispatch> =
-            self.steps.iter().map(Step::dispatch).collect();
+        let dispatches: Vec<crate::profile::Dispatch> = self.steps[self.prologue..]
+            .iter()
+            .map(Step::dispatch)
+            .collect();
         let run = || self.run();
         crate::profile::profile(&self.gpu, &self.graph, &dispatches, run, repeat, host_clock)
     }

@@ -258,6 +258,29 @@ pub fn training_step(
     Ok(step)
 }
 
+/// The options `irdc train` compiles the step of `graph` with: the step of a loss graph of the
+/// training section (`--train` without `--all-params`; `name` is the graph's name in the model)
+/// computes what its frozen parameters alone give once (`compiler::prologue`).
+pub fn step_options(
+    model: &ir::front::Model,
+    (name, graph): (&str, &Graph),
+    train: bool,
+    all_params: bool,
+    options: compiler::Options,
+) -> Result<compiler::Options> {
+    if !train || all_params {
+        return Ok(options);
+    }
+    let spec = model.training_spec()?;
+    if spec.trained_prefix(name).is_none() {
+        return Ok(options);
+    }
+    Ok(compiler::Options {
+        frozen: spec.frozen_params(graph),
+        ..options
+    })
+}
+
 pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> Result<()> {
     let names = model.graph_names();
     if !names.iter().any(|g| g == graph) {

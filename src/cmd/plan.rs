@@ -73,7 +73,14 @@ pub fn main(args: Args) -> Result<()> {
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
-    let (target, options) = (target_of(&args)?, options_of(&args));
+    let target = target_of(&args)?;
+    let options = super::step_options(
+        &model,
+        (graph_name, &graph),
+        args.train,
+        args.all_params,
+        options_of(&args),
+    )?;
     let (plan, plan_graph) = compiler::compile_with(&graph, &target, &options)?;
     if let Err(errors) = compiler::verify::verify(&plan, &plan_graph) {
         bail!(

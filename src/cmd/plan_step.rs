@@ -2,26 +2,39 @@
 //! `irdc train` runs it (`runtime::train::StepGraphs`): with a critic, G's forward, the critic's
 //! `critic_steps` updates and the generator's; on the content loss (a warm-up step, or training
 //! without a critic), that loss's graph; and one optimizer dispatch per update, plus the moving
-//! average's. Each graph's plan passes the plan checker first.
+//! average's. Each graph's plan passes the plan checker first. Kernels that depend only on frozen
+//! parameters (`compiler::prologue`) run once, not every step, and are counted apart.
 
 use anyhow::{bail, Result};
 use compiler::{Options, Target};
 use ir::front::Model;
 use runtime::train::StepGraphs;
 
-/// One line of the table: what runs, the graph, how often per step, its kernels.
+/// One line of the table: what runs, the graph, how often per step, its kernels per run, and
+/// those it runs only once (its prologue).
 struct Row {
     what: &'static str,
     graph: String,
     runs: usize,
     kernels: usize,
+    once: usize,
 }
 
 pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
     let spec = model.training_spec()?;
     let graphs = StepGraphs::build(model, &spec)?;
-    let kernels = |g: &ir::Graph| -> Result<usize> {
-        let (plan, planned) = compiler::compile_with(g, target, options)?;
+    // A loss graph names its parameters in full (`generator.head_conv.weight`) and may read
+    // frozen ones; the forward graph names the generator's without the prefix.
+    let kernels = |g: &ir::Graph| -> Result<(usize, usize)> {
+        let loss = !std::ptr::eq(g, &graphs.forward);
+        let options = Options {
+            frozen: match loss {
+                true => spec.frozen_params(g),
+                false => Default::default(),
+            },
+            ..options.clone()
+        };
+        let (plan, planned) = compiler::compile_with(g, target, &options)?;
         if let Err(errors) = compiler::verify::verify(&plan, &planned) {
             bail!(
                 "the plan of {} fails the plan checker (a compiler bug): {}",
@@ -29,7 +42,7 @@ pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
                 errors.join("; ")
             );
         }
-        Ok(plan.kernels.len())
+        Ok((plan.kernels.len() - plan.prologue, plan.prologue))
     };
     let ema = usize::from(spec.ema.is_some());
     println!(
@@ -63,12 +76,13 @@ pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn row(what: &'static str, g: &ir::Graph, runs: usize, kernels: usize) -> Row {
+fn row(what: &'static str, g: &ir::Graph, runs: usize, (kernels, once): (usize, usize)) -> Row {
     Row {
         what,
         graph: g.name.clone(),
         runs,
         kernels,
+        once,
     }
 }
 
@@ -82,19 +96,28 @@ fn optimizer(updates: usize, ema: usize) -> Row {
         },
         runs: updates + ema,
         kernels: 1,
+        once: 0,
     }
 }
 
 fn print_table(title: &str, rows: &[Row]) {
     let total: usize = rows.iter().map(|r| r.runs * r.kernels).sum();
-    println!("\n{title}: {total} kernels");
+    let once: usize = rows.iter().map(|r| r.once).sum();
+    match once {
+        0 => println!("\n{title}: {total} kernels"),
+        _ => println!("\n{title}: {total} kernels, and {once} on the first step only (what frozen parameters alone give)"),
+    }
     println!(
         "  {:<16} {:<24} {:>5} {:>8} {:>8}",
         "", "graph", "runs", "kernels", "in all"
     );
     for r in rows {
+        let once = match r.once {
+            0 => String::new(),
+            n => format!("  (+{n} once)"),
+        };
         println!(
-            "  {:<16} {:<24} {:>5} {:>8} {:>8}",
+            "  {:<16} {:<24} {:>5} {:>8} {:>8}{once}",
             r.what,
             r.graph,
             r.runs,

@@ -52,8 +52,10 @@ pub struct Args {
 
 /// One kernel's measurements.
 struct Row<'a> {
+    /// In the plan (`irdc plan`'s numbering).
     index: usize,
     kernel: &'a compiler::Kernel,
+    runs_s: &'a [f64],
     seconds: f64,
     cost: Cost,
 }
@@ -86,7 +88,14 @@ pub fn main(args: Args) -> Result<()> {
 
     let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
-    let (plan, plan_graph) = compiler::compile(&graph, &gpu.target())?;
+    let options = super::step_options(
+        &model,
+        (&args.graph, &graph),
+        args.train,
+        args.all_params,
+        Default::default(),
+    )?;
+    let (plan, plan_graph) = compiler::compile_with(&graph, &gpu.target(), &options)?;
     let exe = runtime::Executable::new(&gpu, &plan)?;
     for (name, t) in super::plan_feeds(&plan_graph, params, &inputs) {
         let v = (plan.values.iter())
@@ -100,11 +109,15 @@ pub fn main(args: Args) -> Result<()> {
         .profile(args.repeat, args.host_timed)
         .context("profiling the plan")?;
 
-    let mut rows: Vec<Row> = (plan.kernels.iter().enumerate())
+    // The prologue (run once, `compiler::prologue`) is not timed: the rows are the rest, by
+    // their index in the plan.
+    let once = plan.prologue;
+    let mut rows: Vec<Row> = (plan.kernels.iter().enumerate().skip(once))
         .map(|(index, kernel)| Row {
             index,
             kernel,
-            seconds: median(&profile.kernels_s[index]),
+            runs_s: &profile.kernels_s[index - once],
+            seconds: median(&profile.kernels_s[index - once]),
             cost: kernel_cost(&plan_graph, kernel),
         })
         .collect();
@@ -116,7 +129,7 @@ pub fn main(args: Args) -> Result<()> {
     print!(
         "{}",
         text(
-            &graph.name,
+            (&graph.name, once),
             &profile.timing,
             args.repeat,
             wall,
@@ -181,7 +194,7 @@ fn share(seconds: f64, total: f64) -> f64 {
 }
 
 fn text(
-    graph: &str,
+    (graph, once): (&str, usize),
     timing: &Timing,
     repeat: usize,
     (median_s, min_s): (f64, f64),
@@ -195,6 +208,11 @@ fn text(
         rows.len(),
         timing.describe(),
     );
+    if once > 0 {
+        s += &format!(
+            "(and {once} kernels of what frozen parameters and constants alone give, run once before the first run and not timed)\n\n"
+        );
+    }
     s += "  time ms   share    GFLOP     MB  GFLOP/s    GB/s  kernel: nodes\n";
     for r in rows {
         s += &format!(
@@ -243,7 +261,7 @@ fn to_json(
                 "template": r.kernel.template,
                 "nodes": r.kernel.nodes,
                 "seconds": r.seconds,
-                "runs_s": profile.kernels_s[r.index],
+                "runs_s": r.runs_s,
                 "flops": r.cost.flops,
                 "bytes": r.cost.bytes,
                 "gflop_per_s": giga_per_s(r.cost.flops, r.seconds),

@@ -19,7 +19,12 @@
 //!     read and the value written cover the same channels of their region;
 //! (g) a value fusion gave no memory (computed in its readers' loads, or stored through its
 //!     reader) has no pieces, is no output, and no kernel reads or writes it as memory: its
-//!     readers read its materialised inputs instead, which (c) checks like any read.
+//!     readers read its materialised inputs instead, which (c) checks like any read;
+//! (h) the prologue, run on the first run only, reads no input and writes nothing fed, and what
+//!     later kernels read of it lives through the whole plan and is written by no later kernel
+//!     (`prologue.rs`).
+
+mod prologue;
 
 use crate::Plan;
 use ir::ops::ChannelSlice;
@@ -329,6 +334,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
         }
     }
     regions_content(plan, graph, &writes_any, &mut errs);
+    prologue::check(plan, graph, &mut errs);
     if errs.is_empty() {
         Ok(())
     } else {

@@ -130,6 +130,22 @@ impl Default for TrainingSpec {
 }
 
 impl TrainingSpec {
+    /// Whether a parameter of a loss graph (named as there) belongs to no network the training
+    /// trains: neither the generator's nor the critic's (a perceptual loss's VGG19, say). Its
+    /// values never change during training.
+    pub fn is_frozen(&self, param: &str) -> bool {
+        let of = |net: &str| param.strip_prefix(net).is_some_and(|r| r.starts_with('.'));
+        !of(&self.generator) && !self.critic.as_deref().is_some_and(of)
+    }
+
+    /// The parameters of `graph` that [`TrainingSpec::is_frozen`] says are frozen.
+    pub fn frozen_params(&self, graph: &crate::Graph) -> std::collections::BTreeSet<String> {
+        (graph.nodes.iter())
+            .filter(|n| matches!(n.op, crate::Op::Param { .. }) && self.is_frozen(&n.name))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
     /// The name prefix of the parameters the step of loss graph `graph` trains (`critic.` for
     /// the critic's loss, `generator.` for the generator's); `None` for any other graph.
     pub fn trained_prefix(&self, graph: &str) -> Option<String> {

@@ -47,6 +47,7 @@ fn plan(
         target: Target::default(),
         values,
         unfused_kernels: kernels.len(),
+        prologue: 0,
         kernels,
         memory: MemoryPlan {
             arenas: arenas.iter().map(|&bytes| Arena { bytes }).collect(),

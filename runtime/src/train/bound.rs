@@ -7,7 +7,7 @@ use crate::device::Gpu;
 use crate::exec::Executable;
 use crate::pipeline_cache::PipelineCache;
 use ir::{Graph, NodeId, Op};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Scalar nodes of the loss graphs worth a column in the metrics (when a graph has them).
 pub const PARTS: [&str; 6] = ["wasserstein", "gp", "adversarial", "perceptual", "l1", "l2"];
@@ -33,7 +33,9 @@ pub struct Bound {
 impl Bound {
     /// Compile `graph` and tie it to `nets`. `raw_prefix` is put before the graph's own parameter
     /// names (the standalone generator graph names them without `generator.`). With `trained`,
-    /// gradient outputs `grad.<param>` of that net are tied to its gradient buffer.
+    /// gradient outputs `grad.<param>` of that net are tied to its gradient buffer. What depends
+    /// only on the `frozen` parameters (named as in `graph`), which never change after setup,
+    /// is computed on the first run only (`compiler::Options::frozen`).
     pub fn new(
         gpu: &Gpu,
         cache: &mut PipelineCache,
@@ -41,8 +43,13 @@ impl Bound {
         nets: &[Net],
         raw_prefix: &str,
         trained: Option<usize>,
+        frozen: &BTreeSet<String>,
     ) -> Result<Bound, TrainError> {
-        let (plan, pg) = compiler::compile(graph, &gpu.target())?;
+        let options = compiler::Options {
+            frozen: frozen.clone(),
+            ..Default::default()
+        };
+        let (plan, pg) = compiler::compile_with(graph, &gpu.target(), &options)?;
         let exe = Executable::with_cache(gpu, &plan, cache)?;
         let mut params = vec![Vec::new(); nets.len()];
         let mut inputs = HashMap::new();

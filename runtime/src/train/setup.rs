@@ -106,7 +106,7 @@ impl Trainer {
             .flat_map(|(_, c, g)| [c, g])
             .chain(content_graph.iter())
             .collect();
-        let frozen_init = frozen_params(model, spec, &losses_graphs, &gp, cp.as_deref(), frozen)?;
+        let frozen_init = frozen_params(model, spec, &losses_graphs, frozen)?;
 
         let critic_init = match &adversarial_graphs {
             Some((c_graph, _, _)) => ir::init::init_params(c_graph, spec.seed.wrapping_add(1)),
@@ -132,7 +132,15 @@ impl Trainer {
             },
         ];
         let mut cache = PipelineCache::new();
-        let forward = Bound::new(gpu, &mut cache, &g_graph, &nets, &gp, None)?;
+        let forward = Bound::new(
+            gpu,
+            &mut cache,
+            &g_graph,
+            &nets,
+            &gp,
+            None,
+            &Default::default(),
+        )?;
         let adam = GpuAdam::new(gpu, &mut cache, &nets[GENERATOR].set, 1)?;
         let ema = match spec.ema {
             Some(decay) => Some(GpuEma::new(gpu, &mut cache, &nets[GENERATOR].set, decay)?),
@@ -163,10 +171,24 @@ impl Trainer {
         let mut readback = 0;
         let adversarial = match adversarial_graphs {
             Some((_, critic_loss, generator_loss)) => {
-                let critic_step =
-                    Bound::new(gpu, &mut cache, &critic_loss, &nets, "", Some(CRITIC))?;
-                let generator_step =
-                    Bound::new(gpu, &mut cache, &generator_loss, &nets, "", Some(GENERATOR))?;
+                let critic_step = Bound::new(
+                    gpu,
+                    &mut cache,
+                    &critic_loss,
+                    &nets,
+                    "",
+                    Some(CRITIC),
+                    &spec.frozen_params(&critic_loss),
+                )?;
+                let generator_step = Bound::new(
+                    gpu,
+                    &mut cache,
+                    &generator_loss,
+                    &nets,
+                    "",
+                    Some(GENERATOR),
+                    &spec.frozen_params(&generator_loss),
+                )?;
                 for n in ["fake", "sharp", "alpha"] {
                     critic_step.input(n)?;
                 }
@@ -192,7 +214,8 @@ impl Trainer {
         };
         let content = match content_graph {
             Some(g) => {
-                let step = Bound::new(gpu, &mut cache, &g, &nets, "", Some(GENERATOR))?;
+                let frozen = spec.frozen_params(&g);
+                let step = Bound::new(gpu, &mut cache, &g, &nets, "", Some(GENERATOR), &frozen)?;
                 for n in ["blurred", "sharp"] {
                     step.input(n)?;
                 }
@@ -243,17 +266,12 @@ fn frozen_params(
     model: &Model,
     spec: &TrainingSpec,
     graphs: &[&ir::Graph],
-    gp: &str,
-    cp: Option<&str>,
     frozen: &HashMap<String, Tensor<f32>>,
 ) -> Result<Vec<(String, Tensor<f32>)>, TrainError> {
     let mut out: Vec<(String, Tensor<f32>)> = Vec::new();
     for g in graphs {
         for (name, t) in ir::init::init_params(g, spec.seed.wrapping_add(2)) {
-            if !name.starts_with(gp)
-                && !cp.is_some_and(|cp| name.starts_with(cp))
-                && !out.iter().any(|(n, _)| *n == name)
-            {
+            if spec.is_frozen(&name) && !out.iter().any(|(n, _)| *n == name) {
                 out.push((name, t));
             }
         }

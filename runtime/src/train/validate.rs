@@ -166,7 +166,15 @@ impl Validator {
                     &[(input.clone(), shape)],
                     &compiler::differentiate::Autodiff,
                 )?;
-                let bound = Bound::new(&trainer.gpu, &mut cache, &g, &trainer.nets, &prefix, None)?;
+                let bound = Bound::new(
+                    &trainer.gpu,
+                    &mut cache,
+                    &g,
+                    &trainer.nets,
+                    &prefix,
+                    None,
+                    &Default::default(),
+                )?;
                 let (inp, out) = (bound.input(input)?, single_output(&bound, &g)?);
                 slot.insert((bound, inp, out));
             }
