@@ -154,3 +154,98 @@ fn later_runs_skip_the_prologue_and_keep_its_results() {
     run(&exe, &planned, &third);
     check_outputs(&exe, &planned, &third);
 }
+
+/// x -> 3x3 conv with `early.w` -> ReLU: `a`; then a 3x3 conv of `a` with `late.w`, summed:
+/// `loss`. With `late.w` late, `a` is the first phase's.
+fn phased() -> Graph {
+    let mut g = G::new("phases");
+    let x = g.input("x", &[1, 16, 10, 10]);
+    let conv = Op::Conv2d(Conv2d {
+        stride: 1,
+        pad: 1,
+        bias: false,
+    });
+    let w1 = g.param("early.w", &[16, 16, 3, 3]);
+    let c = g.op("c", conv.clone(), &[x, w1]);
+    let a = g.op("a", Op::Unary(Unary::Relu), &[c]);
+    let w2 = g.param("late.w", &[16, 16, 3, 3]);
+    let y = g.op("y", conv, &[a, w2]);
+    let sum = Reduce {
+        kind: ReduceKind::Sum,
+        axes: vec![],
+    };
+    let loss = g.op("loss", Op::Reduce(sum), &[y]);
+    g.output(a);
+    g.output(loss);
+    g.0
+}
+
+fn compile_phased() -> (Plan, Graph) {
+    let options = Options {
+        late: ["late.w".to_string()].into(),
+        ..Default::default()
+    };
+    compile_with(&phased(), &target(), &options).unwrap()
+}
+
+#[test]
+fn the_first_phase_reads_no_late_source_and_the_checker_proves_it() {
+    let (plan, planned) = compile_phased();
+    verify(&plan, &planned).unwrap();
+    let w2 = planned.find("late.w").unwrap();
+    assert_eq!(plan.late, [w2]);
+    let a = planned.find("a").unwrap();
+    assert!(
+        plan.values[a].live.0 < plan.split,
+        "`a` is written in the first phase"
+    );
+    assert!(plan.split < plan.kernels.len());
+    assert!(plan.kernels[plan.split..]
+        .iter()
+        .any(|k| k.reads.contains(&w2)));
+    let mut one = plan.clone();
+    one.split = plan.kernels.len();
+    let reader = (plan.kernels.iter())
+        .find(|k| k.reads.contains(&w2))
+        .unwrap();
+    let want = format!(
+        "kernel `{}` of the first phase reads `late.w`, which may change before the second",
+        reader.name
+    );
+    let errs = verify(&one, &planned).unwrap_err();
+    assert!(errs.contains(&want), "{errs:?}");
+}
+
+#[test]
+fn the_second_phase_sees_late_sources_written_after_the_first() {
+    let (plan, planned) = compile_phased();
+    let exe = runtime::Executable::new(gpu(), &plan).unwrap();
+    let before = random_feeds(&phased(), 11);
+    let mut after = before.clone();
+    after.insert(
+        "late.w".into(),
+        random_feeds(&phased(), 12)["late.w"].clone(),
+    );
+    for (name, t) in &before {
+        exe.write(planned.find(name).unwrap(), &t.data).unwrap();
+    }
+    let submit = |record: &dyn Fn(&mut wgpu::CommandEncoder)| {
+        let mut enc = gpu().device.create_command_encoder(&Default::default());
+        record(&mut enc);
+        gpu().queue.submit([enc.finish()]);
+    };
+    submit(&|enc| exe.record_first(enc));
+    let a = planned.find("a").unwrap();
+    assert!(exe.first_phase_writes(a));
+    let w2 = planned.find("late.w").unwrap();
+    exe.write(w2, &after["late.w"].data).unwrap();
+    submit(&|enc| exe.record_second(enc));
+    let f64_feeds: HashMap<String, Tensor<f64>> =
+        after.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
+    let g = phased();
+    let cpu = ir::cpu::evaluate::<f64>(&g, &f64_feeds).unwrap();
+    for (name, id) in &g.outputs {
+        let got = exe.read(planned.find(name).unwrap()).unwrap();
+        assert_close(name, &got, &cpu[*id]);
+    }
+}

@@ -57,6 +57,10 @@ pub struct Options {
     /// without telling the executable: what is computed from them alone runs once
     /// (`prologue.rs`).
     pub frozen: std::collections::BTreeSet<String>,
+    /// Sources (inputs by name, parameters by node name) the caller may change between the
+    /// plan's two phases: the kernels that read none of them, directly or not, come first
+    /// (`Plan::split`, `prologue.rs`). Empty: one phase.
+    pub late: std::collections::BTreeSet<String>,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Default for Options {
             recompute: true,
             fuse: true,
             frozen: Default::default(),
+            late: Default::default(),
         }
     }
 }
@@ -135,7 +140,16 @@ pub fn compile_with(
     };
     let steps = fuse::schedule(&schedule::schedule(&graph, &slices), &fusion);
     let invariant = prologue::invariant(&graph, &options.frozen);
-    let (steps, once) = prologue::hoist(&graph, steps, &fusion, &slices, &invariant);
+    let stay = prologue::Regions::Stay;
+    let (steps, once) = prologue::hoist(&graph, steps, &fusion, &slices, (&invariant, stay));
+    // The prologue's steps read no late source either (frozen parameters are not late), so they
+    // stay first.
+    let early = prologue::independent_of(&graph, &options.late);
+    let together = prologue::Regions::Together;
+    let (steps, first) = match options.late.is_empty() {
+        true => (steps.clone(), steps.len()),
+        false => prologue::hoist(&graph, steps, &fusion, &slices, (&early, together)),
+    };
     let persistent = prologue::persistent(&graph, &steps, once, &fusion);
     let (mut values, mut memory) =
         memory::plan_fused_memory(&graph, &steps, &slices, &fusion, target, &persistent)?;
@@ -145,13 +159,23 @@ pub fn compile_with(
     let kernels = codegen::generate(&graph, &steps, &values, &fusion.applies, target)?;
     let at = fuse::carried_at(&graph, &steps, &fusion);
     memory::retime(&mut values, &at, steps.len(), &kernels);
-    let run_once = |w: &ir::NodeId| !at[*w].is_empty() && at[*w].iter().all(|&s| s < once);
-    let prologue = match once {
-        0 => 0,
-        _ => (kernels.iter())
-            .take_while(|k| k.writes.iter().all(run_once))
-            .count(),
+    // Kernels of the first `n` steps: those before the first that writes a later step's value.
+    let kernels_of = |n: usize| {
+        let before = |w: &ir::NodeId| !at[*w].is_empty() && at[*w].iter().all(|&s| s < n);
+        match n {
+            0 => 0,
+            _ if n == steps.len() => kernels.len(),
+            _ => kernels
+                .iter()
+                .take_while(|k| k.writes.iter().all(before))
+                .count(),
+        }
     };
+    let (prologue, split) = (kernels_of(once), kernels_of(first));
+    let late = (graph.nodes.iter().enumerate())
+        .filter(|&(v, _)| graph.kind(v) != ir::ValueKind::Computed && !early[v])
+        .map(|(v, _)| v)
+        .collect();
     // Unfused, each lowered InstanceNorm is one kernel, not two, and the plane statistics its
     // stats replaced are kernels of their own.
     let unfused_kernels = (kernels.len() + fusion.kernels_saved() + unlowered_nodes)
@@ -162,6 +186,8 @@ pub fn compile_with(
         values,
         kernels,
         prologue,
+        split,
+        late,
         unfused_kernels,
         memory,
         outputs: graph.outputs.clone(),

@@ -374,6 +374,11 @@ pub struct Plan {
     /// The first `prologue` kernels compute values of frozen parameters alone
     /// (`Options::frozen`, `prologue.rs`): the runtime runs them on the first run only.
     pub prologue: usize,
+    /// Kernels `0..split` read none of the `late` sources (`Options::late`): a caller may run
+    /// them, then change those sources, then run the rest. Without late sources, every kernel.
+    pub split: usize,
+    /// The sources (inputs, parameters) that may change before the kernels from `split` on.
+    pub late: Vec<NodeId>,
     /// How many kernels the same graph has compiled without fusion.
     pub unfused_kernels: usize,
     pub memory: MemoryPlan,

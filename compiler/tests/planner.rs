@@ -59,6 +59,8 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         values,
         unfused_kernels: kernels.len(),
         prologue: 0,
+        split: kernels.len(),
+        late: vec![],
         kernels,
         memory,
         outputs: graph.outputs.clone(),

@@ -5,8 +5,9 @@ use crate::device::Gpu;
 use crate::error::{Result, RuntimeError};
 use crate::layout::{runs, span};
 use crate::pipeline_cache::{CachedPipeline, PipelineCache};
-use compiler::{Kernel, Plan, ValuePlan};
+use compiler::{Plan, ValuePlan};
 use ir::{NodeId, Tensor, ValueKind};
+use setup::{check_len, check_plan, OffsetsBuffer};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,6 +25,8 @@ pub struct Executable {
     prologue: usize,
     /// Whether they still have to run: on the first run, and after [`Executable::rerun_prologue`].
     prologue_due: std::sync::atomic::AtomicBool,
+    /// Where the plan's second phase starts (`compiler::Plan::split`).
+    split: usize,
 }
 
 /// One kernel: one dispatch, or one per block of rows and group where it has uniform panels.
@@ -145,6 +148,7 @@ impl Executable {
             panels: panel_buffers,
             prologue: plan.prologue,
             prologue_due: true.into(),
+            split: plan.split,
         };
         // Constants are part of the program: upload them once, with the arenas.
         for (node, data) in &plan.constants {
@@ -203,6 +207,28 @@ impl Executable {
     /// (a training step) record them into one encoder.
     /// Panels are packed first: they hold weights, which no kernel of the plan writes.
     pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        self.record_first(enc);
+        self.record_second(enc);
+    }
+
+    /// Record the plan's first phase (`compiler::Plan::split`): the kernels that read none of its
+    /// late sources, which the caller may write after this and before [`Executable::record_second`].
+    pub fn record_first(&self, enc: &mut wgpu::CommandEncoder) {
+        let due = self.prologue_due.swap(false, Ordering::Relaxed);
+        let first = if due { 0 } else { self.prologue };
+        self.record_steps(enc, first..self.split);
+    }
+
+    /// Record the rest of the plan, after [`Executable::record_first`].
+    pub fn record_second(&self, enc: &mut wgpu::CommandEncoder) {
+        if self.split < self.steps.len() {
+            self.record_steps(enc, self.split..self.steps.len());
+        }
+    }
+
+    /// One compute pass: the uniform panels packed first (from the weights as they are now, so
+    /// each phase packs its own), then the kernels of `range`.
+    fn record_steps(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some(&self.graph),
             timestamp_writes: None,
@@ -210,11 +236,15 @@ impl Executable {
         for p in &self.panels {
             p.record_fill(&mut pass);
         }
-        let due = self.prologue_due.swap(false, Ordering::Relaxed);
-        let first = if due { 0 } else { self.prologue };
-        for s in &self.steps[first..] {
+        for s in &self.steps[range] {
             crate::profile::dispatch(&mut pass, &s.dispatch());
         }
+    }
+
+    /// Whether the plan's first phase writes `node` (so it can be read between the phases).
+    pub fn first_phase_writes(&self, node: NodeId) -> bool {
+        (self.values.get(node)).is_some_and(|v| !v.pieces.is_empty() && v.live.0 < self.split)
+            && self.values[node].kind == ValueKind::Computed
     }
 
     /// Run the prologue again on the next run: a parameter the plan was compiled as frozen
@@ -295,166 +325,6 @@ impl Executable {
     }
 }
 
-/// Every kernel's operand offsets (`compiler::Kernel::offsets`) in one uniform buffer, each
-/// kernel's at an offset the device can bind (its uniform offset alignment), padded to whole
-/// 16-byte elements as the kernels declare them.
-struct OffsetsBuffer {
-    buffer: wgpu::Buffer,
-    /// Byte range of each kernel's record.
-    records: Vec<(u64, u64)>,
-}
-
-impl OffsetsBuffer {
-    fn new(gpu: &Gpu, plan: &Plan) -> Result<OffsetsBuffer> {
-        use wgpu::util::DeviceExt;
-        let align = gpu.device.limits().min_uniform_buffer_offset_alignment as usize;
-        let mut data: Vec<u32> = Vec::new();
-        let mut records = Vec::with_capacity(plan.kernels.len());
-        for k in &plan.kernels {
-            let start = (data.len() * 4).next_multiple_of(align);
-            data.resize(start / 4, 0);
-            data.extend(&k.offsets);
-            let len = Kernel::offsets_elements(k.offsets.len()) * 4;
-            data.resize(start / 4 + len, 0);
-            records.push((start as u64, len as u64 * 4));
-        }
-        data.resize(data.len().max(4), 0);
-        let buffer = gpu.checked("uploading kernel offsets", || {
-            (gpu.device).create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(&format!("{}.offsets", plan.graph)),
-                contents: bytemuck::cast_slice(&data),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
-        })?;
-        Ok(OffsetsBuffer { buffer, records })
-    }
-
-    fn bind_group(
-        &self,
-        gpu: &Gpu,
-        kernel: usize,
-        name: &str,
-        layout: &wgpu::BindGroupLayout,
-    ) -> Result<wgpu::BindGroup> {
-        let (offset, size) = self.records[kernel];
-        gpu.checked(&format!("binding the offsets of kernel `{name}`"), || {
-            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(name),
-                layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &self.buffer,
-                        offset,
-                        size: std::num::NonZeroU64::new(size),
-                    }),
-                }],
-            })
-        })
-    }
-}
-
-fn check_len(v: &ValuePlan, found: usize) -> Result<()> {
-    let expected = ir::numel(&v.shape);
-    if found != expected {
-        return Err(RuntimeError::DataLength {
-            name: v.name.clone(),
-            shape: v.shape.clone(),
-            expected,
-            found,
-        });
-    }
-    Ok(())
-}
-
-/// Everything the device would otherwise reject later, or that would index out of bounds,
-/// said in the plan's own terms.
-fn check_plan(gpu: &Gpu, plan: &Plan) -> Result<()> {
-    let bad = |m: String| Err(RuntimeError::Plan(m));
-    let max_binding = gpu.target().max_binding_bytes;
-    for (i, a) in plan.memory.arenas.iter().enumerate() {
-        if a.bytes > max_binding {
-            return bad(format!(
-                "arena {i} has {} bytes, more than this device binds ({max_binding})",
-                a.bytes
-            ));
-        }
-    }
-    let n_arenas = plan.memory.arenas.len();
-    for (i, v) in plan.values.iter().enumerate() {
-        if v.node != i {
-            return bad(format!(
-                "value `{}` is entry {i} of the plan but says it is node {}",
-                v.name, v.node
-            ));
-        }
-        let shape = ir::shape4(&v.shape);
-        let mut next_channel = 0;
-        for p in &v.pieces {
-            if p.arena >= n_arenas {
-                return bad(format!(
-                    "value `{}` lives in arena {} of {n_arenas}",
-                    v.name, p.arena
-                ));
-            }
-            if p.c0 != next_channel || p.c1 <= p.c0 || p.c1 > shape[1] {
-                return bad(format!(
-                    "value `{}` of shape {:?}: pieces do not cover its channels in order (piece {}..{})",
-                    v.name, v.shape, p.c0, p.c1
-                ));
-            }
-            next_channel = p.c1;
-            let (start, len) = span(p, shape);
-            if (start + len) * 4 > plan.memory.arenas[p.arena].bytes {
-                return bad(format!(
-                    "value `{}` (channels {}..{}) ends at byte {}, past the end of arena {} ({} bytes)",
-                    v.name,
-                    p.c0,
-                    p.c1,
-                    (start + len) * 4,
-                    p.arena,
-                    plan.memory.arenas[p.arena].bytes
-                ));
-            }
-        }
-        if !v.pieces.is_empty() && next_channel != shape[1] {
-            return bad(format!(
-                "value `{}` of shape {:?}: pieces cover channels 0..{next_channel}",
-                v.name, v.shape
-            ));
-        }
-    }
-    let max_wg = gpu.limits.max_compute_workgroups_per_dimension;
-    for k in &plan.kernels {
-        if let Some(&a) = k.arenas.iter().find(|&&a| a >= n_arenas) {
-            return bad(format!("kernel `{}` binds arena {a} of {n_arenas}", k.name));
-        }
-        if let Some(p) = &k.panels {
-            let end = (p.offset + p.layout.last_element(p.rows) + 1) * 4;
-            if p.arena >= n_arenas || end > plan.memory.arenas[p.arena].bytes {
-                return bad(format!(
-                    "kernel `{}` packs weight panels from arena {} up to byte {end}, which the plan does not have",
-                    k.name, p.arena
-                ));
-            }
-        }
-        if k.workgroups.iter().any(|&w| w > max_wg) {
-            return bad(format!(
-                "kernel `{}` dispatches {:?} workgroups; this device allows {max_wg} per dimension",
-                k.name, k.workgroups
-            ));
-        }
-    }
-    for (name, node) in &plan.outputs {
-        if *node >= plan.values.len() {
-            return bad(format!(
-                "output `{name}` is node {node}, which the plan does not have"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Compile `plan`, feed it, run it once and return its outputs in plan order. `feeds` holds the
 /// inputs (by input name) and the parameters (by node name); constants that the plan stores in
 /// memory (rather than inlining into a kernel) are fed by node name too.
@@ -515,5 +385,6 @@ pub fn execute(
     Ok(out)
 }
 
+mod setup;
 #[cfg(test)]
 mod tests;

@@ -258,9 +258,10 @@ pub fn training_step(
     Ok(step)
 }
 
-/// The options `irdc train` compiles the step of `graph` with: the step of a loss graph of the
-/// training section (`--train` without `--all-params`; `name` is the graph's name in the model)
-/// computes what its frozen parameters alone give once (`compiler::prologue`).
+/// The options `irdc train` compiles the step of `graph` with (`runtime::train::bound::step_options`),
+/// for the step of a loss graph of the training section (`--train` without `--all-params`;
+/// `name` is the graph's name in the model): what its frozen parameters alone give runs once,
+/// and the generator's step computes what the critic's updates cannot change first.
 pub fn step_options(
     model: &ir::front::Model,
     (name, graph): (&str, &Graph),
@@ -275,8 +276,10 @@ pub fn step_options(
     if spec.trained_prefix(name).is_none() {
         return Ok(options);
     }
+    let step = runtime::train::bound::step_options(&spec, graph, name == spec.generator_loss);
     Ok(compiler::Options {
-        frozen: spec.frozen_params(graph),
+        frozen: step.frozen,
+        late: step.late,
         ..options
     })
 }

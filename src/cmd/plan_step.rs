@@ -23,16 +23,16 @@ struct Row {
 pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
     let spec = model.training_spec()?;
     let graphs = StepGraphs::build(model, &spec)?;
-    // A loss graph names its parameters in full (`generator.head_conv.weight`) and may read
-    // frozen ones; the forward graph names the generator's without the prefix.
-    let kernels = |g: &ir::Graph| -> Result<(usize, usize)> {
-        let loss = !std::ptr::eq(g, &graphs.forward);
-        let options = Options {
-            frozen: match loss {
-                true => spec.frozen_params(g),
-                false => Default::default(),
+    // Compiled as the trainer compiles them (`runtime::train::bound::step_options`): per run,
+    // the kernels that run every time, those that run once, and whether the plan's first phase
+    // gives G(blurred) (the generator's step then replaces the forward graph).
+    let kernels = |g: &ir::Graph, loss: Option<bool>| -> Result<((usize, usize), bool)> {
+        let options = match loss {
+            Some(late) => Options {
+                fuse: options.fuse,
+                ..runtime::train::bound::step_options(&spec, g, late)
             },
-            ..options.clone()
+            None => options.clone(),
         };
         let (plan, planned) = compiler::compile_with(g, target, &options)?;
         if let Err(errors) = compiler::verify::verify(&plan, &planned) {
@@ -42,7 +42,15 @@ pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
                 errors.join("; ")
             );
         }
-        Ok((plan.kernels.len() - plan.prologue, plan.prologue))
+        let fake = (plan.outputs.iter()).find(|(n, _)| n == runtime::train::reuse::FAKE);
+        let early_fake = fake.is_some_and(|&(_, v)| {
+            let at = plan.values[v].live.0;
+            !plan.values[v].pieces.is_empty() && at < plan.split
+        });
+        Ok((
+            (plan.kernels.len() - plan.prologue, plan.prologue),
+            early_fake,
+        ))
     };
     let ema = usize::from(spec.ema.is_some());
     println!(
@@ -50,17 +58,27 @@ pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
         spec.batch, spec.crop, spec.crop
     );
     if let Some((_, critic_loss, generator_loss)) = &graphs.adversarial {
-        let rows = [
-            ("G(blurred)", &graphs.forward, 1),
-            ("critic step", critic_loss, spec.critic_steps),
-            ("generator step", generator_loss, 1),
-        ];
+        let (gen, early_fake) = kernels(generator_loss, Some(true))?;
         let mut table = Vec::new();
-        for (what, g, runs) in rows {
-            table.push(row(what, g, runs, kernels(g)?));
+        if !early_fake {
+            table.push(row(
+                "G(blurred)",
+                &graphs.forward,
+                1,
+                kernels(&graphs.forward, None)?.0,
+            ));
         }
+        let critic = kernels(critic_loss, Some(false))?.0;
+        table.push(row("critic step", critic_loss, spec.critic_steps, critic));
+        table.push(row("generator step", generator_loss, 1, gen));
         table.push(optimizer(spec.critic_steps + 1, ema));
         print_table("adversarial step", &table);
+        if early_fake {
+            println!(
+                "  G(blurred) for the critic steps: the generator step's first phase, before them \
+                 (it reads no critic parameter); the forward graph does not run"
+            );
+        }
     }
     if let Some(content) = &graphs.content {
         let what = match graphs.adversarial {
@@ -68,7 +86,12 @@ pub fn main(model: &Model, target: &Target, options: &Options) -> Result<()> {
             None => "step (content loss alone, no critic)",
         };
         let table = [
-            row("generator step", content, 1, kernels(content)?),
+            row(
+                "generator step",
+                content,
+                1,
+                kernels(content, Some(false))?.0,
+            ),
             optimizer(1, ema),
         ];
         print_table(what, &table);

@@ -22,7 +22,8 @@
 //!     readers read its materialised inputs instead, which (c) checks like any read;
 //! (h) the prologue, run on the first run only, reads no input and writes nothing fed, and what
 //!     later kernels read of it lives through the whole plan and is written by no later kernel
-//!     (`prologue.rs`).
+//!     (`prologue.rs`);
+//! (i) the kernels of a plan's first phase (before `Plan::split`) read none of its late sources.
 
 mod prologue;
 
@@ -335,6 +336,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
     }
     regions_content(plan, graph, &writes_any, &mut errs);
     prologue::check(plan, graph, &mut errs);
+    prologue::check_split(plan, graph, &mut errs);
     if errs.is_empty() {
         Ok(())
     } else {

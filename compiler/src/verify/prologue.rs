@@ -59,3 +59,25 @@ pub(super) fn check(plan: &Plan, graph: &Graph, errs: &mut Vec<String>) {
         }
     }
 }
+
+/// (i): the kernels before `Plan::split` read none of the plan's late sources (what they read
+/// of computed values is written by kernels before them, which (c) proves).
+pub(super) fn check_split(plan: &Plan, graph: &Graph, errs: &mut Vec<String>) {
+    if plan.split < plan.prologue || plan.split > plan.kernels.len() {
+        errs.push(format!(
+            "the first phase ends at kernel {}, outside {}..={}",
+            plan.split,
+            plan.prologue,
+            plan.kernels.len()
+        ));
+        return;
+    }
+    for k in &plan.kernels[..plan.split] {
+        for v in k.reads.iter().filter(|v| plan.late.contains(v)) {
+            errs.push(format!(
+                "kernel `{}` of the first phase reads `{}`, which may change before the second",
+                k.name, graph.nodes[*v].name
+            ));
+        }
+    }
+}

@@ -48,6 +48,8 @@ fn plan(
         values,
         unfused_kernels: kernels.len(),
         prologue: 0,
+        split: kernels.len(),
+        late: vec![],
         kernels,
         memory: MemoryPlan {
             arenas: arenas.iter().map(|&bytes| Arena { bytes }).collect(),

@@ -6,8 +6,9 @@ use super::TrainError;
 use crate::device::Gpu;
 use crate::exec::Executable;
 use crate::pipeline_cache::PipelineCache;
+use ir::front::TrainingSpec;
 use ir::{Graph, NodeId, Op};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// Scalar nodes of the loss graphs worth a column in the metrics (when a graph has them).
 pub const PARTS: [&str; 6] = ["wasserstein", "gp", "adversarial", "perceptual", "l1", "l2"];
@@ -33,23 +34,17 @@ pub struct Bound {
 impl Bound {
     /// Compile `graph` and tie it to `nets`. `raw_prefix` is put before the graph's own parameter
     /// names (the standalone generator graph names them without `generator.`). With `trained`,
-    /// gradient outputs `grad.<param>` of that net are tied to its gradient buffer. What depends
-    /// only on the `frozen` parameters (named as in `graph`), which never change after setup,
-    /// is computed on the first run only (`compiler::Options::frozen`).
+    /// gradient outputs `grad.<param>` of that net are tied to its gradient buffer. `options`:
+    /// as [`step_options`] gives them for a loss graph, the defaults for a forward graph.
     pub fn new(
         gpu: &Gpu,
         cache: &mut PipelineCache,
         graph: &Graph,
         nets: &[Net],
-        raw_prefix: &str,
-        trained: Option<usize>,
-        frozen: &BTreeSet<String>,
+        (raw_prefix, trained): (&str, Option<usize>),
+        options: &compiler::Options,
     ) -> Result<Bound, TrainError> {
-        let options = compiler::Options {
-            frozen: frozen.clone(),
-            ..Default::default()
-        };
-        let (plan, pg) = compiler::compile_with(graph, &gpu.target(), &options)?;
+        let (plan, pg) = compiler::compile_with(graph, &gpu.target(), options)?;
         let exe = Executable::with_cache(gpu, &plan, cache)?;
         let mut params = vec![Vec::new(); nets.len()];
         let mut inputs = HashMap::new();
@@ -157,6 +152,26 @@ impl Bound {
         self.outputs.get(name).copied().ok_or_else(|| {
             TrainError::Setup(format!("graph `{}` has no output `{name}`", self.name))
         })
+    }
+}
+
+/// How the trainer compiles the step of a loss graph of `spec`: what its frozen parameters alone
+/// give runs once (`compiler::Options::frozen`); and in the generator's step (`late`), the
+/// critic's parameters are late sources, so that G(blurred) and everything else the critic's
+/// updates cannot change is computed in a first phase, before them (`reuse.rs`).
+pub fn step_options(spec: &TrainingSpec, graph: &Graph, late: bool) -> compiler::Options {
+    let critic = spec.critic.as_ref().map(|c| format!("{c}."));
+    let late = match (late, critic) {
+        (true, Some(cp)) => (graph.params())
+            .filter(|(_, n)| n.name.starts_with(&cp))
+            .map(|(_, n)| n.name.clone())
+            .collect(),
+        _ => Default::default(),
+    };
+    compiler::Options {
+        frozen: spec.frozen_params(graph),
+        late,
+        ..Default::default()
     }
 }
 

@@ -23,6 +23,7 @@ pub mod ema;
 pub mod metrics_file;
 pub mod params;
 pub mod plot;
+pub mod reuse;
 pub mod run;
 pub mod rundir;
 mod setup;

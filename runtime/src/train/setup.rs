@@ -3,9 +3,10 @@
 //! loss (warm-up, or no critic), Adam for each trained network and the moving average.
 
 use super::adam::GpuAdam;
-use super::bound::{loss_graph, Bound, Net};
+use super::bound::{loss_graph, step_options, Bound, Net};
 use super::ema::GpuEma;
 use super::params::{ParamSet, Tie};
+use super::reuse::{forward_in_loss, FAKE};
 use super::trainer::{parts_of, Adversarial, Content, Trainer, CRITIC, GENERATOR};
 use super::TrainError;
 use crate::device::Gpu;
@@ -58,11 +59,15 @@ impl StepGraphs {
         let gp = format!("{}.", spec.generator);
         // With a critic: its loss and the generator's; without: neither is built (the
         // generator's loss may call the critic).
+        let forward = build(&spec.generator)?;
         let adversarial = match &spec.critic {
             Some(critic) => Some((
                 build(critic)?,
                 loss_graph(&build(&spec.critic_loss)?, &format!("{critic}."))?,
-                loss_graph(&build(&spec.generator_loss)?, &gp)?,
+                loss_graph(
+                    &with_fake_output(build(&spec.generator_loss)?, &forward, &gp),
+                    &gp,
+                )?,
             )),
             None => None,
         };
@@ -77,11 +82,22 @@ impl StepGraphs {
             None => None,
         };
         Ok(StepGraphs {
-            forward: build(&spec.generator)?,
+            forward,
             adversarial,
             content,
         })
     }
+}
+
+/// The generator's loss graph with G(blurred) as its output [`FAKE`], where it computes it
+/// (`reuse.rs`).
+fn with_fake_output(mut loss: ir::Graph, forward: &ir::Graph, gp: &str) -> ir::Graph {
+    let input = forward.inputs().next().map(|(_, n)| n.name.clone());
+    let found = input.and_then(|i| forward_in_loss(&loss, forward, &i, gp));
+    if let Some(node) = found {
+        loss.outputs.push((FAKE.to_string(), node));
+    }
+    loss
 }
 
 impl Trainer {
@@ -137,8 +153,7 @@ impl Trainer {
             &mut cache,
             &g_graph,
             &nets,
-            &gp,
-            None,
+            (&gp, None),
             &Default::default(),
         )?;
         let adam = GpuAdam::new(gpu, &mut cache, &nets[GENERATOR].set, 1)?;
@@ -171,24 +186,27 @@ impl Trainer {
         let mut readback = 0;
         let adversarial = match adversarial_graphs {
             Some((_, critic_loss, generator_loss)) => {
+                let options = step_options(spec, &critic_loss, false);
                 let critic_step = Bound::new(
                     gpu,
                     &mut cache,
                     &critic_loss,
                     &nets,
-                    "",
-                    Some(CRITIC),
-                    &spec.frozen_params(&critic_loss),
+                    ("", Some(CRITIC)),
+                    &options,
                 )?;
+                let options = step_options(spec, &generator_loss, true);
                 let generator_step = Bound::new(
                     gpu,
                     &mut cache,
                     &generator_loss,
                     &nets,
-                    "",
-                    Some(GENERATOR),
-                    &spec.frozen_params(&generator_loss),
+                    ("", Some(GENERATOR)),
+                    &options,
                 )?;
+                // G(blurred) from the generator step's first phase, where it has one (reuse.rs).
+                let fake_in_step = (generator_step.outputs.get(FAKE).copied())
+                    .filter(|&n| generator_step.exe.first_phase_writes(n));
                 for n in ["fake", "sharp", "alpha"] {
                     critic_step.input(n)?;
                 }
@@ -206,6 +224,7 @@ impl Trainer {
                     alphas: buffer("irdc.train.alphas", alpha_len * spec.critic_steps),
                     critic_step,
                     generator_step,
+                    fake_in_step,
                     critic_parts,
                     generator_parts,
                 })
@@ -214,8 +233,8 @@ impl Trainer {
         };
         let content = match content_graph {
             Some(g) => {
-                let frozen = spec.frozen_params(&g);
-                let step = Bound::new(gpu, &mut cache, &g, &nets, "", Some(GENERATOR), &frozen)?;
+                let options = step_options(spec, &g, false);
+                let step = Bound::new(gpu, &mut cache, &g, &nets, ("", Some(GENERATOR)), &options)?;
                 for n in ["blurred", "sharp"] {
                     step.input(n)?;
                 }

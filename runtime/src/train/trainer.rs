@@ -49,6 +49,9 @@ impl StepLosses {
 pub(super) struct Adversarial {
     pub critic_step: Bound,
     pub generator_step: Bound,
+    /// G(blurred) as the generator step's first phase writes it, when it does (`reuse.rs`):
+    /// then the forward graph does not run in the step.
+    pub fake_in_step: Option<NodeId>,
     pub adam: GpuAdam,
     /// G(blurred) on its way from the forward graph into the critic's loss.
     pub fake: wgpu::Buffer,
@@ -241,14 +244,26 @@ impl Trainer {
         let generator_loss = a.generator_step.output("loss")?;
         let first_part = k_steps + 1;
         self.submit("running the training step", |enc| {
-            // fake = G(blurred) with the current weights, into the critic's input.
-            self.forward.feed_params(enc, &self.nets)?;
-            self.forward.exe.record(enc);
+            // fake = G(blurred) with the current weights, into the critic's input: from the
+            // generator step's first phase (which reads no critic parameter), or else from the
+            // forward graph.
             let fake_in = Tie {
                 at: 0,
                 node: a.critic_step.input("fake")?,
             };
-            copy_out(enc, &self.forward.exe, &a.fake, &[self.forward_out])?;
+            let gen = &a.generator_step;
+            match a.fake_in_step {
+                Some(node) => {
+                    gen.feed_params(enc, &self.nets)?;
+                    gen.exe.record_first(enc);
+                    copy_out(enc, &gen.exe, &a.fake, &[Tie { at: 0, node }])?;
+                }
+                None => {
+                    self.forward.feed_params(enc, &self.nets)?;
+                    self.forward.exe.record(enc);
+                    copy_out(enc, &self.forward.exe, &a.fake, &[self.forward_out])?;
+                }
+            }
             copy_in(enc, &a.critic_step.exe, &a.fake, &[fake_in])?;
             for k in 0..k_steps {
                 let alpha = Tie {
@@ -269,16 +284,20 @@ impl Trainer {
                 a.critic_step.take_grads(enc, &self.nets[CRITIC])?;
                 a.adam.record(enc, k);
             }
-            a.generator_step.feed_params(enc, &self.nets)?;
-            a.generator_step.exe.record(enc);
+            // The critic's parameters as its updates left them, then the rest of the step.
+            gen.feed_params(enc, &self.nets)?;
+            match a.fake_in_step {
+                Some(_) => gen.exe.record_second(enc),
+                None => gen.exe.record(enc),
+            }
             let mut out = vec![Tie {
                 at: k_steps,
                 node: generator_loss,
             }];
             let at = first_part + a.critic_parts.len();
             out.extend(ties_at(&a.generator_parts, at));
-            copy_out(enc, &a.generator_step.exe, &self.losses, &out)?;
-            a.generator_step.take_grads(enc, &self.nets[GENERATOR])?;
+            copy_out(enc, &gen.exe, &self.losses, &out)?;
+            gen.take_grads(enc, &self.nets[GENERATOR])?;
             self.adam.record(enc, 0);
             if let Some(e) = &self.ema {
                 e.record(enc);

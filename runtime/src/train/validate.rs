@@ -171,8 +171,7 @@ impl Validator {
                     &mut cache,
                     &g,
                     &trainer.nets,
-                    &prefix,
-                    None,
+                    (&prefix, None),
                     &Default::default(),
                 )?;
                 let (inp, out) = (bound.input(input)?, single_output(&bound, &g)?);
