@@ -77,6 +77,8 @@ fn conv2d_every_tile() {
         ([1, 2, 9, 9], 3, 7, 2, 3, false),
         ([1, 3, 2, 3], 2, 3, 1, 1, true),
         ([1, 4, 1, 1], 65, 1, 1, 0, true),
+        // Many rows, 16 columns: the default tiles fit it as 8 invocations of 2 columns.
+        ([1, 16, 4, 4], 130, 3, 1, 1, true),
     ];
     for (i, &(x, out, k, stride, pad, bias)) in cases.iter().enumerate() {
         let mut g = G::new(&format!("conv{i}_k{k}s{stride}p{pad}"));

@@ -85,7 +85,12 @@ impl ConvTiles {
     /// invocations (down to [`MIN_DIRECT_INVOCATIONS`]) where that leaves fewer columns in the
     /// last block that are computed only to be dropped: 1156 columns (a 34x34 output) take
     /// 1280 in blocks of 256 and 1216 in blocks of 64; a 64-channel 3x3 weight gradient's 576
-    /// take 768 and 576. Workgroup-memory tiles are kept as they are.
+    /// take 768 and 576. Last, a tile of many rows (more than a window of taps has,
+    /// [`RowTaps`]) keeps at least [`MIN_TALL_TILE_COLUMNS`] columns where its workgroup can
+    /// shed invocations for them (down to [`MIN_DIRECT_INVOCATIONS`]): an invocation's columns
+    /// share its loads of A (one per row and k, broadcast), so a Winograd product of 16 tiles
+    /// and 256 channels runs as 8 invocations of 2 columns rather than 16 of 1, half the loads
+    /// of A per multiply-add. Workgroup-memory tiles are kept as they are.
     pub fn fitted(self, gm: usize, gn: usize) -> ConvTiles {
         let mut t = self;
         if !t.direct() {
@@ -108,9 +113,22 @@ impl ConvTiles {
                 t.bn = bn;
             }
         }
+        while gm > MAX_WINDOW_ROWS as usize
+            && t.tn < MIN_TALL_TILE_COLUMNS
+            && t.invocations().is_multiple_of(2)
+            && t.invocations() / 2 >= MIN_DIRECT_INVOCATIONS
+        {
+            t.tn *= 2;
+        }
         t
     }
 }
+
+/// The most rows of a tile that walks a window of taps ([`RowTaps`]).
+const MAX_WINDOW_ROWS: u32 = 8;
+
+/// The fewest columns [`ConvTiles::fitted`] leaves a register tile of more rows than that.
+const MIN_TALL_TILE_COLUMNS: u32 = 4;
 
 /// The fewest invocations [`ConvTiles::fitted`] gives a direct workgroup: lavapipe runs 8
 /// invocations side by side in one 256-bit SIMD register, so fewer would leave lanes idle.
@@ -342,7 +360,7 @@ impl RowTaps {
     /// Whether tiles `t` walk these taps as a window: few rows, more than one tap, and rows of
     /// whole runs of TN pixels, so that no invocation's pixels cross into the next row.
     fn pays(&self, t: ConvTiles) -> bool {
-        t.tm <= 8 && self.taps > 1 && self.width.is_multiple_of(t.tn as usize)
+        t.tm <= MAX_WINDOW_ROWS && self.taps > 1 && self.width.is_multiple_of(t.tn as usize)
     }
 }
 
@@ -720,11 +738,16 @@ mod tests {
         assert_eq!(fitted(128, 576), [32, 64, 32, 8]);
         // 16 rows halve the register tile's rows; 600 columns: blocks of 128 compute 640.
         assert_eq!(fitted(16, 600), [16, 128, 16, 8]);
-        // Tiny GEMMs halve the register tile first (one block of 32 x 4 columns covers 100),
+        // Narrow GEMMs of many rows keep a few columns an invocation (a Winograd product's 16
+        // columns: 8 invocations of 2, not 16 of 1; 32 columns: 8 of 4, not 32 of 1).
+        assert_eq!(fitted(256, 16), [32, 16, 32, 2]);
+        assert_eq!(fitted(256, 32), [32, 32, 32, 4]);
+        assert_eq!(fitted(64, 100), [32, 128, 32, 4]);
+        // Few rows halve the register tile first (one block of 32 x 4 columns covers 100),
         // then keep at least 8 invocations: 20 columns in 3 blocks of 8 rather than one of 32.
         assert_eq!(fitted(3, 100), [4, 128, 4, 4]);
         assert_eq!(fitted(1, 20), [1, 8, 1, 1]);
-        for (gm, gn) in [(3, 100), (1, 20), (512, 1156), (7, 9999)] {
+        for (gm, gn) in [(3, 100), (1, 20), (256, 16), (256, 32), (512, 1156), (7, 9999)] {
             let t = ConvTiles::default().fitted(gm, gn);
             assert!(
                 t.check().is_ok() && t.invocations() >= MIN_DIRECT_INVOCATIONS,
