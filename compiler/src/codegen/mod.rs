@@ -13,7 +13,9 @@ mod coop;
 mod elementwise;
 mod fused;
 mod layout;
+mod micro_tile;
 mod reduce;
+mod tiles;
 mod window;
 mod winograd;
 
