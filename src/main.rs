@@ -44,6 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::main(a),
@@ -62,14 +63,44 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain on one line, like a compiler's diagnostic: what failed, then why.
-            // Model-file errors format themselves (`file:line:col: error: ...`).
-            if e.downcast_ref::<ir::front::FrontError>().is_some() {
-                eprintln!("{}", chain(&e));
-            } else {
-                eprintln!("error: {}", chain(&e));
+            // A model-file error at a position formats itself (`file:line:col: error: ...`),
+            // wherever it sits in the chain.
+            let text = chain(&e);
+            match diagnostic_start(&text) {
+                Some(at) => eprintln!("{}{}", &text[at..], prefix_note(&text[..at])),
+                None => eprintln!("error: {text}"),
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Where a `file:line:col: error: ` diagnostic starts in `text`, if it holds one.
+fn diagnostic_start(text: &str) -> Option<usize> {
+    let at = text.find(": error: ")?;
+    let head = &text[..at];
+    let mut parts = head.rsplitn(3, ':');
+    let (col, line) = (parts.next()?, parts.next()?);
+    let file = parts.next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(col) && digits(line)).then(|| file.rfind(": ").map_or(0, |i| i + 2))
+}
+
+/// What the callers added before a diagnostic (`while loading X: `), said after it.
+fn prefix_note(before: &str) -> String {
+    match before.trim_end_matches(": ") {
+        "" => String::new(),
+        what => format!(" (while {what})"),
+    }
+}
+
+/// Writing to a closed pipe (`irdc check MODEL | head`) ends the process quietly, as it does
+/// other command-line tools, instead of panicking inside `println!`.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in `main`, before any thread exists; restores the default action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

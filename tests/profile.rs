@@ -217,6 +217,22 @@ fn bad_arguments_are_reported() {
         &["profile", m, "--graph", "net", "--input", "x=2x3x0x9"],
         "error: --input `x=2x3x0x9`: `2x3x0x9` is not a shape of positive sizes like 1x3x256x256",
     );
+    // Refused by the plan, as `irdc plan` refuses it, before its 120 GB of random input exist.
+    let o = irdc(&[
+        "profile",
+        m,
+        "--graph",
+        "net",
+        "--input",
+        "x=1x3x100000x100000",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.lines().last(),
+        Some("error: memory plan: value `x` [1, 3, 100000, 100000]: one channel takes 37.25 GiB but one binding holds at most 128.00 MiB"),
+        "{err}"
+    );
     fails_with(
         &["profile", m, "--graph", "gen"],
         &format!("error: {m}: no graph named `gen`; the model has: net"),

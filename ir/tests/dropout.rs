@@ -201,6 +201,6 @@ fn a_value_named_like_the_seed_is_an_error_in_a_training_build() {
     // Made after it, for the graph.
     assert_eq!(
         clash("y: Dropout(in: x, p: 0.5), dropout_seed: Relu(in: y)"),
-        format!("error: graph g: {msg}")
+        format!("graph g: {msg}")
     );
 }

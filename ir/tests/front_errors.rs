@@ -203,15 +203,15 @@ fn block_that_calls_itself() {
 fn bad_set() {
     assert_eq!(
         front::parse_set("N").unwrap_err().to_string(),
-        "error: --set `N`: expected NAME=NUMBER, e.g. --set N=8"
+        "--set `N`: expected NAME=NUMBER, e.g. --set N=8"
     );
     assert_eq!(
         front::parse_set("N=eight").unwrap_err().to_string(),
-        "error: --set `N=eight`: `eight` is not a number; write e.g. --set N=8"
+        "--set `N=eight`: `eight` is not a number; write e.g. --set N=8"
     );
     assert_eq!(
         error_with(&graph("            out: Relu(in: img),"), &[("Q", "8")]),
-        "error: --set Q=8: the model has no parameter `Q`; its parameters: N"
+        "--set Q=8: the model has no parameter `Q`; its parameters: N"
     );
 }
 
@@ -220,7 +220,7 @@ fn missing_file() {
     let e = front::load(std::path::Path::new("models/nope.ron"), &[])
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "error: cannot read the model file `models/nope.ron`: No such file or directory (os error 2); give the path of a .ron model, e.g. models/ird_gan.ron");
+    assert_eq!(e, "cannot read the model file `models/nope.ron`: No such file or directory (os error 2); give the path of a .ron model, e.g. models/ird_gan.ron");
 }
 
 #[test]
@@ -228,12 +228,12 @@ fn unknown_graph_and_input() {
     let m = front::parse(&graph("            out: Relu(in: img),"), "bad.ron", &[]).unwrap();
     assert_eq!(
         m.build("gen", &[]).unwrap_err().to_string(),
-        "error: bad.ron: no graph named `gen`; the model has: g"
+        "bad.ron: no graph named `gen`; the model has: g"
     );
     assert_eq!(
         m.build("g", &[("image".into(), vec![1, 3, 8, 8])])
             .unwrap_err()
             .to_string(),
-        "error: graph g has no input `image`; its inputs: img"
+        "graph g has no input `image`; its inputs: img"
     );
 }

@@ -75,6 +75,18 @@ pub fn main(args: Args) -> Result<()> {
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
+    let gpu = args.device.open()?;
+    eprintln!("{}", gpu.describe());
+    let options = super::step_options(
+        &model,
+        (&args.graph, &graph),
+        args.train,
+        args.all_params,
+        Default::default(),
+    )?;
+    let (plan, plan_graph) = compiler::compile_with(&graph, &gpu.target(), &options)?;
+    // The random inputs only once the plan has accepted their shapes: a size no device can
+    // hold is refused here, not by the allocator.
     let seed = args.weights.seed.unwrap_or(0);
     let inputs = TensorFile {
         tensors: (graph.inputs().enumerate())
@@ -86,16 +98,6 @@ pub fn main(args: Args) -> Result<()> {
         metadata: HashMap::new(),
     };
 
-    let gpu = args.device.open()?;
-    eprintln!("{}", gpu.describe());
-    let options = super::step_options(
-        &model,
-        (&args.graph, &graph),
-        args.train,
-        args.all_params,
-        Default::default(),
-    )?;
-    let (plan, plan_graph) = compiler::compile_with(&graph, &gpu.target(), &options)?;
     let exe = runtime::Executable::new(&gpu, &plan)?;
     for (name, t) in super::plan_feeds(&plan_graph, params, &inputs) {
         let v = (plan.values.iter())

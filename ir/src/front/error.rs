@@ -15,7 +15,8 @@ pub enum FrontError {
         message: String,
     },
     /// A mistake with no position in the file: a missing file, a bad `--set`, an unknown graph.
-    #[error("error: {0}")]
+    /// The command line says `error:` before it, as before any other error.
+    #[error("{0}")]
     Plain(String),
 }
 

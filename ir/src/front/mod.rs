@@ -14,6 +14,7 @@ mod fields;
 mod model;
 mod ops;
 mod recipes;
+mod sizes;
 mod syntax;
 mod training;
 
@@ -163,8 +164,18 @@ impl Model {
         training: bool,
     ) -> Result<crate::Graph, FrontError> {
         let g = self.graph(graph)?;
-        expand::build_graph(&self.parts, g, input_shapes, diff, training)
-            .map_err(|d| d.into_error(&self.file))
+        expand::build_graph(&self.parts, g, input_shapes, diff, training).map_err(|d| {
+            let error = d.into_error(&self.file);
+            // Every input's shape, declared or given, for the search of sizes that fit.
+            let mut shapes = self.input_shapes(graph).unwrap_or_default();
+            for (name, s) in input_shapes {
+                match shapes.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = s.clone(),
+                    None => return error,
+                }
+            }
+            sizes::explain(self, graph, &shapes, diff, training, error)
+        })
     }
 
     /// Build every graph with its declared input shapes: the whole check of a model file (one
