@@ -4,12 +4,8 @@
 // A's row and k are the same for every invocation of the workgroup (uniform); the only
 // per-invocation (gathered) loads are B's, one per TM multiply-adds. Out-of-range rows and
 // columns read a clamped, in-range element and are not stored.
-// MICRO_LOOP is the k loop: over a_at and b_at, or, where the weights sit in uniform panels
-// (compiler::Panels: lavapipe broadcasts a uniform-buffer element but gathers a storage load
-// inside a loop lane by lane), one loop per panel chunk reading A from `panel_c`. block_m0 and
-// block_n_tile place the workgroup (with panels, the dispatch is one block of rows and group).
-// Without panels, on a device with subgroups (compiler::Target::subgroup_size), EXTRA_PARAMS is the
-// subgroup lane: each lane loads a different row of A and subgroupBroadcast hands them out, one
+// MICRO_LOOP is the k loop over a_at and b_at; block_m0 and block_n_tile place the workgroup.
+// On a device with subgroups, EXTRA_PARAMS is the subgroup lane: each lane loads a different row of A and subgroupBroadcast hands them out, one
 // gather for a subgroup's worth of rows instead of one per row.
 // MICRO_STORE stores the tile through a loop (codegen's `store_loop`): one copy of `c_st`, the
 // consumer's fused epilogue, keeps llvmpipe's compile time in check.

@@ -1,31 +1,16 @@
 //! The `irdc` binary end to end: what a user types, what they read back, and the exit code.
 
+mod cli_support;
+
+use cli_support::*;
 use ir::Tensor;
 use runtime::io::write_tensors;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn irdc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_irdc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("irdc-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_in("cli", name)
 }
 
 fn save(path: &Path, tensors: Vec<(&str, Vec<usize>)>) {
@@ -332,15 +317,15 @@ fn plan_shows_the_precision_and_refuses_unknown_ones() {
     };
     let o = plan(&["--precision", "f16", "--coop-matrix", "16"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let second = stdout(&o).lines().nth(1).unwrap_or_default().to_string();
+    let fourth = stdout(&o).lines().nth(3).unwrap_or_default().to_string();
     assert_eq!(
-        second,
+        fourth,
         "precision f16: every GEMM on 16x16 cooperative matrices (f16 operands, f32 sums)"
     );
     let o = plan(&["--precision", "f16", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["target"]["precision"], "f16");
-    assert_eq!(json["target"]["coop_matrix"], 0);
+    assert_eq!(json["target"]["limits"]["coop_matrix"], 0);
     assert_fails_with(
         &plan(&["--precision", "f64"]),
         "error: invalid value 'f64' for '--precision <f32|f16>': precision `f64` is not one of \

@@ -1,26 +1,15 @@
 //! The command line's rough edges, found by trying bad input: a closed pipe, output printed
 //! before a later failure, an image size a graph cannot take, an error said twice.
 
+mod cli_support;
+
+use cli_support::*;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-fn irdc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_irdc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("irdc-edges-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_in("edges", name)
 }
 
 #[test]
@@ -133,5 +122,102 @@ fn an_error_from_inside_training_is_said_once() {
              generator.skip: add: shapes [1, 3, 62, 62] and [1, 3, 64, 64] do not broadcast"
         ),
         "{err}"
+    );
+}
+
+#[test]
+fn plan_prints_the_policy_and_the_switches_that_changed_it() {
+    let plan = |cpu: bool, switch: Option<(&str, &str)>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_irdc"));
+        c.args([
+            "plan",
+            "models/ird_gan.ron",
+            "--set",
+            "N=8",
+            "--graph",
+            "generator",
+        ]);
+        if cpu {
+            c.arg("--cpu");
+        }
+        for name in compiler::Overrides::VARIABLES {
+            c.env_remove(name);
+        }
+        if let Some((k, v)) = switch {
+            c.env(k, v);
+        }
+        c.current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+    };
+    let second = |o: &Output| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        text.lines().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(
+        second(&plan(false, None)),
+        "policy: GPU: at most 4 op(s) in a conv's loads; no small-value exception; plane \
+         reductions apply their reader up to 4096 pixels; no subgroups; 3x3 convs direct"
+    );
+    assert_eq!(
+        second(&plan(true, Some(("IRDC_WINOGRAD", "0")))),
+        "policy: CPU adapter (overridden: IRDC_WINOGRAD=0): at most 1 op(s) in a conv's loads; \
+         values of up to 16384 elements in loads as on GPUs; every plane reduction applies its \
+         reader; 8-lane subgroups, reductions one subgroup each; 3x3 convs direct"
+    );
+    let o = plan(true, Some(("IRDC_SUBGROUPS", "no")));
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: IRDC_SUBGROUPS=\"no\": use 0 (off) or 1 (the default)"
+    );
+}
+
+#[test]
+fn no_fuse_turns_off_fusion_only_and_passes_go_by_name() {
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "models/ird_gan.ron",
+            "--set",
+            "N=8",
+            "--graph",
+            "generator",
+        ];
+        args.extend(extra);
+        irdc(&args)
+    };
+    let passes = |o: &Output| {
+        let text = stdout(o);
+        let line = text.lines().find(|l| l.starts_with("graph passes: "));
+        line.unwrap_or_default().to_string()
+    };
+    let all = "graph passes: split-norms-over-concats, winograd, lower-instance-norms, \
+               pair-plane-means";
+    let (fused, unfused) = (plan(&["--cpu"]), plan(&["--cpu", "--no-fuse"]));
+    assert_eq!(passes(&fused), all);
+    assert_eq!(passes(&unfused), all);
+    // The fused plan's count before fusion is the unfused plan's count.
+    let count = |o: &Output| stdout(o).lines().next().unwrap_or_default().to_string();
+    let unfused_count = count(&unfused);
+    let n: String = unfused_count["plan `generator`: ".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    assert!(
+        count(&fused).contains(&format!("({n} before fusion)")),
+        "{}",
+        count(&fused)
+    );
+    let without = plan(&["--cpu", "--without", "winograd"]);
+    assert_eq!(
+        passes(&without),
+        "graph passes: split-norms-over-concats, lower-instance-norms, pair-plane-means"
+    );
+    let o = plan(&["--without", "fusion"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .starts_with("error: no pass named `fusion`; the passes: split-norms-over-concats ("),
+        "{}",
+        stderr(&o)
     );
 }

@@ -112,10 +112,8 @@ fn kernels_that_differ_only_in_offsets_share_one_pipeline() {
     assert!(plan.kernels.iter().all(|k| k.wgsl == plan.kernels[0].wgsl));
     let mut cache = PipelineCache::with_dir(None);
     let exe = Executable::with_cache(gpu(), &plan, &mut cache).unwrap();
-    // One pipeline for the three convs, plus the runtime's panel-packing kernel where the
-    // convs read their weights from uniform panels (CPU adapters).
-    let packs = usize::from(plan.kernels.iter().any(|k| k.panels.is_some()));
-    assert_eq!(cache.len(), 1 + packs);
+    // One pipeline for the three convs.
+    assert_eq!(cache.len(), 1);
     for (id, node) in g.0.nodes.iter().enumerate() {
         let key = match &node.op {
             Op::Input { name } => name.clone(),

@@ -6,7 +6,6 @@
 
 mod gpu_support;
 
-use compiler::Target;
 use gpu_support::{check, check_on, gpu, random_feeds, G};
 use ir::ops::*;
 use ir::{NodeId, Op, Tensor};
@@ -302,9 +301,10 @@ fn nested_concat_reusing_an_input() {
 /// op reads and writes them through pieces.
 #[test]
 fn values_split_across_arenas() {
-    let small = Target {
-        max_binding_bytes: 64 * 1024,
-        ..gpu().target()
+    let small = {
+        let mut t = gpu().target();
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     let x = [1, 24, 32, 32];
     let mut graphs = Vec::new();

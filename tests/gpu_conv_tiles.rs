@@ -31,26 +31,6 @@ fn target(tiles: ConvTiles) -> Target {
     }
 }
 
-/// Direct 16 x 16 tiles (blocks of 16 rows, which the chunk counts of the panel tests assume)
-/// with uniform panels of `bytes` a binding (0: none) and lavapipe's 15 uniform buffers a stage;
-/// no subgroups, since panels are for devices without them (a subgroup broadcast takes their
-/// place where there are; see the broadcast test).
-fn panel_target(bytes: u64) -> Target {
-    let tiles = ConvTiles {
-        bm: 16,
-        bn: 512,
-        bk: 0,
-        tm: 16,
-        tn: 16,
-    };
-    Target {
-        uniform_panel_bytes: bytes,
-        max_uniform_buffers_per_stage: 15,
-        subgroup_size: 0,
-        ..target(tiles)
-    }
-}
-
 /// Run `g` with every tile configuration; the outputs must match the CPU and not be constant.
 fn check_all_tiles(g: &G, seed: u64) {
     let feeds = random_feeds(&g.0, seed);
@@ -91,93 +71,6 @@ fn conv2d_every_tile() {
         let y = g.op("y", Op::Conv2d(Conv2d { stride, pad, bias }), &ins);
         g.output(y);
         check_all_tiles(&g, i as u64);
-    }
-}
-
-/// Weights in uniform panels (`compiler::Panels`): rows that are not a multiple of the block,
-/// rows longer than one binding (split into chunks), a fused bias and ReLU in the store, two
-/// images; with panels off as the control. The plan must really use them, in several chunks.
-#[test]
-fn conv2d_weights_in_uniform_panels() {
-    let mut g = G::new("conv_panels");
-    let x = g.input("x", &[2, 9, 7, 6]);
-    let w = g.param("w", &[21, 9, 3, 3]);
-    let b = g.param("b", &[21]);
-    let conv = Conv2d {
-        stride: 1,
-        pad: 1,
-        bias: true,
-    };
-    let y = g.op("y", Op::Conv2d(conv), &[x, w, b]);
-    let r = g.op("r", Op::Unary(Unary::Relu), &[y]);
-    g.output(r);
-    let feeds = random_feeds(&g.0, 7);
-    // A binding is a 4-element header and 16 rows (panel_target's block) of a multiple of 4
-    // columns: 1 KiB holds 252 elements, so 12 columns a chunk and 81 columns in 7 chunks;
-    // 512 bytes give 4 columns a chunk, 21 chunks: more uniform bindings than the stage has
-    // (lavapipe under wgpu: 15, one of them the offsets), so no panels; nor with 96 bytes,
-    // not one column of 4 for 16 rows.
-    let cases = [
-        (1 << 10, Some(7)),
-        (64 << 10, Some(1)),
-        (512, None),
-        (96, None),
-        (0, None),
-    ];
-    for (bytes, chunks) in cases {
-        let (plan, out) = check_on(&g.0, &panel_target(bytes), &feeds);
-        let conv = (plan.kernels.iter())
-            .find(|k| k.template == "conv2d")
-            .expect("a conv2d kernel");
-        assert_eq!(
-            conv.panels.as_ref().map(|p| p.chunks()),
-            chunks,
-            "{bytes} bytes"
-        );
-        assert!(std_dev(&out[0].1) > 1e-3, "{bytes} bytes: near constant");
-    }
-}
-
-/// Transposed convs read their weight from uniform panels too, one set per output phase:
-/// stride 2 with a 3x3 kernel (phases of 4, 2, 2 and 1 taps, each with loops of its own length),
-/// 4x4 (four equal phases) and stride 1 (one group, as in a conv2d's input gradient); rows past
-/// a block, several chunks, a fused bias and ReLU; with panels off as the control.
-#[test]
-fn conv_transpose2d_weights_in_uniform_panels() {
-    // (input, out channels, kernel, stride, pad, out_pad, chunks of 12 columns, groups)
-    let cases = [
-        ([2, 9, 5, 4], 21, 3, 2, 1, 1, 3, 4),
-        ([1, 6, 4, 5], 18, 4, 2, 1, 0, 2, 4),
-        ([1, 7, 6, 5], 17, 3, 1, 1, 0, 6, 1),
-    ];
-    for (i, &(x, out, k, stride, pad, out_pad, chunks, groups)) in cases.iter().enumerate() {
-        let mut g = G::new(&format!("convT_panels{i}"));
-        let xi = g.input("x", &x);
-        let w = g.param("w", &[x[1], out, k, k]);
-        let b = g.param("b", &[out]);
-        let op = ConvTranspose2d {
-            stride,
-            pad,
-            out_pad,
-            bias: true,
-        };
-        let y = g.op("y", Op::ConvTranspose2d(op), &[xi, w, b]);
-        let r = g.op("r", Op::Unary(Unary::Relu), &[y]);
-        g.output(r);
-        let feeds = random_feeds(&g.0, 40 + i as u64);
-        // 1 KiB: a 4-element header and 16 rows of 12 columns (see the conv2d test above).
-        for (bytes, expect) in [(1 << 10, Some((chunks, groups))), (0, None)] {
-            let (plan, out) = check_on(&g.0, &panel_target(bytes), &feeds);
-            let convt = (plan.kernels.iter())
-                .find(|k| k.template == "conv_transpose2d")
-                .expect("a conv_transpose2d kernel");
-            let got = convt.panels.as_ref().map(|p| (p.chunks(), p.groups));
-            assert_eq!(got, expect, "case {i}, {bytes} bytes");
-            assert!(
-                std_dev(&out[0].1) > 1e-3,
-                "case {i}, {bytes} bytes: near constant"
-            );
-        }
     }
 }
 
@@ -264,8 +157,7 @@ fn weight_grads_every_tile() {
     }
 }
 
-/// Direct GEMMs whose A operand is not in uniform panels (a weight gradient, and a conv2d with
-/// panels off) load A one row per subgroup lane and broadcast it, where the adapter has
+/// Direct GEMMs (a weight gradient, and a conv2d) load A one row per subgroup lane and broadcast it, where the adapter has
 /// fixed-size subgroups (lavapipe: 8 lanes); with the broadcast off as the control. 21 rows: a
 /// full block of 16 and a partial one, whose lanes past the last row load it again.
 #[test]
@@ -291,14 +183,14 @@ fn direct_gemms_broadcast_a_across_subgroup_lanes() {
     let (xi, w) = (fwd.input("x", &x), fwd.param("w", &[21, 6, 3, 3]));
     let y = fwd.op("y", Op::Conv2d(conv), &[xi, w]);
     fwd.output(y);
-    let lanes = gpu().limits_target().subgroup_size;
+    let lanes = gpu().limits_target().subgroup_size();
     for (i, (g, template)) in [(&wg, "weight_grad"), (&fwd, "conv2d")].iter().enumerate() {
         let feeds = random_feeds(&g.0, 80 + i as u64);
         for subgroup_size in [lanes, 0] {
-            let t = Target {
-                subgroup_size,
-                uniform_panel_bytes: 0,
-                ..target(ConvTiles::default())
+            let t = {
+                let mut t = target(ConvTiles::default());
+                t.limits.subgroup_size = subgroup_size;
+                t
             };
             let (plan, out) = check_on(&g.0, &t, &feeds);
             let k = (plan.kernels.iter())
@@ -332,9 +224,10 @@ fn split_values_every_tile() {
     g.output(y);
     let feeds = random_feeds(&g.0, 80);
     for t in tiles() {
-        let small = Target {
-            max_binding_bytes: 64 * 1024,
-            ..target(t)
+        let small = {
+            let mut t = target(t);
+            t.limits.max_binding_bytes = 64 * 1024;
+            t
         };
         let (plan, _) = check_on(&g.0, &small, &feeds);
         assert!(

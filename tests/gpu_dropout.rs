@@ -71,9 +71,10 @@ fn masks_equal_the_cpu_reference() {
 /// the mask still follows the flat index of the whole value.
 #[test]
 fn masks_on_values_split_across_arenas() {
-    let small = Target {
-        max_binding_bytes: 64 * 1024,
-        ..Target::default()
+    let small = {
+        let mut t = Target::default();
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     let mut g = G::new("split_drop");
     let x = g.input("x", &[1, 24, 32, 32]);

@@ -55,10 +55,11 @@ fn run(
         ..Options::default()
     };
     // The CPU policy comes with the CPU's Winograd convs, the GPU's without.
-    let target = compiler::Target {
-        max_ops_in_conv_loads: policy,
-        winograd_tile: if policy == GPU_POLICY { 0 } else { 4 },
-        ..gpu().target()
+    let target = {
+        let mut t = gpu().target();
+        t.policy.max_ops_in_conv_loads = policy;
+        t.policy.winograd_tile = if policy == GPU_POLICY { 0 } else { 4 };
+        t
     };
     let (plan, planned) = compiler::compile_with(g, &target, &options)
         .unwrap_or_else(|e| panic!("compile {} (fuse {fuse}): {e}", g.name));

@@ -363,9 +363,10 @@ fn concat_in_place_and_copied() {
 /// With a 64 KiB binding limit, values larger than that are split across arenas by channels.
 #[test]
 fn values_split_across_arenas() {
-    let small = Target {
-        max_binding_bytes: 64 * 1024,
-        ..Target::default()
+    let small = {
+        let mut t = Target::default();
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     // conv 24 -> 24 channels at 32x32: 96 KiB per value.
     let mut g = G::new("split_conv");
@@ -421,7 +422,7 @@ fn values_split_across_arenas() {
 /// the CPU, over planes larger than, and not a multiple of, either workgroup.
 #[test]
 fn reductions_in_one_subgroup_and_in_a_tree() {
-    let lanes = gpu_support::gpu().limits_target().subgroup_size;
+    let lanes = gpu_support::gpu().limits_target().subgroup_size();
     assert!(lanes > 0, "the test device has no fixed subgroup size");
     let norm = Op::InstanceNorm(InstanceNorm { eps: 1e-5 });
     let sum = Op::Reduce(Reduce {
@@ -435,9 +436,10 @@ fn reductions_in_one_subgroup_and_in_a_tree() {
         let g = unary_graph(&[2, 3, 37, 29], &format!("sums{i}"), &[op]);
         let feeds = random_feeds(&g.0, 400 + i as u64);
         for subgroup_reductions in [true, false] {
-            let t = Target {
-                subgroup_reductions,
-                ..gpu_support::gpu().target()
+            let t = {
+                let mut t = gpu_support::gpu().target();
+                t.policy.subgroup_reductions = subgroup_reductions;
+                t
             };
             let (plan, _) = check_on(&g.0, &t, &feeds);
             let k = (plan.kernels.iter())

@@ -109,12 +109,13 @@ fn workgroup_tiles() -> [ConvTiles; 2] {
 }
 
 fn target(precision: Precision, tiles: ConvTiles, coop_matrix: u32, winograd: bool) -> Target {
-    Target {
-        precision,
-        conv_tiles: tiles,
-        coop_matrix,
-        winograd_tile: if winograd { 4 } else { 0 },
-        ..gpu().limits_target()
+    {
+        let mut t = gpu().limits_target();
+        t.precision = precision;
+        t.conv_tiles = tiles;
+        t.limits.coop_matrix = coop_matrix;
+        t.policy.winograd_tile = if winograd { 4 } else { 0 };
+        t
     }
 }
 
@@ -185,10 +186,10 @@ fn direct_tiles_stay_f32_at_f16() {
 #[test]
 fn f16_gemms_run_on_cooperative_matrices_where_the_device_has_them() {
     let device = gpu().limits_target();
-    let offered = device.coop_matrix > 0 && device.subgroup_size > 0;
+    let offered = device.coop_matrix() > 0 && device.subgroup_size() > 0;
     eprintln!(
         "cooperative matrices: side {} on {}",
-        device.coop_matrix,
+        device.coop_matrix(),
         gpu().describe()
     );
     // `.ci/coop-lavapipe` runs this where they must be offered (lavapipe of Mesa 26).
@@ -204,7 +205,7 @@ fn f16_gemms_run_on_cooperative_matrices_where_the_device_has_them() {
         let [tiles, _] = workgroup_tiles();
         let mut errors = vec![];
         for precision in [Precision::F16, Precision::F32] {
-            let t = target(precision, tiles, device.coop_matrix, winograd);
+            let t = target(precision, tiles, device.coop_matrix(), winograd);
             let (plan, out) = check_within(&g.0, &t, &feeds, tol);
             let coop = precision == Precision::F16 && offered;
             for wgsl in gemm_wgsl(&plan) {

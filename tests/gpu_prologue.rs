@@ -38,9 +38,10 @@ fn graph() -> Graph {
 /// The device's target with 3x3 convs as Winograd products, whose weight transforms of a
 /// frozen weight are the prologue's work.
 fn target() -> Target {
-    Target {
-        winograd_tile: 4,
-        ..gpu().target()
+    {
+        let mut t = gpu().target();
+        t.policy.winograd_tile = 4;
+        t
     }
 }
 

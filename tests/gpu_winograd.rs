@@ -12,9 +12,10 @@ use ir::ops::*;
 use ir::Op;
 
 fn winograd_target(tile: usize) -> Target {
-    Target {
-        winograd_tile: tile,
-        ..gpu().target()
+    {
+        let mut t = gpu().target();
+        t.policy.winograd_tile = tile;
+        t
     }
 }
 
@@ -203,9 +204,10 @@ fn norms_fuse_into_the_input_transform_and_activations_into_the_output_transform
 /// (36 x 24 x 64 tiles, 216 KiB) stays direct.
 #[test]
 fn transformed_values_split_across_arenas_up_to_a_limit() {
-    let small = Target {
-        max_binding_bytes: 64 * 1024,
-        ..winograd_target(4)
+    let small = {
+        let mut t = winograd_target(4);
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     assert_eq!(compiler::winograd::MAX_TRANSFORMED_BINDINGS, 3);
     let mut g = G::new("winograd_split");

@@ -97,9 +97,10 @@ fn a_full_gopro_frame_is_split_across_bindings_and_still_checks() {
 
 #[test]
 fn an_artificially_small_binding_splits_the_small_generator_and_still_checks() {
-    let t = Target {
-        max_binding_bytes: 64 * 1024,
-        ..Target::default()
+    let t = {
+        let mut t = Target::default();
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     let p = plan(
         "models/ird_gan.ron",

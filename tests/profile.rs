@@ -2,22 +2,14 @@
 //! the formulas of `compiler::cost`, times are real, `--train` times the backward kernels, and bad
 //! arguments get their exact message.
 
+mod cli_support;
+
+use cli_support::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn irdc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_irdc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap()
-}
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("irdc-profile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    scratch_in("profile", name)
 }
 
 /// conv 3x3 stride 2 (3 -> C channels), then the mean: the conv's kernel carries out the conv

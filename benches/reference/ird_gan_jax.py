@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""IRD-GAN (SPEC.md, models/ird_gan.ron) in JAX: the CPU peer that `benches/run` times irdc against.
+"""IRD-GAN (docs/spec.md, models/ird_gan.ron) in JAX: the CPU peer that `benches/run` times irdc against.
 
 The same network as irdc's model file, NCHW, with irdc's parameter names and layouts (conv OIHW,
 transposed conv IOHW), so weights written by `irdc run --save-weights` or a training checkpoint
@@ -179,7 +179,7 @@ def train_step_fn(jax, jnp, net, args):
     init, update = adam(jax, jnp, args.lr)
 
     def step(gp, cp, vp, g_state, c_state, blurred, sharp, alphas, key):
-        # The critic steps reuse one batch and one G(b), with no gradient into G (SPEC.md).
+        # The critic steps reuse one batch and one G(b), with no gradient into G (docs/spec.md).
         fake = jax.lax.stop_gradient(generator(gp, blurred, jax.random.fold_in(key, 0)))
         c_losses = []
         for alpha in alphas:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""IRD-GAN (SPEC.md, models/ird_gan.ron) in PyTorch: the GPU peer that `benches/run --gpu` times
+"""IRD-GAN (docs/spec.md, models/ird_gan.ron) in PyTorch: the GPU peer that `benches/run --gpu` times
 irdc against on an NVIDIA machine (it runs on the CPU too, for checking).
 
 The same network as irdc's model file and as ird_gan_jax.py, with irdc's parameter names and
@@ -31,7 +31,7 @@ def build(torch):
         return F.conv2d(x, w, p[name + ".bias"], stride, pad)
 
     def conv_t(p, name, x):
-        # ConvT 3x3 stride 2 pad 1 output-pad 1, weight IOHW as irdc stores it (SPEC.md step 5).
+        # ConvT 3x3 stride 2 pad 1 output-pad 1, weight IOHW as irdc stores it (docs/spec.md step 5).
         return F.conv_transpose2d(x, p[name + ".weight"], p[name + ".bias"], 2, 1, 1)
 
     def inorm(x):

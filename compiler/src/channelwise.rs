@@ -10,6 +10,7 @@
 //! Only for forward graphs (a backward part still reads the unsplit nodes) on targets that write
 //! a norm and its activation out anyway (see `compile_with`).
 
+use crate::rewrite::push;
 use ir::ops::Concat;
 use ir::{Graph, Node, NodeId, Op};
 
@@ -17,11 +18,6 @@ use ir::{Graph, Node, NodeId, Op};
 /// many were. The split op's node becomes the concat of the parts, keeping its name; a part
 /// computed anew is named `<name>.part<t>`. Node ids change; outputs do not.
 pub fn split_over_concats(graph: &Graph) -> (Graph, usize) {
-    let mut out = Graph {
-        name: graph.name.clone(),
-        ..Graph::default()
-    };
-    let mut new_id = vec![usize::MAX; graph.nodes.len()];
     // (op, input, node computing op(input)), in the new graph's ids.
     let mut computed: Vec<(Op, NodeId, NodeId)> = Vec::new();
     let find = |computed: &[(Op, NodeId, NodeId)], op: &Op, x: NodeId| {
@@ -30,12 +26,10 @@ pub fn split_over_concats(graph: &Graph) -> (Graph, usize) {
             .map(|&(_, _, id)| id)
     };
     let mut count = 0;
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let mut node = node.clone();
-        node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
+    let out = crate::rewrite::rewrite(graph, |out, new_id, i, node| {
         if !channelwise(&node.op) || node.inputs.len() != 1 {
-            new_id[i] = push(&mut out, node);
-            continue;
+            new_id[i] = push(out, node);
+            return;
         }
         let x = node.inputs[0];
         let parts = match &out.nodes[x].op {
@@ -46,7 +40,7 @@ pub fn split_over_concats(graph: &Graph) -> (Graph, usize) {
             .iter()
             .any(|&p| find(&computed, &node.op, p).is_some());
         let id = match reuses {
-            false => push(&mut out, node.clone()),
+            false => push(out, node.clone()),
             true => {
                 let mut inputs = Vec::new();
                 for (t, &p) in parts.iter().enumerate() {
@@ -59,7 +53,7 @@ pub fn split_over_concats(graph: &Graph) -> (Graph, usize) {
                                 inputs: vec![p],
                                 shape: out.nodes[p].shape.clone(),
                             };
-                            let id = push(&mut out, part);
+                            let id = push(out, part);
                             computed.push((node.op.clone(), p, id));
                             id
                         }
@@ -72,24 +66,16 @@ pub fn split_over_concats(graph: &Graph) -> (Graph, usize) {
                     inputs,
                     ..node.clone()
                 };
-                push(&mut out, concat)
+                push(out, concat)
             }
         };
         computed.push((node.op, x, id));
         new_id[i] = id;
-    }
-    out.outputs = (graph.outputs.iter())
-        .map(|(name, o)| (name.clone(), new_id[*o]))
-        .collect();
+    });
     (out, count)
 }
 
 /// Ops whose every output channel depends on that channel of their one input alone.
 fn channelwise(op: &Op) -> bool {
-    matches!(op, Op::InstanceNorm(_) | Op::Unary(_))
-}
-
-fn push(g: &mut Graph, node: Node) -> NodeId {
-    g.nodes.push(node);
-    g.nodes.len() - 1
+    op.properties().channelwise
 }

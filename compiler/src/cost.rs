@@ -162,7 +162,6 @@ mod tests {
             offsets: vec![],
             workgroups: [1, 1, 1],
             wgsl: String::new(),
-            panels: None,
         };
         let c = kernel_cost(&g, &k);
         assert_eq!(c.flops, 2 * (2 * 5 * 4 * 4) * (3 * 3 * 3));

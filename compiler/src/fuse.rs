@@ -1,4 +1,4 @@
-//! Fusion (DESIGN.md, "Fusion"). Every kernel touches memory only through the generated
+//! Fusion (docs/design.md, "Fusion"). Every kernel touches memory only through the generated
 //! accessors `ld_<v>(n, c, h, w)` / `st_<v>(n, c, h, w, v)` (`codegen/access.rs`), so fusion is
 //! a choice of what those accessors do:
 //! - an elementwise value is *inlined*: it gets no memory and no kernel, and each reader's
@@ -85,44 +85,29 @@ fn scalar_reduction(node: &ir::Node) -> bool {
 
 /// Elementwise ops: each output element from the same element of its inputs (broadcasting).
 fn elementwise(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Unary(_)
-            | Op::Binary(_)
-            | Op::ChannelAffine(_)
-            | Op::InstanceNormApply(_)
-            | Op::PlaneStat(_)
-            | Op::Expand(_)
-    )
+    op.properties().elementwise
 }
 
-/// Readers that load each input element many times. A Winograd input transform is not one: it
-/// loads each element (m + 2)^2 / m^2 times (2.25 for m = 4), so a norm and an activation are
-/// cheaper computed there than written out and read back.
+/// Readers that load each input element many times (`ir::ops::Properties::rereads`). A
+/// Winograd input transform is not one: it loads each element (m + 2)^2 / m^2 times (2.25 for
+/// m = 4), so a norm and an activation are cheaper computed there than written out and read
+/// back.
 fn rereads(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Conv2d(_)
-            | Op::ConvTranspose2d(_)
-            | Op::Conv2dWeightGrad(_)
-            | Op::ConvTranspose2dWeightGrad(_)
-            | Op::MaxPool2d(_)
-            | Op::MaxPool2dGrad(_)
-    )
+    op.properties().rereads
 }
 
 /// Decide what to fuse in `graph`, whose in-place values are `slices` (`memory::in_place`),
-/// computing at most `target.max_ops_in_conv_loads` ops in the loads of rereading kernels (and
+/// computing at most `target.policy.max_ops_in_conv_loads` ops in the loads of rereading kernels (and
 /// `MAX_OPS_REREAD` and `MAX_FULL_LOADS_SMALL` for values of at most
-/// `target.small_value_elements`).
+/// `target.policy.small_value_elements`).
 pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) -> Fusion {
     // (ops, full-size loads) a value's expression may have in a rereading kernel's loads.
     let max_reread = |v: NodeId| match numel(&graph.nodes[v].shape) {
-        n if n <= target.small_value_elements => (
-            MAX_OPS_REREAD.max(target.max_ops_in_conv_loads),
+        n if n <= target.policy.small_value_elements => (
+            MAX_OPS_REREAD.max(target.policy.max_ops_in_conv_loads),
             MAX_FULL_LOADS_SMALL,
         ),
-        _ => (target.max_ops_in_conv_loads, 1),
+        _ => (target.policy.max_ops_in_conv_loads, 1),
     };
     let n = graph.nodes.len();
     let consumers = graph.consumers();
@@ -141,22 +126,14 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
     let stores = |y: NodeId, e: NodeId| {
         let en = &graph.nodes[e];
         private(y)
-            && matches!(en.op, Op::Unary(_) | Op::Binary(_) | Op::ChannelAffine(_))
+            && en.op.properties().store_epilogue
             && en.shape == graph.nodes[y].shape
             && en.inputs.iter().filter(|&&i| i == y).count() == 1
             && !accumulates(e)
     };
     let mut chained = vec![false; n];
     for (y, node) in graph.nodes.iter().enumerate() {
-        if !matches!(
-            node.op,
-            Op::Conv2d(_)
-                | Op::ConvTranspose2d(_)
-                | Op::WinogradOutput(_)
-                | Op::Conv2dWeightGrad(_)
-                | Op::ConvTranspose2dWeightGrad(_)
-        ) && !scalar_reduction(node)
-        {
+        if !node.op.properties().stores_through && !scalar_reduction(node) {
             continue;
         }
         chain(&mut f, &mut chained, &consumers, &stores, y);

@@ -1,10 +1,10 @@
 //! irdc's compiler: passes from a [`ir::Graph`] to a [`Plan`] of kernels over planned memory.
 //!
-//! simplify -> recompute (training graphs) -> split norms over concats (forward graphs) and
-//! Winograd convs (per target) -> lower -> pair plane means -> fuse -> schedule -> plan memory
-//! -> generate WGSL. Each
-//! pass is a small function in its own file; the `Plan` they produce is plain data (see
-//! `plan.rs`), checked by `verify.rs` and shown by `print.rs`.
+//! simplify -> recompute (training graphs) -> the graph passes of `pipeline.rs` (split norms
+//! over concats, Winograd, lower norms, pair plane means; each named, each with its condition)
+//! -> fuse -> schedule -> plan memory -> generate WGSL. Each pass is a small function in its
+//! own file; the `Plan` they produce is plain data (see `plan.rs`), checked by `verify/` and
+//! shown by `print.rs`.
 
 pub mod autodiff;
 pub mod channelwise;
@@ -16,18 +16,22 @@ pub mod fuse;
 pub mod invariance;
 pub mod lower;
 pub mod memory;
+pub mod pipeline;
 pub mod plan;
 pub mod plane_apply;
 pub mod plane_means;
 pub mod print;
 pub mod prologue;
 pub mod recompute;
+pub mod rewrite;
 pub mod schedule;
 pub mod simplify;
+pub mod target;
 pub mod verify;
 pub mod winograd;
 
 pub use plan::*;
+pub use target::{DeviceKind, Limits, Overrides, Policy, Target};
 
 use ir::Graph;
 
@@ -42,6 +46,9 @@ pub enum CompileError {
     /// A gradient could not be built (a non-scalar loss, an op without a derivative).
     #[error("autodiff at `{node}`: {message}")]
     Autodiff { node: String, message: String },
+    /// Options that name something the compiler does not have (a pass, say).
+    #[error("{0}")]
+    Options(String),
 }
 
 /// How to compile. `Options::default()` is what [`compile`] does.
@@ -51,8 +58,11 @@ pub struct Options {
     /// (`recompute.rs`); off, every forward value backward reads is kept from the forward pass.
     pub recompute: bool,
     /// Fuse kernels (`fuse.rs`): elementwise work computed inside the kernels that read it,
-    /// and convolutions' consumers in their stores; off, one kernel per node.
+    /// and convolutions' consumers in their stores; off, one kernel per node of the graph the
+    /// passes made. Nothing else.
     pub fuse: bool,
+    /// Graph passes (`pipeline::PASSES`, by name) not to run.
+    pub without: std::collections::BTreeSet<String>,
     /// Parameters (node names) whose values the caller never changes from one run to the next
     /// without telling the executable: what is computed from them alone runs once
     /// (`prologue.rs`).
@@ -68,6 +78,7 @@ impl Default for Options {
         Options {
             recompute: true,
             fuse: true,
+            without: Default::default(),
             frozen: Default::default(),
             late: Default::default(),
         }
@@ -110,29 +121,8 @@ pub fn compile_with(
     } else {
         (graph, 0)
     };
-    // Norms and activations over dense concats, split so that each block normalises only its
-    // new channels, where they are written out rather than computed in a conv's loads (there
-    // the split would only add a buffer), on forward graphs (see channelwise.rs).
-    let split = options.fuse && !training && target.max_ops_in_conv_loads < 2;
-    let graph = match split {
-        true => simplify::simplify(&channelwise::split_over_concats(&graph).0),
-        false => graph,
-    };
-    // 3x3 convs as Winograd products where the target asks for them (winograd.rs),
-    // forward and backward (a conv2d's input gradient is a transposed conv of its stride): the
-    // rewrite keeps every conv's inputs and its value, which is all a backward part reads.
-    let graph = match options.fuse && target.winograd_tile > 0 {
-        true => {
-            let max_bytes = winograd::MAX_TRANSFORMED_BINDINGS * target.max_binding_bytes;
-            winograd::rewrite(&graph, target.winograd_tile, max_bytes).0
-        }
-        false => graph,
-    };
-    let unlowered_nodes = graph.nodes.len();
-    let graph = match options.fuse {
-        true => plane_means::pair(&lower::instance_norms(&graph).0).0,
-        false => graph,
-    };
+    let context = pipeline::Context { target, training };
+    let (graph, passes) = pipeline::run(graph, &context, &options.without)?;
     let slices = memory::in_place(&graph);
     let fusion = match options.fuse {
         true => fuse::fuse(&graph, &slices, target),
@@ -176,10 +166,8 @@ pub fn compile_with(
         .filter(|&(v, _)| graph.kind(v) != ir::ValueKind::Computed && !early[v])
         .map(|(v, _)| v)
         .collect();
-    // Unfused, each lowered InstanceNorm is one kernel, not two, and the plane statistics its
-    // stats replaced are kernels of their own.
-    let unfused_kernels = (kernels.len() + fusion.kernels_saved() + unlowered_nodes)
-        .saturating_sub(graph.nodes.len());
+    // One kernel per node of the graph the passes made, as `Options::fuse` off gives.
+    let unfused_kernels = kernels.len() + fusion.kernels_saved();
     let plan = Plan {
         graph: graph.name.clone(),
         target: target.clone(),
@@ -189,6 +177,7 @@ pub fn compile_with(
         split,
         late,
         unfused_kernels,
+        passes,
         memory,
         outputs: graph.outputs.clone(),
         constants: constants(&graph),

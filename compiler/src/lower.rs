@@ -14,18 +14,11 @@ use ir::{Graph, Node, NodeId, Op};
 /// `graph` with every InstanceNorm split in two, and how many were. Node ids change; names of
 /// existing nodes and the outputs do not.
 pub fn instance_norms(graph: &Graph) -> (Graph, usize) {
-    let mut out = Graph {
-        name: graph.name.clone(),
-        ..Graph::default()
-    };
-    let mut new_id = vec![usize::MAX; graph.nodes.len()];
     let mut count = 0;
     // (x, eps) -> the stats node of a norm over x, in `out`'s ids.
     let mut stats_of: Vec<(NodeId, f64, NodeId)> = Vec::new();
     let mut reused = 0;
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let mut node = node.clone();
-        node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
+    let mut out = crate::rewrite::rewrite(graph, |out, new_id, i, mut node| {
         if let Some((x, eps)) = plane_stat_of(graph, i) {
             let x = new_id[x];
             let found = stats_of
@@ -62,12 +55,8 @@ pub fn instance_norms(graph: &Graph) -> (Graph, usize) {
             node.op = Op::InstanceNormApply(InstanceNormApply);
             count += 1;
         }
-        new_id[i] = out.nodes.len();
-        out.nodes.push(node);
-    }
-    out.outputs = (graph.outputs.iter())
-        .map(|(name, o)| (name.clone(), new_id[*o]))
-        .collect();
+        new_id[i] = crate::rewrite::push(out, node);
+    });
     if reused > 0 {
         // The variance's reduction and the rest of what the stats replaced are dead now.
         out = crate::simplify::simplify(&out);

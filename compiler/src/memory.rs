@@ -1,4 +1,4 @@
-//! Memory planning (DESIGN.md, "Memory"): every value gets a lifetime in steps of the schedule,
+//! Memory planning (docs/design.md, "Memory"): every value gets a lifetime in steps of the schedule,
 //! and values are packed into a few arenas, each at most one storage binding, so that values
 //! whose lifetimes do not overlap share bytes. Values larger than one binding are split by
 //! channels. A Concat's inputs are written straight into channel slices of the concat's value
@@ -192,7 +192,7 @@ fn split(
     align: u64,
 ) -> Result<Vec<(usize, usize)>, CompileError> {
     let [n, c, h, w] = shape4(shape);
-    let max = target.max_binding_bytes;
+    let max = target.limits.max_binding_bytes;
     if align_up(numel(shape) as u64 * F32, align) <= max {
         return Ok(vec![(0, c)]);
     }
@@ -253,7 +253,7 @@ fn pack(blocks: &[Block], target: &Target, align: u64) -> (Vec<(usize, u64)>, Ve
                 }
                 off = off.max(align_up(hi, align));
             }
-            (off + blk.bytes <= target.max_binding_bytes).then_some(off)
+            (off + blk.bytes <= target.limits.max_binding_bytes).then_some(off)
         };
         let (a, off) = match placed
             .iter()
@@ -313,7 +313,7 @@ pub fn peak_bytes(
     target: &Target,
     keep: &[bool],
 ) -> Result<u64, CompileError> {
-    let align = target.storage_alignment.max(F32);
+    let align = target.limits.storage_alignment.max(F32);
     let none = Fusion::none(graph);
     let at = crate::fuse::carried_at(graph, steps, &none);
     let mut live = lifetimes(graph, &at, steps.len(), slices);
@@ -350,7 +350,7 @@ pub fn plan_fused_memory(
     target: &Target,
     persistent: &[bool],
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
-    let align = target.storage_alignment.max(F32);
+    let align = target.limits.storage_alignment.max(F32);
     let at = crate::fuse::carried_at(graph, steps, fusion);
     let mut live = lifetimes(graph, &at, steps.len(), slices);
     let end = steps.len().saturating_sub(1);

@@ -11,7 +11,7 @@ use crate::Target;
 use ir::{shape4, Graph, NodeId, Op, ValueKind};
 
 /// Per node, the elementwise value its kernel also computes (`Fusion::applies`), for plane
-/// reductions over planes of at most `target.plane_apply_pixels` pixels.
+/// reductions over planes of at most `target.policy.plane_apply_pixels` pixels.
 pub fn choose(
     graph: &Graph,
     f: &Fusion,
@@ -50,7 +50,7 @@ pub fn choose(
             continue;
         }
         let [_, _, h, w] = shape4(x);
-        if h * w > target.plane_apply_pixels || !consumers[r].iter().all(per_plane) {
+        if h * w > target.policy.plane_apply_pixels || !consumers[r].iter().all(per_plane) {
             continue;
         }
         // The first kernel to read it (through values computed in loads) is the candidate; every

@@ -19,23 +19,15 @@ pub fn pair(graph: &Graph) -> (Graph, usize) {
         later[l] = Some(e);
         deferred[e] = true;
     }
-    let mut out = Graph {
-        name: graph.name.clone(),
-        ..Graph::default()
-    };
-    let mut new_id = vec![usize::MAX; graph.nodes.len()];
-    for (i, node) in graph.nodes.iter().enumerate() {
+    let out = crate::rewrite::rewrite(graph, |out, new_id, i, node| {
         if deferred[i] {
-            continue;
+            return;
         }
         let Some(e) = later[i] else {
-            let mut node = node.clone();
-            node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
-            new_id[i] = out.nodes.len();
-            out.nodes.push(node);
-            continue;
+            new_id[i] = crate::rewrite::push(out, node);
+            return;
         };
-        let (a, b) = (graph.nodes[e].inputs[0], node.inputs[0]);
+        let (a, b) = (graph.nodes[e].inputs[0], graph.nodes[i].inputs[0]);
         let [n, c, _, _] = ir::shape4(&graph.nodes[a].shape);
         out.nodes.push(Node {
             name: format!("{}.pair", node.name),
@@ -54,10 +46,8 @@ pub fn pair(graph: &Graph) -> (Graph, usize) {
                 shape: mean.shape.clone(),
             });
         }
-    }
-    out.outputs = (graph.outputs.iter())
-        .map(|(name, o)| (name.clone(), new_id[*o]))
-        .collect();
+    });
+
     (out, pairs.len())
 }
 

@@ -38,6 +38,12 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
         plan.kernels.len(),
         plan.values.len()
     );
+    let _ = writeln!(s, "{}", plan.target.describe_policy());
+    let passes = match plan.passes.is_empty() {
+        true => "none".to_string(),
+        false => plan.passes.join(", "),
+    };
+    let _ = writeln!(s, "graph passes: {passes}");
     if let Some(p) = plan.target.precision_summary() {
         let _ = writeln!(s, "{p}");
     }
@@ -51,14 +57,9 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
     let _ = writeln!(s, "\nkernels:");
     for (i, k) in plan.kernels.iter().enumerate() {
         let [x, y, z] = k.workgroups;
-        // A kernel with uniform panels dispatches once per block of rows and group.
-        let times = match &k.panels {
-            Some(p) => format!(" x{} (weights in uniform panels)", p.dispatches()),
-            None => String::new(),
-        };
         let _ = writeln!(
             s,
-            "  {i:>4}  {:<40} {:<16} {x}x{y}x{z}{times}  [{}]",
+            "  {i:>4}  {:<40} {:<16} {x}x{y}x{z}  [{}]",
             k.name,
             k.template,
             k.nodes.join(", ")

@@ -1,4 +1,4 @@
-//! Recomputation in training graphs (DESIGN.md, "Memory"): a forward value of a cheap op that the
+//! Recomputation in training graphs (docs/design.md, "Memory"): a forward value of a cheap op that the
 //! backward pass reads is computed again, from its inputs, right before its first backward use,
 //! instead of being kept alive from the forward pass, as memory-efficient DenseNets do. In IRD-GAN
 //! every conv is followed by InstanceNorm -> ReLU and the backward pass reads all three outputs;
@@ -26,10 +26,7 @@ pub fn backward(graph: &Graph) -> Vec<bool> {
 /// Ops cheap enough to run twice: normalisations, activations and other unary elementwise ops,
 /// per-channel affines, padding. (A convolution is not: it is nearly all the arithmetic.)
 fn cheap(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::InstanceNorm(_) | Op::Unary(_) | Op::ChannelAffine(_) | Op::ReflectPad(_)
-    )
+    op.properties().cheap
 }
 
 /// `graph` with every forward value of a cheap op that a backward node reads recomputed for the

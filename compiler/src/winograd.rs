@@ -14,6 +14,7 @@
 //! ([`MIN_CHANNELS`]); `compile_with` applies this, forward and backward, for targets that ask
 //! for it (`Target::winograd_tile`).
 
+use crate::rewrite::push;
 use ir::ops::{
     Conv2d, ConvTranspose2d, WinogradGemm, WinogradInput, WinogradKind, WinogradOutput,
     WinogradTransforms, WinogradWeight,
@@ -38,17 +39,10 @@ pub const MIN_CHANNELS: usize = 16;
 /// and how many were rewritten. Node ids change; outputs do not.
 /// A `tile` without transforms (`WinogradTransforms::TILES`) rewrites nothing.
 pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
-    let mut out = Graph {
-        name: graph.name.clone(),
-        ..Graph::default()
-    };
-    let mut new_id = vec![usize::MAX; graph.nodes.len()];
     let mut count = 0;
     let known = WinogradTransforms::of(tile, WinogradKind::Stride1).is_ok();
     let mut weights = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let mut node = node.clone();
-        node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
+    let out = crate::rewrite::rewrite(graph, |out, new_id, i, node| {
         let conv = match &node.op {
             Op::Conv2d(Conv2d { stride, pad, bias }) if *stride <= 2 => Some(AsConv2d {
                 kind: match stride {
@@ -86,16 +80,13 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
             _ => None,
         };
         new_id[i] = match conv {
-            Some(c) if known && wide(&out, &node) && fits(&out, &node, c, tile, max_bytes) => {
+            Some(c) if known && wide(out, &node) && fits(out, &node, c, tile, max_bytes) => {
                 count += 1;
-                winograd(&mut out, node, c, tile, &mut weights)
+                winograd(out, node, c, tile, &mut weights)
             }
-            _ => push(&mut out, node),
+            _ => push(out, node),
         };
-    }
-    out.outputs = (graph.outputs.iter())
-        .map(|(name, o)| (name.clone(), new_id[*o]))
-        .collect();
+    });
     (out, count)
 }
 
@@ -182,9 +173,4 @@ fn winograd(g: &mut Graph, conv: Node, c: AsConv2d, tile: usize, made: &mut Tran
     let mut inputs = vec![m];
     inputs.extend(conv.inputs.get(2));
     add("", Op::WinogradOutput(out), inputs)
-}
-
-fn push(g: &mut Graph, node: Node) -> NodeId {
-    g.nodes.push(node);
-    g.nodes.len() - 1
 }

@@ -95,15 +95,17 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
     // relu: 117964800 / 256 = 460800.
     assert_eq!(kernels[0].workgroups, [14400, 1, 1]);
     assert_eq!(kernels[1].workgroups, [57600, 8, 1]);
-    let small = Target {
-        max_workgroups_per_dim: 1000,
-        ..Target::default()
+    let small = {
+        let mut t = Target::default();
+        t.limits.max_workgroups_per_dim = 1000;
+        t
     };
     let kernels = check(&g, &place(&g, false), &small);
     assert_eq!(kernels[1].workgroups, [1000, 461, 1]);
-    let tiny = Target {
-        max_workgroups_per_dim: 100,
-        ..Target::default()
+    let tiny = {
+        let mut t = Target::default();
+        t.limits.max_workgroups_per_dim = 100;
+        t
     };
     let err = generate(&g, &steps(&g), &place(&g, false), &[], &tiny).unwrap_err();
     assert_eq!(
@@ -279,9 +281,10 @@ fn bad_plans_are_errors_that_name_the_node() {
         "code generation for `conv`: value `x`: pieces [0..3] do not cover channels 0..6"
     );
 
-    let few = Target {
-        max_storage_buffers_per_stage: 2,
-        ..Target::default()
+    let few = {
+        let mut t = Target::default();
+        t.limits.max_storage_buffers_per_stage = 2;
+        t
     };
     assert_eq!(
         message(generate(&g, &conv, &place(&g, false), &[], &few)),

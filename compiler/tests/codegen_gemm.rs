@@ -7,7 +7,7 @@ use codegen_support::{backward_ops, check, const_u32, every_op, place};
 use compiler::{ConvTiles, Target};
 use ir::Graph;
 
-/// With fixed 8-lane subgroups, every direct GEMM kernel (no uniform panels here) loads A one row
+/// With fixed 8-lane subgroups, every direct GEMM kernel loads A one row
 /// per lane and broadcasts it, and still validates (naga takes wgpu's subgroup built-ins without
 /// WGSL's `enable subgroups;`, which it does not parse yet); the other kernels and every dispatch
 /// stay as they were.
@@ -16,9 +16,10 @@ fn direct_gemms_broadcast_a_on_devices_with_subgroups() {
     let g = backward_ops();
     let values = place(&g, false);
     let plain = check(&g, &values, &Target::default());
-    let target = Target {
-        subgroup_size: 8,
-        ..Target::default()
+    let target = {
+        let mut t = Target::default();
+        t.limits.subgroup_size = 8;
+        t
     };
     let broadcast = check(&g, &values, &target);
     let gemms = ["conv2d", "conv_transpose2d", "weight_grad"];
@@ -93,12 +94,16 @@ fn f16_gemms_validate_with_staged_tiles_and_cooperative_matrices() {
     for g in [every_op(), backward_ops()] {
         let plain = f32_kernels(&g);
         for (side, lanes) in [(0, 0), (16, 32), (8, 8)] {
+            let limits = compiler::Limits {
+                coop_matrix: side,
+                subgroup_size: lanes,
+                ..Default::default()
+            };
             let target = Target {
                 precision: compiler::Precision::F16,
                 conv_tiles: tiles,
-                coop_matrix: side,
-                subgroup_size: lanes,
-                ..Target::default()
+                limits,
+                ..Default::default()
             };
             let kernels = check(&g, &place(&g, false), &target);
             assert_eq!(kernels.len(), plain.len());

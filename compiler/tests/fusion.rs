@@ -97,7 +97,8 @@ fn bottleneck() -> Graph {
 fn ird_bottleneck_is_a_stats_kernel_and_one_conv() {
     let g = bottleneck();
     let (fused, unfused) = plans(&g);
-    assert_eq!(unfused.kernels.len(), 4);
+    // Unfused: c1, the norm's statistics and its normalisation (lowered either way), act, c2.
+    assert_eq!(unfused.kernels.len(), 5);
     assert_eq!(
         names(&fused),
         [
@@ -127,10 +128,11 @@ fn a_cpu_target_keeps_the_norm_out_of_the_conv_load() {
     // norm and ReLU (two ops) are one elementwise kernel writing `act`, which the conv reads
     // (with no plane reduction computing its reader, below).
     let g = bottleneck();
-    let cpu = Target {
-        max_ops_in_conv_loads: 1,
-        plane_apply_pixels: 0,
-        ..Target::default()
+    let cpu = {
+        let mut t = Target::default();
+        t.policy.max_ops_in_conv_loads = 1;
+        t.policy.plane_apply_pixels = 0;
+        t
     };
     let (plan, pg) = compile(&g, &cpu).unwrap();
     verify(&plan, &pg).unwrap();
@@ -153,10 +155,11 @@ fn the_statistics_kernel_computes_the_normalisation_after_them() {
     // The same with plane reductions computing their readers: the statistics kernel walks each
     // plane again and writes `act`, reading the statistics it holds, not memory.
     let g = bottleneck();
-    let cpu = Target {
-        max_ops_in_conv_loads: 1,
-        plane_apply_pixels: usize::MAX,
-        ..Target::default()
+    let cpu = {
+        let mut t = Target::default();
+        t.policy.max_ops_in_conv_loads = 1;
+        t.policy.plane_apply_pixels = usize::MAX;
+        t
     };
     let (plan, pg) = compile(&g, &cpu).unwrap();
     verify(&plan, &pg).unwrap();
@@ -176,9 +179,10 @@ fn the_statistics_kernel_computes_the_normalisation_after_them() {
     assert_eq!(stats.reads, [id("c1")]);
     assert_eq!(stats.writes, [id("norm.stats"), id("act")]);
     // Planes bigger than the target takes keep their elementwise kernel.
-    let small = Target {
-        plane_apply_pixels: 15,
-        ..cpu
+    let small = {
+        let mut t = cpu;
+        t.policy.plane_apply_pixels = 15;
+        t
     };
     let (plan, _) = compile(&g, &small).unwrap();
     assert_eq!(plan.kernels.len(), 4);
@@ -253,10 +257,11 @@ fn a_small_sum_of_two_stored_values_is_computed_in_the_conv_loads() {
     let r = op(&mut g, "r", Op::Binary(Binary::Add), &[a, b]);
     let y = conv(&mut g, "conv", r, 4, 3);
     g.outputs = vec![("y".into(), y)];
-    let cpu = |small_value_elements| Target {
-        max_ops_in_conv_loads: 1,
-        small_value_elements,
-        ..Target::default()
+    let cpu = |small_value_elements| {
+        let mut t = Target::default();
+        t.policy.max_ops_in_conv_loads = 1;
+        t.policy.small_value_elements = small_value_elements;
+        t
     };
     let (plan, pg) = compile(&g, &cpu(256)).unwrap();
     verify(&plan, &pg).unwrap();

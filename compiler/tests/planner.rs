@@ -49,7 +49,6 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
                 offsets: vec![],
                 workgroups: [1, 1, 1],
                 wgsl: String::new(),
-                panels: None,
             }
         })
         .collect();
@@ -58,6 +57,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         target: target.clone(),
         values,
         unfused_kernels: kernels.len(),
+        passes: vec![],
         prologue: 0,
         split: kernels.len(),
         late: vec![],
@@ -214,9 +214,10 @@ fn a_value_larger_than_one_binding_is_split_by_channels() {
     let x = input(&mut g, "x", &[1, 64, 32, 32]);
     let a = relu(&mut g, "a", x);
     g.outputs.push(("a".into(), a));
-    let target = Target {
-        max_binding_bytes: 64 * 1024,
-        ..Target::default()
+    let target = {
+        let mut t = Target::default();
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     let p = plan(&g, &target).unwrap();
     for v in &p.values {
@@ -246,9 +247,10 @@ fn a_channel_larger_than_one_binding_is_an_error() {
     };
     let x = input(&mut g, "x", &[1, 2, 256, 256]);
     g.outputs.push(("x".into(), x));
-    let target = Target {
-        max_binding_bytes: 64 * 1024,
-        ..Target::default()
+    let target = {
+        let mut t = Target::default();
+        t.limits.max_binding_bytes = 64 * 1024;
+        t
     };
     let err = plan(&g, &target).unwrap_err();
     assert_eq!(

@@ -1,4 +1,4 @@
-//! Seeded parameter initialisation (SPEC.md: weights N(0, 0.02), biases 0). ChaCha keeps the
+//! Seeded parameter initialisation (docs/spec.md: weights N(0, 0.02), biases 0). ChaCha keeps the
 //! stream the same on every platform and version, so a seed names one set of weights.
 
 use crate::ops::Init;

@@ -207,4 +207,38 @@ impl Op {
             Op::WinogradOutput(o) => o.vjp(g, node, grad),
         }
     }
+
+    /// What passes ask of this op (see [`Properties`]): each op states its own.
+    pub fn properties(&self) -> Properties {
+        match self {
+            Op::Input { .. } | Op::Param { .. } => Properties::NONE,
+            Op::Const(_) => Const::PROPERTIES,
+            Op::Conv2d(_) => Conv2d::PROPERTIES,
+            Op::ConvTranspose2d(_) => ConvTranspose2d::PROPERTIES,
+            Op::ReflectPad(_) => ReflectPad::PROPERTIES,
+            Op::InstanceNorm(_) => InstanceNorm::PROPERTIES,
+            Op::InstanceNormStats(_) => InstanceNormStats::PROPERTIES,
+            Op::InstanceNormApply(_) => InstanceNormApply::PROPERTIES,
+            Op::PlaneStat(_) => PlaneStat::PROPERTIES,
+            Op::PlaneMeans(_) => PlaneMeans::PROPERTIES,
+            Op::Unary(_) => Unary::PROPERTIES,
+            Op::Binary(_) => Binary::PROPERTIES,
+            Op::ChannelAffine(_) => ChannelAffine::PROPERTIES,
+            Op::Concat(_) => Concat::PROPERTIES,
+            Op::MaxPool2d(_) => MaxPool2d::PROPERTIES,
+            Op::Dropout(_) => Dropout::PROPERTIES,
+            Op::Reduce(_) => Reduce::PROPERTIES,
+            Op::Conv2dWeightGrad(_) => Conv2dWeightGrad::PROPERTIES,
+            Op::ConvTranspose2dWeightGrad(_) => ConvTranspose2dWeightGrad::PROPERTIES,
+            Op::ReflectPadGrad(_) => ReflectPadGrad::PROPERTIES,
+            Op::MaxPool2dGrad(_) => MaxPool2dGrad::PROPERTIES,
+            Op::Expand(_) => Expand::PROPERTIES,
+            Op::ChannelSlice(_) => ChannelSlice::PROPERTIES,
+            Op::Reshape(_) => Reshape::PROPERTIES,
+            Op::WinogradWeight(_) => WinogradWeight::PROPERTIES,
+            Op::WinogradInput(_) => WinogradInput::PROPERTIES,
+            Op::WinogradGemm(_) => WinogradGemm::PROPERTIES,
+            Op::WinogradOutput(_) => WinogradOutput::PROPERTIES,
+        }
+    }
 }

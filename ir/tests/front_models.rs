@@ -1,4 +1,4 @@
-//! The shipped models build with the shapes and parameters SPEC.md gives, and the language's
+//! The shipped models build with the shapes and parameters docs/spec.md gives, and the language's
 //! expansion computes what it says (checked on the CPU reference).
 
 use ir::front::{self, Kind};
@@ -45,7 +45,7 @@ fn ird_gan_generator_at_n64() {
         [("blurred".to_string(), vec![1, 3, 256, 256])]
     );
     let g = m.build("generator", &[]).unwrap();
-    // SPEC.md says "about 5.34 M"; counted by hand: head 9,472, down 369,024, IRD blocks
+    // docs/spec.md says "about 5.34 M"; counted by hand: head 9,472, down 369,024, IRD blocks
     // 999 N^2 + 108 N = 4,098,816, transitions 488,128, up 368,832, tail 9,411.
     assert_eq!(param_count(&g), 5_343_683);
     assert_eq!(output_shape(&g, "sharp"), [1, 3, 256, 256]);

@@ -1,5 +1,5 @@
 //! `irdc blur`: make a GoPro-style data set from a folder of sharp images with the synthetic
-//! motion blur of SPEC.md.
+//! motion blur of docs/spec.md.
 //!
 //! Writes `OUT/<name of the sharp folder>/{blur,sharp,kernel}/NNNNNN.png`: the blurred image, the
 //! sharp image re-encoded as RGB 8-bit PNG, and the kernel for viewing (its largest weight white).

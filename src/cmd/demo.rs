@@ -23,7 +23,7 @@ pub struct Args {
     /// The run directory: checkpoint, metrics, loss plot, training samples, held-out results
     #[arg(long, default_value = "demo")]
     out: PathBuf,
-    /// Generator width (SPEC.md's N; 64 is the paper's)
+    /// Generator width (docs/spec.md's N; 64 is the paper's)
     #[arg(long, default_value_t = 8)]
     n: usize,
     /// Size of the procedural training images, trained on whole (a multiple of 4)
@@ -32,11 +32,11 @@ pub struct Args {
     /// Generator steps
     #[arg(long, default_value_t = 2500)]
     steps: u64,
-    /// Adam's learning rate (the model's `lr`; SPEC.md's 1e-4 needs far more steps than a demo
+    /// Adam's learning rate (the model's `lr`; docs/spec.md's 1e-4 needs far more steps than a demo
     /// has, and above about 1e-3 the small generator collapses to the identity)
     #[arg(long, default_value_t = 3e-4)]
     lr: f64,
-    /// Images per step (the model's `batch`; SPEC.md's is 1): at these sizes a step costs about
+    /// Images per step (the model's `batch`; docs/spec.md's is 1): at these sizes a step costs about
     /// the same for 1 image or 4, so 4 learn faster
     #[arg(long, default_value_t = 4)]
     batch: usize,
@@ -53,7 +53,7 @@ pub struct Args {
     /// Size of the held-out images (a multiple of 4)
     #[arg(long, default_value_t = 128)]
     test_size: usize,
-    /// Length of the blur trajectories relative to SPEC.md's 60 pixels: 60-pixel paths wipe out
+    /// Length of the blur trajectories relative to docs/spec.md's 60 pixels: 60-pixel paths wipe out
     /// a 32-pixel image, so the demo's are shorter
     #[arg(long, default_value_t = 0.2)]
     blur_scale: f64,
@@ -81,7 +81,7 @@ pub fn main(args: Args) -> Result<()> {
     // The recipe that makes a small IRD-GAN deblur in minutes (benches/README.md, "demo"): the
     // content loss alone, as a warm-up the length of the run (the critic is never built), on
     // the squared error rather than L1 (no VGG19 weights ship with irdc), without dropout, from
-    // weights 10x smaller than SPEC.md's 0.02, scored with a moving average of the weights. Each
+    // weights 10x smaller than docs/spec.md's 0.02, scored with a moving average of the weights. Each
     // of the first four made the difference between a generator that collapses to its skip
     // connection and one that sharpens.
     let sets: Vec<String> = [
@@ -104,7 +104,7 @@ pub fn main(args: Args) -> Result<()> {
         "training IRD-GAN's generator ({MODEL_PATH}, built in) with {} on whole {1}x{1} procedural \
          images blurred by {2}x-length trajectories: {3} steps on the content loss alone (the \
          warm-up recipe; the critic joins after `warmup` steps in `irdc train`), the squared \
-         error in place of SPEC.md's L1 and perceptual terms (VGG19's ImageNet weights do not ship \
+         error in place of docs/spec.md's L1 and perceptual terms (VGG19's ImageNet weights do not ship \
          with irdc), no dropout, weights initialised at std 0.002, a moving average of the weights \
          (decay {4}) for the checkpoint and the held-out pairs",
         sets.join(" "),

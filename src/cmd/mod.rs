@@ -112,7 +112,7 @@ pub struct WeightArgs {
     /// Parameters, named by their node paths (see `irdc params`)
     #[arg(long, conflicts_with = "seed")]
     pub weights: Option<PathBuf>,
-    /// Initialise parameters from this seed (SPEC.md's N(0, 0.02)); the default when no --weights
+    /// Initialise parameters from this seed (docs/spec.md's N(0, 0.02)); the default when no --weights
     #[arg(long)]
     pub seed: Option<u64>,
 }

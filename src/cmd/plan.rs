@@ -42,9 +42,12 @@ pub struct Args {
     /// section (whose step trains only one network)
     #[arg(long, requires = "train")]
     all_params: bool,
-    /// Do not fuse kernels: one kernel per IR node (to compare with the fused plan)
+    /// Do not fuse kernels: one kernel per node of the graph the passes made (to compare with the fused plan); nothing else changes
     #[arg(long)]
     no_fuse: bool,
+    /// Leave out a graph pass by name (repeatable; `irdc plan` prints those that ran), e.g. --without winograd
+    #[arg(long, value_name = "PASS")]
+    without: Vec<String>,
     #[command(flatten)]
     device: super::DeviceArgs,
     /// Plan for a device with cooperative matrices of this side (NVIDIA: 16, with its 32-lane
@@ -108,37 +111,42 @@ pub fn main(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The target the options describe: a GPU's, or with `--cpu` lavapipe's.
+/// The target the options describe: a GPU's policy on the given limits, or with `--cpu` a CPU
+/// adapter's on lavapipe's (8-lane subgroups, as Mesa 25 has); the `IRDC_*` switches apply as
+/// they do when a device opens.
 fn target_of(args: &Args) -> Result<compiler::Target> {
-    let mut target = compiler::Target {
+    let overrides = compiler::Overrides::from_vars(|name| std::env::var(name).ok())
+        .map_err(anyhow::Error::msg)?;
+    let mut limits = compiler::Limits {
         max_binding_bytes: args.max_binding_mib << 20,
         ..Default::default()
     };
-    if args.cpu {
-        target.max_ops_in_conv_loads = compiler::fuse::MAX_OPS_REREAD_CPU;
-        target.small_value_elements = compiler::fuse::SMALL_VALUE_CPU;
-        target.plane_apply_pixels = usize::MAX;
-        target.uniform_panel_bytes = 64 << 10;
-        target.subgroup_size = 8;
-        target.subgroup_reductions = true;
-        target.winograd_tile = 4;
-    }
-    target.precision = args.device.precision;
+    let kind = match args.cpu {
+        true => {
+            limits.subgroup_size = 8;
+            compiler::DeviceKind::Cpu
+        }
+        false => compiler::DeviceKind::Gpu,
+    };
     if let Some(side) = args.coop_matrix {
         if !matches!(side, 8 | 16) {
             bail!("--coop-matrix {side}: wgpu's cooperative matrices are 8x8 or 16x16");
         }
-        target.coop_matrix = side;
-        if target.subgroup_size == 0 {
-            target.subgroup_size = 32;
+        limits.coop_matrix = side;
+        if limits.subgroup_size == 0 {
+            limits.subgroup_size = 32;
         }
     }
-    Ok(target)
+    Ok(compiler::Target {
+        precision: args.device.precision,
+        ..compiler::Target::new(limits, kind, &overrides)
+    })
 }
 
 fn options_of(args: &Args) -> compiler::Options {
     compiler::Options {
         fuse: !args.no_fuse,
+        without: args.without.iter().cloned().collect(),
         ..Default::default()
     }
 }

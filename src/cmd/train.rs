@@ -1,6 +1,6 @@
 //! `irdc train MODEL [--data DIR] [--set NAME=VALUE].. [--out RUN_DIR] [--resume | --overwrite]
 //! [--vgg19 FILE] [--steps N] [--validate-every N] [--val-data DIR] [--val-images N]`: train the
-//! model's generator and critic as its `training:` section says (SPEC.md "Training"), on the GPU.
+//! model's generator and critic as its `training:` section says (docs/spec.md "Training"), on the GPU.
 //! The run directory gets `checkpoint.safetensors` (every `checkpoint_every` steps and at the end;
 //! the last good one is kept when a loss turns NaN), `best.safetensors` (the best validation
 //! PSNR), `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred |
@@ -29,7 +29,7 @@ pub struct Args {
     /// (blurred on the fly); default: the model's `data` (procedural images)
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Length of the synthetic blur's trajectories relative to SPEC.md's 60 pixels (procedural
+    /// Length of the synthetic blur's trajectories relative to docs/spec.md's 60 pixels (procedural
     /// data and folders of sharp images; give the same value again with --resume)
     #[arg(long, default_value_t = 1.0)]
     blur_scale: f64,

@@ -57,7 +57,6 @@ pub(crate) struct Generated {
     pub writes: Vec<NodeId>,
     /// Nodes computed inside accessors (inlined values, stored-through readers).
     pub nodes: Vec<String>,
-    pub panels: Option<crate::Panels>,
 }
 
 #[derive(Default)]
@@ -73,8 +72,6 @@ pub(crate) struct KernelBuilder {
     nodes: Vec<String>,
     /// The template reads its loaded values in long runs of one channel (see `fused::body`).
     pub channel_runs: bool,
-    /// A GEMM's A operand in uniform panels (`conv::gemm`).
-    pub panels: Option<crate::Panels>,
     /// The kernel uses f16, or cooperative matrices: WGSL `enable`s, before any declaration.
     pub f16: bool,
     pub coop_matrix: bool,
@@ -232,21 +229,21 @@ impl KernelBuilder {
             .collect();
         arenas.sort_unstable();
         arenas.dedup();
-        if arenas.len() > target.max_storage_buffers_per_stage as usize {
+        if arenas.len() > target.limits.max_storage_buffers_per_stage as usize {
             // Values over max_binding_bytes are split over arenas, one binding a piece: only
             // smaller inputs bring the count down.
             return Err(format!(
                 "binds {} arenas, more than the device's {} storage buffers per stage: its values are too large for this device (split over bindings of at most {}); use smaller inputs (a smaller image)",
                 arenas.len(),
-                target.max_storage_buffers_per_stage,
-                crate::print::bytes(target.max_binding_bytes)
+                target.limits.max_storage_buffers_per_stage,
+                crate::print::bytes(target.limits.max_binding_bytes)
             ));
         }
         let (wg, items, groups) = match dispatch {
             Dispatch::Threads { total, wg } => (wg, total, total.div_ceil(wg as u64)),
             Dispatch::Groups { count, wg } => (wg, count, count),
         };
-        let workgroups = split_workgroups(groups, target.max_workgroups_per_dim)
+        let workgroups = split_workgroups(groups, target.limits.max_workgroups_per_dim)
             .ok_or_else(|| format!("{groups} workgroups do not fit a 2-D dispatch"))?;
         let invocations = workgroups[0] as u64 * workgroups[1] as u64 * wg as u64;
         if invocations > u32::MAX as u64 {
@@ -315,7 +312,6 @@ impl KernelBuilder {
             reads: self.reads,
             writes: self.writes,
             nodes: self.nodes,
-            panels: self.panels,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! workgroup that owns its tile (no split-K: deterministic, and lavapipe's few threads are busy
 //! with the tiles alone).
 
-use super::conv::{gemm, Groups};
+use super::gemm::{gemm, Groups};
 use super::{Ctx, KernelBuilder};
 use crate::{Kernel, ValuePlan};
 use ir::ops::{Conv2dWeightGrad, ConvTranspose2dWeightGrad};
@@ -46,6 +46,6 @@ fn correlate(
     let [sn, sc, sh, sw] = ir::shape4(&s.shape);
     let gc = ir::shape4(&g.shape)[1];
     let sizes = [sc, gc * kh * kw, sn * sh * sw];
-    let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, sizes, Groups::One, None, None)?;
+    let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, sizes, Groups::One, None)?;
     ctx.kernel("weight_grad", &src, b, dispatch)
 }

@@ -85,8 +85,8 @@ pub(super) fn body(
         ),
         Op::InstanceNormApply(_) => {
             // The (n, c) statistics are remembered between calls: two loads less per element
-            // for a compare (on lavapipe a conv with this load went from 9 to 14 GFLOP/s; the
-            // weight gradient, whose columns change channel on every call, got slower with it).
+            // for a compare, where the callers read long runs of one channel (a conv's loads;
+            // not a weight gradient's, whose columns change channel on every call).
             let [_, channels, _, _] = ir::shape4(shape);
             let _ = writeln!(
                 decls,

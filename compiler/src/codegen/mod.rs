@@ -9,21 +9,19 @@
 mod access;
 mod conv;
 mod conv_grad;
-mod coop;
 mod elementwise;
 mod fused;
+mod gemm;
 mod layout;
-mod micro_tile;
 mod reduce;
-mod tiles;
 mod window;
 mod winograd;
 
-pub use coop::WORKGROUP_BYTES as COOP_WORKGROUP_BYTES;
+pub use gemm::coop::WORKGROUP_BYTES as COOP_WORKGROUP_BYTES;
 
-/// Whether `target`'s GEMMs run on cooperative matrices (`coop.rs`).
+/// Whether `target`'s GEMMs run on cooperative matrices (`gemm/coop.rs`).
 pub fn uses_coop_matrices(target: &Target) -> bool {
-    coop::Layout::of(target).is_some()
+    gemm::uses_coop_matrices(target)
 }
 
 use crate::{CompileError, Kernel, Target, ValuePlan};
@@ -178,7 +176,6 @@ impl Ctx<'_> {
             offsets: g.offsets,
             workgroups: g.workgroups,
             wgsl: g.wgsl,
-            panels: g.panels,
         })
     }
 }

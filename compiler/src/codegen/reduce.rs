@@ -19,8 +19,8 @@ const WG: u32 = 256;
 /// (`Target::subgroup_reductions`), else a tree of `WG` invocations.
 fn summing(ctx: &Ctx, template: &str) -> (String, u32) {
     let t = ctx.target;
-    match t.subgroup_reductions && t.subgroup_size > 0 {
-        true => (format!("{WG_SUM_SUBGROUP}\n{template}"), t.subgroup_size),
+    match t.policy.subgroup_reductions && t.subgroup_size() > 0 {
+        true => (format!("{WG_SUM_SUBGROUP}\n{template}"), t.subgroup_size()),
         false => (format!("{WG_SUM}\n{template}"), WG),
     }
 }

@@ -24,9 +24,8 @@ pub(super) fn reflect_pad(ctx: &Ctx, o: &ReflectPad) -> Result<Kernel, String> {
 }
 
 /// Outputs of a row per max-pool invocation, where the output width splits into such runs (1
-/// otherwise): a run's windows share their overlapping columns. One of the generator's 3x3
-/// stride-1 pools over 256 x 64 x 64 on lavapipe (2 threads, `runtime/examples/jit_cost.rs`
-/// alternating): 9.3-12.5 ms with one output an invocation, 4.2-7.2 with runs of 4.
+/// otherwise): a run's windows share their overlapping columns, which halved the generator's
+/// 3x3 stride-1 pools on lavapipe (`runtime/examples/jit_cost.rs`).
 const POOL_RUN: usize = 4;
 
 pub(super) fn max_pool2d(ctx: &Ctx, o: &MaxPool2d) -> Result<Kernel, String> {

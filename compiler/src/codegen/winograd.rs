@@ -1,10 +1,10 @@
 //! The kernels of Winograd's products (`ir/src/ops/winograd.rs`): three transforms, one
 //! invocation per matrix they transform, written out from the transform matrices (zero
 //! coefficients dropped, so F(4, 3)'s input transform is a few adds per value), and the
-//! products as a batch of GEMMs in the conv GEMM template (`conv::gemm`). The kinds differ
+//! products as a batch of GEMMs in the conv GEMM template (`gemm::gemm`). The kinds differ
 //! only in their matrices and in where a tile's patch and outputs lie.
 
-use super::conv::{gemm, Groups};
+use super::gemm::{gemm, Groups};
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
 use ir::ops::{winograd_tiles, WinogradInput, WinogradOutput, WinogradTransforms, WinogradWeight};
@@ -84,15 +84,7 @@ pub(super) fn products(ctx: &Ctx) -> Result<Kernel, String> {
     b.dims("V", &v.shape)?;
     let [a, o, c, _] = ir::shape4(&u.shape);
     let [_, _, n, t] = ir::shape4(&v.shape);
-    let (src, dispatch) = gemm(
-        &mut b,
-        ctx,
-        GEMM,
-        [o, n * t, c],
-        Groups::Batch(a),
-        None,
-        None,
-    )?;
+    let (src, dispatch) = gemm(&mut b, ctx, GEMM, [o, n * t, c], Groups::Batch(a), None)?;
     ctx.kernel("winograd_gemm", &src, b, dispatch)
 }
 

@@ -89,7 +89,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
                     p.arena
                 ));
             }
-            if hi - lo > plan.target.max_binding_bytes {
+            if hi - lo > plan.target.limits.max_binding_bytes {
                 errs.push(format!(
                     "value `{}`: a piece of {} bytes exceeds one binding",
                     name(v),
@@ -99,7 +99,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
             if vp.slice_of.is_none() {
                 let hw = (h * w) as u64;
                 if p.strides != [dims[1] as u64 * hw, hw, w as u64, 1]
-                    || lo % plan.target.storage_alignment.max(1) != 0
+                    || lo % plan.target.limits.storage_alignment.max(1) != 0
                 {
                     errs.push(format!(
                         "value `{}`: a piece is not contiguous and aligned at byte {lo}",
@@ -118,7 +118,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
         spans.push(s);
     }
     for (i, a) in plan.memory.arenas.iter().enumerate() {
-        if a.bytes > plan.target.max_binding_bytes {
+        if a.bytes > plan.target.limits.max_binding_bytes {
             errs.push(format!(
                 "arena {i} of {} bytes exceeds one binding",
                 a.bytes

@@ -112,7 +112,7 @@ pub fn check(g: &Graph, values: &[ValuePlan], target: &Target) -> Vec<Kernel> {
             );
         }
         let [x, y, z] = k.workgroups;
-        let max = target.max_workgroups_per_dim;
+        let max = target.limits.max_workgroups_per_dim;
         assert!(
             x <= max && y <= max && z == 1 && x >= 1,
             "{}: {:?}",

@@ -1,6 +1,6 @@
 //! The recipe and validation fields of the `training:` section (models/README.md "Training"):
 //! `content_loss`, `warmup`, `critic: None`, `ema`, `validate_every`, `val_images`, `val_size`,
-//! `val_data`. The recipes are not SPEC.md's paper, so every one is off by default.
+//! `val_data`. The recipes are not docs/spec.md's paper, so every one is off by default.
 
 use super::error::{Diag, R};
 use super::expr::Env;

@@ -1,5 +1,5 @@
 //! The `training:` section, typed: which graphs train, the optimizer, the schedule, the data and
-//! how often to sample and checkpoint (SPEC.md "Training"). Every field has SPEC.md's default, so
+//! how often to sample and checkpoint (docs/spec.md "Training"). Every field has docs/spec.md's default, so
 //! `training: Training()` is the paper's setup; a mistake names the file, line and column.
 //!
 //! ```ron
@@ -12,7 +12,7 @@
 //!     batch: 1, crop: 256, seed: 0,
 //!     sample_every: 500, checkpoint_every: 1000,
 //!     data: Procedural,                                      // or Folder(path: ".."), GoPro(root: "..")
-//!     // Recipes, all off by default (SPEC.md's paper has none of them):
+//!     // Recipes, all off by default (docs/spec.md's paper has none of them):
 //!     warmup: 0,                  // first generator steps on `content_loss` alone, no critic
 //!     content_loss: content_loss, // blurred, sharp -> loss: warm-up and critic-free training
 //!     ema: 0.999,                 // moving average of the generator's weights (absent: off)
@@ -171,7 +171,7 @@ impl TrainingSpec {
 }
 
 impl Model {
-    /// The typed `training:` section (SPEC.md's defaults where it is absent or silent). Graph
+    /// The typed `training:` section (docs/spec.md's defaults where it is absent or silent). Graph
     /// names are checked against the model's graphs.
     pub fn training_spec(&self) -> Result<TrainingSpec, FrontError> {
         let graphs = self.graph_names();

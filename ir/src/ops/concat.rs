@@ -1,6 +1,7 @@
 //! Concatenation along channels (axis 1 of the rank-4 shape). Planned as one region by the compiler.
 
 use super::check;
+use super::properties::Properties;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -17,6 +18,8 @@ pub struct ChannelSlice {
 }
 
 impl Concat {
+    pub const PROPERTIES: Properties = Properties::NONE;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "concat";
         let Some(first) = inputs.first() else {
@@ -69,6 +72,8 @@ impl Concat {
 }
 
 impl ChannelSlice {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "channel_slice";
         check::arity(OP, inputs, 1, "x")?;

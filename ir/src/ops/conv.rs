@@ -2,6 +2,7 @@
 
 use super::check;
 use super::conv_grad::{conv_transpose_to, Conv2dWeightGrad, ConvTranspose2dWeightGrad};
+use super::properties::Properties;
 use super::{Reduce, ReduceKind, Reshape};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -80,6 +81,8 @@ fn kernel(g: &Graph, w: NodeId) -> (usize, usize) {
 }
 
 impl Conv2d {
+    pub const PROPERTIES: Properties = Properties::GEMM;
+
     /// gx = conv_transpose2d(gy, w) with the same stride and pad and the out_pad that gives x's
     /// size back (see `conv_transpose_to`), gw = conv2d_weight_grad(x, gy), gb = sum of gy.
     pub fn vjp(
@@ -175,6 +178,8 @@ impl Conv2d {
 }
 
 impl ConvTranspose2d {
+    pub const PROPERTIES: Properties = Properties::GEMM;
+
     /// gx = conv2d(gy, w) with the same stride and pad (it lands exactly on x's size since
     /// out_pad < stride), gw = conv_transpose2d_weight_grad(x, gy), gb = sum of gy.
     pub fn vjp(
@@ -366,7 +371,7 @@ mod tests {
 
     #[test]
     fn conv_transpose_shapes() {
-        // SPEC.md's up-sampling: 3x3, stride 2, pad 1, out_pad 1 doubles H and W.
+        // docs/spec.md's up-sampling: 3x3, stride 2, pad 1, out_pad 1 doubles H and W.
         assert_eq!(
             convt(2, 1, 1, true).shape(&[&[1, 256, 64, 64], &[256, 128, 3, 3], &[128]]),
             Ok(vec![1, 128, 128, 128])

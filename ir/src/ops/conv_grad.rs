@@ -6,6 +6,7 @@
 
 use super::check;
 use super::conv::{Conv2d, ConvTranspose2d};
+use super::properties::Properties;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -89,6 +90,11 @@ fn common(
 }
 
 impl Conv2dWeightGrad {
+    pub const PROPERTIES: Properties = Properties {
+        internal: true,
+        ..Properties::GEMM
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv2d_weight_grad";
         let ([_, c, h, w], [o, oh, ow]) = common(OP, inputs, self.stride, self.kh, self.kw)?;
@@ -129,6 +135,11 @@ impl Conv2dWeightGrad {
 }
 
 impl ConvTranspose2dWeightGrad {
+    pub const PROPERTIES: Properties = Properties {
+        internal: true,
+        ..Properties::GEMM
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv_transpose2d_weight_grad";
         let ([_, c, h, w], [o, oh, ow]) = common(OP, inputs, self.stride, self.kh, self.kw)?;

@@ -7,6 +7,7 @@
 //! drops the same elements whether it is built alone or inlined by a `Call`.
 
 use super::check;
+use super::properties::Properties;
 use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -60,6 +61,8 @@ pub fn dropout_salt(path: &str) -> u32 {
 }
 
 impl Dropout {
+    pub const PROPERTIES: Properties = Properties::NONE;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         if !(1..=2).contains(&inputs.len()) {
             return Err(format!(

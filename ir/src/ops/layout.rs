@@ -3,6 +3,7 @@
 
 use super::check;
 use super::elementwise::broadcast_shapes;
+use super::properties::Properties;
 use super::reduce::{Reduce, ReduceKind};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -21,6 +22,12 @@ pub struct Reshape {
 }
 
 impl Expand {
+    pub const PROPERTIES: Properties = Properties {
+        elementwise: true,
+        internal: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "expand";
         check::arity(OP, inputs, 1, "x")?;
@@ -71,6 +78,8 @@ impl Expand {
 }
 
 impl Reshape {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "reshape";
         check::arity(OP, inputs, 1, "x")?;

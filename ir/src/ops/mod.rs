@@ -12,6 +12,7 @@ mod norm;
 mod norm_parts;
 mod pad;
 mod pool;
+mod properties;
 mod reduce;
 mod source;
 pub mod vjp;
@@ -28,6 +29,7 @@ pub use norm::InstanceNorm;
 pub use norm_parts::{InstanceNormApply, InstanceNormStats, PlaneMeans, PlaneStat};
 pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
+pub use properties::Properties;
 pub use reduce::{Reduce, ReduceKind};
 pub use source::{Const, Init};
 pub use winograd::{

@@ -1,6 +1,7 @@
 //! Instance normalisation: per sample and channel over H x W, biased variance, no affine parameters.
 
 use super::check;
+use super::properties::Properties;
 use super::vjp::{binary, unary};
 use super::{Binary, Reduce, ReduceKind, Unary};
 use crate::{Graph, NodeId, Op, Shape, Tensor};
@@ -12,6 +13,12 @@ pub struct InstanceNorm {
 }
 
 impl InstanceNorm {
+    pub const PROPERTIES: Properties = Properties {
+        cheap: true,
+        channelwise: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "instance_norm";
         check::arity(OP, inputs, 1, "x")?;

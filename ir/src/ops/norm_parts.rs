@@ -9,6 +9,7 @@
 //! (`compiler::plane_means`).
 
 use super::check;
+use super::properties::Properties;
 use super::InstanceNorm;
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -44,6 +45,8 @@ fn compile_time_only(op: &str) -> Result<Vec<Option<NodeId>>, String> {
 }
 
 impl InstanceNormStats {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "instance_norm_stats";
         check::arity(OP, inputs, 1, "x")?;
@@ -81,6 +84,12 @@ impl InstanceNormStats {
 }
 
 impl InstanceNormApply {
+    pub const PROPERTIES: Properties = Properties {
+        elementwise: true,
+        internal: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "instance_norm_apply";
         check::arity(OP, inputs, 2, "x, stats")?;
@@ -111,6 +120,12 @@ impl InstanceNormApply {
 }
 
 impl PlaneStat {
+    pub const PROPERTIES: Properties = Properties {
+        elementwise: true,
+        internal: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "plane_stat";
         check::arity(OP, inputs, 1, "stats")?;
@@ -135,6 +150,8 @@ impl PlaneStat {
 }
 
 impl PlaneMeans {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "plane_means";
         check::arity(OP, inputs, 2, "a, b")?;

@@ -1,6 +1,7 @@
 //! Reflection padding (PyTorch's ReflectionPad2d: the edge pixel is not repeated).
 
 use super::check;
+use super::properties::Properties;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -34,6 +35,11 @@ fn reflect(i: usize, pad: usize, n: usize) -> usize {
 }
 
 impl ReflectPad {
+    pub const PROPERTIES: Properties = Properties {
+        cheap: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "reflect_pad";
         check::arity(OP, inputs, 1, "x")?;
@@ -90,6 +96,8 @@ impl ReflectPad {
 }
 
 impl ReflectPadGrad {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "reflect_pad_grad";
         check::arity(OP, inputs, 1, "gy")?;

@@ -1,6 +1,7 @@
 //! Max pooling; padding counts as -infinity.
 
 use super::check;
+use super::properties::Properties;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -22,6 +23,11 @@ pub struct MaxPool2dGrad {
 }
 
 impl MaxPool2d {
+    pub const PROPERTIES: Properties = Properties {
+        rereads: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "max_pool2d";
         check::arity(OP, inputs, 1, "x")?;
@@ -122,6 +128,12 @@ fn windows<T: Float>(
 }
 
 impl MaxPool2dGrad {
+    pub const PROPERTIES: Properties = Properties {
+        rereads: true,
+        internal: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "max_pool2d_grad";
         check::arity(OP, inputs, 2, "x, gy")?;
@@ -182,7 +194,7 @@ mod tests {
 
     #[test]
     fn shapes() {
-        // The inception branch of SPEC.md: 3x3, stride 1, pad 1 keeps H and W.
+        // The inception branch of docs/spec.md: 3x3, stride 1, pad 1 keeps H and W.
         let p = MaxPool2d {
             kernel: 3,
             stride: 1,

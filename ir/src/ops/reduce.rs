@@ -1,6 +1,7 @@
 //! Reductions over a set of axes, keeping the reduced axes as size 1.
 
 use super::check;
+use super::properties::Properties;
 use super::{Expand, Unary};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -19,6 +20,8 @@ pub struct Reduce {
 }
 
 impl Reduce {
+    pub const PROPERTIES: Properties = Properties::NONE;
+
     pub fn name(&self) -> &'static str {
         match self.kind {
             ReduceKind::Sum => "sum",

@@ -19,6 +19,7 @@
 //! Autodiff never sees them: differentiate the conv.
 
 use super::check;
+use super::properties::Properties;
 pub use super::winograd_transforms::{WinogradKind, WinogradTransforms};
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -71,6 +72,8 @@ fn cast<T: Float>(v: f64) -> T {
 }
 
 impl WinogradWeight {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "winograd_weight";
         check::arity(OP, inputs, 1, "weight")?;
@@ -112,6 +115,8 @@ impl WinogradWeight {
 }
 
 impl WinogradInput {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "winograd_input";
         check::arity(OP, inputs, 1, "x")?;
@@ -179,6 +184,8 @@ impl WinogradInput {
 }
 
 impl WinogradGemm {
+    pub const PROPERTIES: Properties = Properties::INTERNAL;
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "winograd_gemm";
         check::arity(OP, inputs, 2, "u, v")?;
@@ -215,6 +222,12 @@ impl WinogradGemm {
 }
 
 impl WinogradOutput {
+    pub const PROPERTIES: Properties = Properties {
+        stores_through: true,
+        internal: true,
+        ..Properties::NONE
+    };
+
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "winograd_output";
         let (count, names) = match self.bias {

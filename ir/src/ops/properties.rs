@@ -1,0 +1,54 @@
+//! What the compiler's passes ask of an op. Each op states its own, as a `PROPERTIES` constant
+//! beside its shape rule and CPU reference; [`crate::Op::properties`] dispatches, and passes ask
+//! it rather than keeping lists of ops.
+
+/// An op's properties; `Properties::NONE` for an op that has none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Properties {
+    /// Each output element from the same element of its inputs (broadcasting): fusion may
+    /// compute it inside the kernels that read it.
+    pub elementwise: bool,
+    /// Plain arithmetic on elements (a unary, a binary, a per-channel affine): a producer's
+    /// store can compute it on the way out.
+    pub store_epilogue: bool,
+    /// Its kernel reads each input element many times (a convolution's window, pooling):
+    /// fusion limits what it computes in those loads.
+    pub rereads: bool,
+    /// A GEMM whose store can carry the elementwise chain that reads its output.
+    pub stores_through: bool,
+    /// Cheap enough to compute twice: the backward pass may recompute it rather than keep it.
+    pub cheap: bool,
+    /// Output channel c depends on input channel c of its one input alone.
+    pub channelwise: bool,
+    /// Made only by the compiler (autodiff, lowering, Winograd); a model file cannot name it.
+    pub internal: bool,
+}
+
+impl Properties {
+    pub const NONE: Properties = Properties {
+        elementwise: false,
+        store_epilogue: false,
+        rereads: false,
+        stores_through: false,
+        cheap: false,
+        channelwise: false,
+        internal: false,
+    };
+    /// A unary or binary elementwise op of plain arithmetic.
+    pub const ARITHMETIC: Properties = Properties {
+        elementwise: true,
+        store_epilogue: true,
+        ..Properties::NONE
+    };
+    /// A convolution-like GEMM (a conv, its weight gradient).
+    pub const GEMM: Properties = Properties {
+        rereads: true,
+        stores_through: true,
+        ..Properties::NONE
+    };
+    /// A part of an op the compiler splits, or a backward-only op.
+    pub const INTERNAL: Properties = Properties {
+        internal: true,
+        ..Properties::NONE
+    };
+}
