@@ -115,7 +115,7 @@ pub fn check_within(
             Op::Input { name } => name.clone(),
             Op::Param { .. } => node.name.clone(),
             Op::Const(c) => {
-                gpu_feeds.insert(node.name.clone(), c.cpu::<f32>());
+                gpu_feeds.insert(node.name.clone(), c.cpu::<f32>(&[], &c.shape));
                 continue;
             }
             _ => continue,

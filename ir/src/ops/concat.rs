@@ -1,6 +1,7 @@
 //! Concatenation along channels (axis 1 of the rank-4 shape). Planned as one region by the compiler.
 
 use super::check;
+use super::properties::Flops;
 use super::properties::Properties;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -127,6 +128,10 @@ impl ChannelSlice {
         Ok(vec![Some(g.push(name, Op::Concat(Concat {}), parts)?)])
     }
 }
+
+impl Flops for Concat {}
+
+impl Flops for ChannelSlice {}
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 use super::check;
 use super::conv_grad::{conv_transpose_to, Conv2dWeightGrad, ConvTranspose2dWeightGrad};
 use super::properties::Properties;
+use super::properties::{elements, window, Flops};
 use super::{Reduce, ReduceKind, Reshape};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -283,6 +284,21 @@ impl ConvTranspose2d {
             }
         }
         y
+    }
+}
+
+impl Flops for Conv2d {
+    fn flops(&self, inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // out [N, O, Ho, Wo], weight [O, C, kh, kw]: 2 N O Ho Wo C kh kw.
+        2 * elements(out) * window(inputs.get(1).copied().unwrap_or_default(), 1)
+    }
+}
+
+impl Flops for ConvTranspose2d {
+    fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        // x [N, C, H, W] scatters through weight [C, O, kh, kw]: 2 N C H W O kh kw.
+        2 * elements(inputs.first().copied().unwrap_or_default())
+            * window(inputs.get(1).copied().unwrap_or_default(), 1)
     }
 }
 

@@ -7,6 +7,7 @@
 use super::check;
 use super::conv::{Conv2d, ConvTranspose2d};
 use super::properties::Properties;
+use super::properties::{elements, window, Flops};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -220,6 +221,20 @@ pub(crate) fn conv_transpose_to(
         bias: false,
     });
     g.push(name, op, vec![y, w])
+}
+
+impl Flops for Conv2dWeightGrad {
+    fn flops(&self, inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // gy [N, O, Ho, Wo] against x through the window, out [O, C, kh, kw]: 2 N O Ho Wo C kh kw.
+        2 * elements(inputs.get(1).copied().unwrap_or_default()) * window(out, 1)
+    }
+}
+
+impl Flops for ConvTranspose2dWeightGrad {
+    fn flops(&self, inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // x [N, C, H, W] against gy, out [C, O, kh, kw]: 2 N C H W O kh kw.
+        2 * elements(inputs.first().copied().unwrap_or_default()) * window(out, 1)
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -136,6 +137,12 @@ impl Dropout {
         let name = format!("grad.{}.dropout", g.nodes[node].name);
         let gx = g.push(name, Op::Dropout(self.clone()), vec![grad, seed])?;
         Ok(vec![Some(gx), None])
+    }
+}
+
+impl Flops for Dropout {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        elements(out)
     }
 }
 

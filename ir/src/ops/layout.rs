@@ -3,6 +3,7 @@
 
 use super::check;
 use super::elementwise::broadcast_shapes;
+use super::properties::Flops;
 use super::properties::Properties;
 use super::reduce::{Reduce, ReduceKind};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
@@ -144,6 +145,10 @@ pub fn sum_to(g: &mut Graph, name: &str, v: NodeId, shape: &[usize]) -> Result<N
     }
     Ok(v)
 }
+
+impl Flops for Expand {}
+
+impl Flops for Reshape {}
 
 #[cfg(test)]
 mod tests {

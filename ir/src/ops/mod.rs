@@ -29,7 +29,7 @@ pub use norm::InstanceNorm;
 pub use norm_parts::{InstanceNormApply, InstanceNormStats, PlaneMeans, PlaneStat};
 pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
-pub use properties::Properties;
+pub use properties::{Flops, Properties};
 pub use reduce::{Reduce, ReduceKind};
 pub use source::{Const, Init};
 pub use winograd::{

@@ -2,6 +2,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use super::vjp::{binary, unary};
 use super::{Binary, Reduce, ReduceKind, Unary};
 use crate::{Graph, NodeId, Op, Shape, Tensor};
@@ -99,6 +100,13 @@ impl InstanceNorm {
         let d = binary(g, format!("{n}.g_centered"), Binary::Sub, grad, mg)?;
         let d = binary(g, format!("{n}.g_projected"), Binary::Sub, d, t)?;
         Ok(vec![Some(binary(g, n, Binary::Mul, d, inv)?)])
+    }
+}
+
+impl Flops for InstanceNorm {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // Mean and variance (sum, square, sum: 3 per element), then (x - mean) * rstd (2).
+        5 * elements(out)
     }
 }
 

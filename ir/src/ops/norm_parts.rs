@@ -10,6 +10,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use super::InstanceNorm;
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -187,6 +188,26 @@ impl PlaneMeans {
 
     pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
         compile_time_only("plane_means")
+    }
+}
+
+impl Flops for InstanceNormStats {
+    fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        3 * elements(inputs.first().copied().unwrap_or_default())
+    }
+}
+
+impl Flops for InstanceNormApply {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        2 * elements(out)
+    }
+}
+
+impl Flops for PlaneStat {}
+
+impl Flops for PlaneMeans {
+    fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        2 * elements(inputs.first().copied().unwrap_or_default())
     }
 }
 

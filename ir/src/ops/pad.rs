@@ -2,6 +2,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -145,6 +146,15 @@ impl ReflectPadGrad {
         let name = super::vjp::prefix(g, node);
         let op = Op::ReflectPad(ReflectPad { pads: self.pads });
         Ok(vec![Some(g.push(name, op, vec![grad])?)])
+    }
+}
+
+impl Flops for ReflectPad {}
+
+impl Flops for ReflectPadGrad {
+    fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        // Reflected border pixels add onto the ones they mirror.
+        elements(inputs.first().copied().unwrap_or_default())
     }
 }
 

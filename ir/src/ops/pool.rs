@@ -2,6 +2,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -185,6 +186,19 @@ impl MaxPool2dGrad {
             "max_pool2d_grad: the second derivative is not defined in irdc; `{}` is the gradient of a max pool, and a gradient of it was asked for (differentiate a graph with max pools only once)",
             g.nodes[node].name
         ))
+    }
+}
+
+impl Flops for MaxPool2d {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // One comparison per window element after the first.
+        elements(out) * (self.kernel * self.kernel).saturating_sub(1) as u64
+    }
+}
+
+impl Flops for MaxPool2dGrad {
+    fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        elements(inputs.get(1).copied().unwrap_or_default()) * (self.kernel * self.kernel) as u64
     }
 }
 

@@ -1,6 +1,6 @@
-//! What the compiler's passes ask of an op. Each op states its own, as a `PROPERTIES` constant
-//! beside its shape rule and CPU reference; [`crate::Op::properties`] dispatches, and passes ask
-//! it rather than keeping lists of ops.
+//! What the compiler's passes ask of an op, and what it costs. Each op states its own, as a
+//! `PROPERTIES` constant and a [`Flops`] impl beside its shape rule and CPU reference;
+//! [`crate::Op`] dispatches, and passes ask it rather than keeping lists of ops.
 
 /// An op's properties; `Properties::NONE` for an op that has none of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,4 +51,27 @@ impl Properties {
         internal: true,
         ..Properties::NONE
     };
+}
+
+/// Floating-point operations of one node of an op, from its input and output shapes: a
+/// multiply-add is 2, an elementwise op 1 per output element, a reduction 1 per input element,
+/// pure data movement (pads, concatenation, slices, reshapes) 0, the default.
+pub trait Flops {
+    fn flops(&self, _inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        0
+    }
+}
+
+/// Elements of a shape, as u64.
+pub fn elements(shape: &[usize]) -> u64 {
+    crate::numel(shape) as u64
+}
+
+/// Input channels times kernel area of a weight `[a, b, kh, kw]`, the channels at
+/// `channel_axis`; 0 for another rank.
+pub fn window(w: &[usize], channel_axis: usize) -> u64 {
+    match w {
+        [_, _, kh, kw] => (w[channel_axis] * kh * kw) as u64,
+        _ => 0,
+    }
 }

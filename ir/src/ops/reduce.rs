@@ -2,6 +2,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use super::{Expand, Unary};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -106,6 +107,12 @@ impl Reduce {
             v = g.push(name, Op::Expand(Expand { shape }), vec![v])?;
         }
         Ok(vec![Some(v)])
+    }
+}
+
+impl Flops for Reduce {
+    fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
+        elements(inputs.first().copied().unwrap_or_default())
     }
 }
 

@@ -1,7 +1,11 @@
 //! Sources: constants written in the model file and parameter initialisers.
 
+use super::properties::Flops;
 use super::properties::Properties;
-use crate::{Shape, Tensor};
+use crate::{Graph, NodeId, Shape, Tensor};
+
+/// What a VJP returns: one gradient per input, None where none flows.
+pub type VjpResult = Result<Vec<Option<NodeId>>, String>;
 use num_traits::Float;
 
 /// How a parameter is initialised when no weights file is given (docs/spec.md: weights N(0, 0.02), biases 0).
@@ -20,10 +24,22 @@ pub struct Const {
 impl Const {
     pub const PROPERTIES: Properties = Properties::NONE;
 
-    pub fn cpu<T: Float>(&self) -> Tensor<T> {
+    /// Its declared shape (a constant has no inputs).
+    pub fn shape(&self, _inputs: &[&[usize]]) -> Result<Shape, String> {
+        Ok(self.shape.clone())
+    }
+
+    pub fn cpu<T: Float>(&self, _inputs: &[&Tensor<T>], _out_shape: &[usize]) -> Tensor<T> {
         Tensor::new(
             &self.shape,
             self.values.iter().map(|&v| T::from(v).unwrap()).collect(),
         )
     }
+
+    /// No inputs, so no gradients to push.
+    pub fn vjp(&self, _g: &mut Graph, _node: NodeId, _grad: NodeId) -> VjpResult {
+        Ok(vec![])
+    }
 }
+
+impl Flops for Const {}

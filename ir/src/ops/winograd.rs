@@ -20,6 +20,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 pub use super::winograd_transforms::{WinogradKind, WinogradTransforms};
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -291,6 +292,42 @@ impl WinogradOutput {
     pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
         compile_time_only("winograd_output")
     }
+}
+
+impl Flops for WinogradWeight {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // Two sums per value written, of a patch side's terms (the weights': 3): an upper bound
+        // (the kernels drop zero terms).
+        2 * 2 * 3 * elements(out)
+    }
+}
+
+impl Flops for WinogradInput {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        2 * 2 * winograd_side(self.tile, self.kind, |t| t.patch()) * elements(out)
+    }
+}
+
+impl Flops for WinogradGemm {
+    fn flops(&self, inputs: &[&[usize]], out: &[usize]) -> u64 {
+        // The products: 2 A^2 O C N T.
+        2 * elements(out) * inputs.first().and_then(|s| s.get(2)).copied().unwrap_or(0) as u64
+    }
+}
+
+impl Flops for WinogradOutput {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        2 * 2 * winograd_side(self.tile, self.kind, |t| t.alpha()) * elements(out)
+    }
+}
+
+/// A length of a Winograd algorithm's matrices (`side` of them), 0 for one without matrices.
+fn winograd_side(
+    tile: usize,
+    kind: WinogradKind,
+    side: impl Fn(&WinogradTransforms) -> usize,
+) -> u64 {
+    WinogradTransforms::of(tile, kind).map_or(0, |t| side(&t) as u64)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use super::check;
 use super::properties::Properties;
+use super::properties::{elements, Flops};
 use super::vjp::{binary as bin, unary as un};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -472,6 +473,24 @@ impl ChannelAffine {
             shift: vec![0.0],
         });
         Ok(vec![Some(g.push(n, op, vec![grad])?)])
+    }
+}
+
+impl Flops for Unary {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        elements(out)
+    }
+}
+
+impl Flops for Binary {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        elements(out)
+    }
+}
+
+impl Flops for ChannelAffine {
+    fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
+        elements(out)
     }
 }
 
