@@ -4,17 +4,14 @@
 //! under its own name (`loss`) and each gradient under the name of the value it belongs to
 //! (`critic.conv1.weight`, `fake`), so it can be held against another framework's gradients.
 
-use super::{ModelArgs, WeightArgs};
+use super::WeightArgs;
 use anyhow::Result;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArgs,
-    /// The graph, e.g. critic_loss
-    #[arg(long)]
-    graph: String,
+    on: super::GraphArgs,
     /// Inputs, one tensor per graph input, named as the graph names them
     #[arg(long)]
     input: PathBuf,
@@ -31,11 +28,16 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let (graph, input_file) = super::build_from_inputs(&args.model, &args.graph, &args.input)?;
+    let (graph, input_file) =
+        super::build_from_inputs(&args.on.model, &args.on.graph, &args.input)?;
     let params = args.weights.load(&graph)?;
     let train = super::with_gradients(&graph, args.of.as_deref(), "", true, false)?;
     let (_, written) =
         super::execute_to_file(&train, params, &input_file, &args.output, &args.device)?;
-    eprintln!("{}: {} gradients and the output", args.graph, written - 1);
+    eprintln!(
+        "{}: {} gradients and the output",
+        args.on.graph,
+        written - 1
+    );
     Ok(())
 }

@@ -43,6 +43,27 @@ impl ModelArgs {
     }
 }
 
+/// A model file, its `--set` overrides, and one of its graphs (`--graph`), for the commands
+/// that work on one graph.
+#[derive(clap::Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The graph, e.g. generator
+    #[arg(long)]
+    pub graph: String,
+}
+
+impl GraphArgs {
+    /// The model loaded with its overrides, and the graph built at its declared shapes with
+    /// `inputs` overriding some (`--input NAME=NxCxHxW`).
+    pub fn build(&self, inputs: &[(String, Vec<usize>)]) -> Result<(ir::front::Model, Graph)> {
+        let model = self.model.load()?;
+        let graph = build_graph(&model, &self.model.model, &self.graph, inputs)?;
+        Ok((model, graph))
+    }
+}
+
 /// Parse `NAME=NxCxHxW` (any rank, `x`-separated).
 pub fn parse_input_shape(arg: &str) -> Result<(String, Vec<usize>)> {
     let (name, dims) = arg.split_once('=').with_context(|| {

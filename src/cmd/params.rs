@@ -1,20 +1,16 @@
 //! `irdc params MODEL --graph G`: one line per parameter, then the total.
 
-use super::{format_count, ModelArgs};
+use super::format_count;
 use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArgs,
-    /// The graph, e.g. generator
-    #[arg(long)]
-    graph: String,
+    on: super::GraphArgs,
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let model = args.model.load()?;
-    let graph = super::build_graph(&model, &args.model.model, &args.graph, &[])?;
+    let (_, graph) = args.on.build(&[])?;
     let width = graph.params().map(|(_, n)| n.name.len()).max().unwrap_or(0);
     let mut total = 0;
     for (_, node) in graph.params() {

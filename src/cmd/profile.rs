@@ -4,7 +4,7 @@
 //! kernel its time, FLOPs, bytes, achieved GFLOP/s and GB/s and the IR nodes it carries out,
 //! largest first, and a total per kernel template. FLOP and byte counts: `compiler::cost`.
 
-use super::{parse_input_shape, ModelArgs, WeightArgs};
+use super::{parse_input_shape, WeightArgs};
 use anyhow::{bail, Context, Result};
 use compiler::cost::{kernel_cost, Cost};
 use runtime::io::TensorFile;
@@ -16,10 +16,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArgs,
-    /// The graph, e.g. generator
-    #[arg(long)]
-    graph: String,
+    on: super::GraphArgs,
     /// Override an input's shape, e.g. --input blurred=1x3x256x256 (repeatable)
     #[arg(long = "input", value_name = "NAME=NxCxHxW")]
     inputs: Vec<String>,
@@ -64,13 +61,12 @@ pub fn main(args: Args) -> Result<()> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
-    let model = args.model.load()?;
     let shapes = args
         .inputs
         .iter()
         .map(|s| parse_input_shape(s))
         .collect::<Result<Vec<_>>>()?;
-    let mut graph = super::build_graph(&model, &args.model.model, &args.graph, &shapes)?;
+    let (model, mut graph) = args.on.build(&shapes)?;
     let params = args.weights.load(&graph)?;
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
@@ -79,7 +75,7 @@ pub fn main(args: Args) -> Result<()> {
     eprintln!("{}", gpu.describe());
     let options = super::step_options(
         &model,
-        (&args.graph, &graph),
+        (&args.on.graph, &graph),
         args.train,
         args.all_params,
         Default::default(),

@@ -1,6 +1,6 @@
 //! `irdc run MODEL --graph G --input X.safetensors --output Y.safetensors`: execute a graph.
 
-use super::{ModelArgs, WeightArgs};
+use super::WeightArgs;
 use anyhow::Result;
 use runtime::io::write_tensors;
 use std::collections::HashMap;
@@ -9,10 +9,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArgs,
-    /// The graph, e.g. generator
-    #[arg(long)]
-    graph: String,
+    on: super::GraphArgs,
     /// Inputs, one tensor per graph input, named as the graph names them
     #[arg(long)]
     input: PathBuf,
@@ -29,7 +26,8 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<()> {
-    let (graph, input_file) = super::build_from_inputs(&args.model, &args.graph, &args.input)?;
+    let (graph, input_file) =
+        super::build_from_inputs(&args.on.model, &args.on.graph, &args.input)?;
     let params = args.weights.load(&graph)?;
     if let Some(path) = &args.save_weights {
         write_tensors(path, &params, &HashMap::new())?;

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Flops;
 use super::properties::Properties;
+use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -53,12 +54,7 @@ impl Concat {
     }
 
     /// Each input gets its own channel block of the gradient.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let name = super::vjp::prefix(g, node);
         let mut c0 = 0;
         let mut out = Vec::new();
@@ -101,12 +97,7 @@ impl ChannelSlice {
 
     /// The gradient placed back among zero channels: Concat(zeros, g, zeros), the zeros an
     /// Expand of a scalar 0 (so nothing large is stored and the result stays differentiable).
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
         let name = super::vjp::prefix(g, node);
         let [n, c, h, w] = shape4(&g.nodes[x].shape);

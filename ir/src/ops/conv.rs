@@ -4,6 +4,7 @@ use super::check;
 use super::conv_grad::{conv_transpose_to, Conv2dWeightGrad, ConvTranspose2dWeightGrad};
 use super::properties::Properties;
 use super::properties::{elements, window, Flops};
+use super::vjp::VjpResult;
 use super::{Reduce, ReduceKind, Reshape};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -86,12 +87,7 @@ impl Conv2d {
 
     /// gx = conv_transpose2d(gy, w) with the same stride and pad and the out_pad that gives x's
     /// size back (see `conv_transpose_to`), gw = conv2d_weight_grad(x, gy), gb = sum of gy.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let ins = g.nodes[node].inputs.clone();
         let name = super::vjp::prefix(g, node);
         let (s, p) = (self.stride, self.pad);
@@ -183,12 +179,7 @@ impl ConvTranspose2d {
 
     /// gx = conv2d(gy, w) with the same stride and pad (it lands exactly on x's size since
     /// out_pad < stride), gw = conv_transpose2d_weight_grad(x, gy), gb = sum of gy.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let ins = g.nodes[node].inputs.clone();
         let name = super::vjp::prefix(g, node);
         let (s, p) = (self.stride, self.pad);

@@ -8,6 +8,7 @@ use super::check;
 use super::conv::{Conv2d, ConvTranspose2d};
 use super::properties::Properties;
 use super::properties::{elements, window, Flops};
+use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -115,12 +116,7 @@ impl Conv2dWeightGrad {
     }
 
     /// gx = conv_transpose2d(gy, G), ggy = conv2d(x, G), with G the incoming gradient [O,C,kh,kw].
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (x, gy) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
         let (s, p) = (self.stride, self.pad);
@@ -165,12 +161,7 @@ impl ConvTranspose2dWeightGrad {
     }
 
     /// gx = conv2d(gy, G), ggy = conv_transpose2d(x, G), with G the incoming gradient [C,O,kh,kw].
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (x, gy) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
         let (s, p) = (self.stride, self.pad);

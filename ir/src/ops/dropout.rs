@@ -9,6 +9,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -124,12 +125,7 @@ impl Dropout {
 
     /// Linear in x with a fixed mask: the gradient is the same dropout (same p, salt and seed)
     /// of the incoming gradient; none for the seed. In inference, the identity.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let inputs = g.nodes[node].inputs.clone();
         let [_, seed] = inputs[..] else {
             return Ok(vec![Some(grad)]);

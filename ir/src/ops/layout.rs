@@ -6,6 +6,7 @@ use super::elementwise::broadcast_shapes;
 use super::properties::Flops;
 use super::properties::Properties;
 use super::reduce::{Reduce, ReduceKind};
+use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -65,12 +66,7 @@ impl Expand {
     }
 
     /// Sum the gradient back over the broadcast axes.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
         let name = super::vjp::prefix(g, node);
         let shape = g.nodes[x].shape.clone();
@@ -101,12 +97,7 @@ impl Reshape {
         Tensor::new(out_shape, inputs[0].data.clone())
     }
 
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
         let name = super::vjp::prefix(g, node);
         let op = Op::Reshape(Reshape {

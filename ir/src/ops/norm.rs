@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use super::vjp::{binary, unary};
 use super::{Binary, Reduce, ReduceKind, Unary};
 use crate::{Graph, NodeId, Op, Shape, Tensor};
@@ -70,12 +71,7 @@ impl InstanceNorm {
     /// gx = (g - mean(g) - y * mean(g * y)) / sqrt(var + eps), per plane; composed of IR ops
     /// (means, broadcasting binaries, square, sqrt, recip) so it is differentiable again.
     /// 1 / sqrt(var + eps) is recomputed from x rather than stored.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (x, y) = (g.nodes[node].inputs[0], node);
         let n = super::vjp::prefix(g, node);
         let mx = plane_mean(g, format!("{n}.mean"), x)?;

@@ -11,6 +11,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use super::InstanceNorm;
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -38,7 +39,7 @@ pub struct PlaneStat {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlaneMeans;
 
-fn compile_time_only(op: &str) -> Result<Vec<Option<NodeId>>, String> {
+fn compile_time_only(op: &str) -> VjpResult {
     Err(format!(
         "{op}: not differentiable: a compile-time op (differentiate the graph before lowering \
          instance_norm)"
@@ -79,7 +80,7 @@ impl InstanceNormStats {
         y
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("instance_norm_stats")
     }
 }
@@ -115,7 +116,7 @@ impl InstanceNormApply {
         Tensor::new(out_shape, data.collect())
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("instance_norm_apply")
     }
 }
@@ -145,7 +146,7 @@ impl PlaneStat {
         Tensor::new(out_shape, data.collect())
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("plane_stat")
     }
 }
@@ -186,7 +187,7 @@ impl PlaneMeans {
         y
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("plane_means")
     }
 }

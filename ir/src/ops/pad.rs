@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -84,12 +85,7 @@ impl ReflectPad {
         Tensor::new(out_shape, data)
     }
 
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let name = super::vjp::prefix(g, node);
         let op = Op::ReflectPadGrad(ReflectPadGrad { pads: self.pads });
         Ok(vec![Some(g.push(name, op, vec![grad])?)])
@@ -137,12 +133,7 @@ impl ReflectPadGrad {
     }
 
     /// Linear, so its VJP is its adjoint: the reflect pad.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let name = super::vjp::prefix(g, node);
         let op = Op::ReflectPad(ReflectPad { pads: self.pads });
         Ok(vec![Some(g.push(name, op, vec![grad])?)])

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
@@ -66,12 +67,7 @@ impl MaxPool2d {
         Tensor::new(out_shape, data)
     }
 
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
         let name = super::vjp::prefix(g, node);
         let op = Op::MaxPool2dGrad(MaxPool2dGrad {
@@ -176,12 +172,7 @@ impl MaxPool2dGrad {
 
     /// The gradient routing is piecewise constant in x (zero almost everywhere) but linear in
     /// gy; irdc does not differentiate through it at all, so a graph that asks says so.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        _grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, _grad: NodeId) -> VjpResult {
         Err(format!(
             "max_pool2d_grad: the second derivative is not defined in irdc; `{}` is the gradient of a max pool, and a gradient of it was asked for (differentiate a graph with max pools only once)",
             g.nodes[node].name

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use super::{Expand, Unary};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -85,12 +86,7 @@ impl Reduce {
 
 impl Reduce {
     /// The gradient broadcast back to x's shape, divided by the count for a mean.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
         let name = super::vjp::prefix(g, node);
         let shape = g.nodes[x].shape.clone();

@@ -2,10 +2,8 @@
 
 use super::properties::Flops;
 use super::properties::Properties;
+use super::vjp::VjpResult;
 use crate::{Graph, NodeId, Shape, Tensor};
-
-/// What a VJP returns: one gradient per input, None where none flows.
-pub type VjpResult = Result<Vec<Option<NodeId>>, String>;
 use num_traits::Float;
 
 /// How a parameter is initialised when no weights file is given (docs/spec.md: weights N(0, 0.02), biases 0).

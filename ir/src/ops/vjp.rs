@@ -4,6 +4,9 @@
 use super::{Const, Expand};
 use crate::{Graph, NodeId, Op};
 
+/// What a VJP returns: one gradient per input, None where no gradient flows.
+pub type VjpResult = Result<Vec<Option<NodeId>>, String>;
+
 /// The name prefix of the nodes a VJP adds for `node`: `grad.<node path>`.
 pub(crate) fn prefix(g: &Graph, node: NodeId) -> String {
     format!("grad.{}", g.nodes[node].name)

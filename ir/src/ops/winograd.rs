@@ -21,6 +21,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 pub use super::winograd_transforms::{WinogradKind, WinogradTransforms};
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -62,7 +63,7 @@ pub fn winograd_tiles(m: usize, h: usize, w: usize) -> (usize, usize) {
     (h.div_ceil(m), w.div_ceil(m))
 }
 
-fn compile_time_only(op: &str) -> Result<Vec<Option<NodeId>>, String> {
+fn compile_time_only(op: &str) -> VjpResult {
     Err(format!(
         "{op}: not differentiable: a compile-time form of conv2d (differentiate the conv2d)"
     ))
@@ -110,7 +111,7 @@ impl WinogradWeight {
         u
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("winograd_weight")
     }
 }
@@ -179,7 +180,7 @@ impl WinogradInput {
         v
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("winograd_input")
     }
 }
@@ -217,7 +218,7 @@ impl WinogradGemm {
         y
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("winograd_gemm")
     }
 }
@@ -289,7 +290,7 @@ impl WinogradOutput {
         y
     }
 
-    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, _: &mut Graph, _: NodeId, _: NodeId) -> VjpResult {
         compile_time_only("winograd_output")
     }
 }

@@ -5,6 +5,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::vjp::VjpResult;
 use super::vjp::{binary as bin, unary as un};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -343,12 +344,7 @@ impl Unary {
     /// g times the derivative. The step-like masks (step, leaky_step, sign, in_range) are
     /// piecewise constant: their derivative is 0 almost everywhere, so they return None (no
     /// gradient flows), which the autodiff pass reads as zero.
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (x, y) = (g.nodes[node].inputs[0], node);
         let n = super::vjp::prefix(g, node);
         let d = |s: &str| format!("{n}.{s}");
@@ -415,12 +411,7 @@ impl Binary {
     /// One gradient per operand, each summed back to its operand's shape where it broadcast.
     /// max/min send the gradient to the winning operand via step(a - b) (step(b - a) for min);
     /// on a tie all of it goes to b (PyTorch would split a tie evenly; ties have measure zero).
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (a, b) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let n = super::vjp::prefix(g, node);
         let d = |s: &str| format!("{n}.{s}");
@@ -461,12 +452,7 @@ impl Binary {
 
 impl ChannelAffine {
     /// g * scale[c] (the shift has no gradient).
-    pub fn vjp(
-        &self,
-        g: &mut Graph,
-        node: NodeId,
-        grad: NodeId,
-    ) -> Result<Vec<Option<NodeId>>, String> {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let n = super::vjp::prefix(g, node);
         let op = Op::ChannelAffine(ChannelAffine {
             scale: self.scale.clone(),
