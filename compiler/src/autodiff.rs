@@ -150,19 +150,11 @@ fn prune(g: Graph, keep: usize, roots: &[NodeId]) -> (Graph, Vec<NodeId>) {
             }
         }
     }
-    let mut new_id = vec![usize::MAX; g.nodes.len()];
-    let mut out = Graph {
-        name: g.name,
-        nodes: Vec::new(),
-        outputs: g.outputs,
-    };
-    for (i, mut node) in g.nodes.into_iter().enumerate() {
+    let (out, new_id) = crate::rewrite::rewrite_with_ids(&g, |out, new_id, i, node| {
         if i < keep || needed[i] {
-            node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
-            new_id[i] = out.nodes.len();
-            out.nodes.push(node);
+            new_id[i] = crate::rewrite::push(out, node);
         }
-    }
+    });
     let roots = roots.iter().map(|&r| new_id[r]).collect();
     (out, roots)
 }

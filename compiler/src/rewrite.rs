@@ -7,10 +7,15 @@ use ir::{Graph, Node, NodeId};
 /// already renumbered into `out`, pushes what stands for it and records that in `new_id[i]`
 /// (or later, for a node it defers; a pass may also set the id of an earlier node it defers).
 /// The outputs are renumbered the same way.
-pub fn rewrite(
+pub fn rewrite(graph: &Graph, each: impl FnMut(&mut Graph, &mut [NodeId], NodeId, Node)) -> Graph {
+    rewrite_with_ids(graph, each).0
+}
+
+/// [`rewrite`], also returning each old node's new id (`usize::MAX` for a node dropped).
+pub fn rewrite_with_ids(
     graph: &Graph,
     mut each: impl FnMut(&mut Graph, &mut [NodeId], NodeId, Node),
-) -> Graph {
+) -> (Graph, Vec<NodeId>) {
     let mut out = Graph {
         name: graph.name.clone(),
         ..Graph::default()
@@ -24,7 +29,7 @@ pub fn rewrite(
     out.outputs = (graph.outputs.iter())
         .map(|(name, o)| (name.clone(), new_id[*o]))
         .collect();
-    out
+    (out, new_id)
 }
 
 /// Push `node` onto `g`; its id.

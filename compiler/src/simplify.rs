@@ -23,23 +23,13 @@ pub fn simplify(graph: &Graph) -> Graph {
             stack.extend(graph.nodes[i].inputs.iter().map(|&j| rep[j]));
         }
     }
-    let mut new_id = vec![usize::MAX; n];
-    let mut out = Graph {
-        name: graph.name.clone(),
-        ..Graph::default()
-    };
-    for (i, node) in graph.nodes.iter().enumerate() {
-        if needed[i] && rep[i] == i {
-            let mut node = node.clone();
-            node.inputs.iter_mut().for_each(|j| *j = new_id[rep[*j]]);
-            new_id[i] = out.nodes.len();
-            out.nodes.push(node);
+    // An identity stands for what it skips to (an earlier node), so its readers and the
+    // outputs are renumbered to that.
+    crate::rewrite::rewrite(graph, |out, new_id, i, node| {
+        if rep[i] != i {
+            new_id[i] = new_id[rep[i]];
+        } else if needed[i] {
+            new_id[i] = crate::rewrite::push(out, node);
         }
-    }
-    out.outputs = graph
-        .outputs
-        .iter()
-        .map(|(name, o)| (name.clone(), new_id[rep[*o]]))
-        .collect();
-    out
+    })
 }
