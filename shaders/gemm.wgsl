@@ -16,7 +16,7 @@
 // literal where codegen unrolls a loop per group). One group has group_k = GK.
 // The tiles hold `staged` values, an alias codegen defines: f32, or f16 at the f16 precision
 // (compiler::Precision: operands rounded as they are staged, the sums kept in f32).
-// On cooperative matrices (codegen/coop.rs) the MICRO_* code is theirs instead: the inner loop
+// On cooperative matrices (codegen/gemm/coop.rs) the MICRO_* code is theirs instead: the inner loop
 // steps K_STEP (the matrices' side) k's at a time, EXTRA_PARAMS numbers the subgroups, and
 // MICRO_STORE goes through workgroup memory; otherwise K_STEP is 1 and EXTRA_PARAMS empty.
 

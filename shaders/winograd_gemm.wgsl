@@ -1,4 +1,4 @@
-// Winograd products of a 3x3 conv, the products (ir/src/ops/winograd.rs):
+// Winograd products of a 3x3 conv, the products (ir/src/ops/winograd/):
 // m[a, o, n, t] = sum_c u[a, o, c] * v[a, c, n, t], GROUPS = A^2 GEMMs of shaders/gemm.wgsl, group a:
 // row m = o, k = c (numbered a * GK + c), column = (n, t) (numbered a * GN + n * V_W + t).
 

@@ -1,4 +1,4 @@
-// Winograd products of a 3x3 conv, the inputs' transform (ir/src/ops/winograd.rs):
+// Winograd products of a 3x3 conv, the inputs' transform (ir/src/ops/winograd/):
 // v[a, c, n, t] = (BT d B)[a] for the square patch d of channel c under output tile t (tile row
 // t / TILES_W, column t % TILES_W; patches STEP apart, from PAD before), zero outside the image. One
 // invocation per (c, n, t), t fastest so that neighbouring invocations store neighbouring

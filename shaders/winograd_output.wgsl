@@ -1,8 +1,8 @@
-// Winograd products of a 3x3 conv, the outputs' transform (ir/src/ops/winograd.rs):
+// Winograd products of a 3x3 conv, the outputs' transform (ir/src/ops/winograd/):
 // y[n, o, tile t] = AT m[., o, n, t] A + b[o], one invocation per (n, o, t), t fastest.
 // TRANSFORM loads the A^2 products `m_i_j`, transforms them and fills an array `out` (TILE x TILE, row
 // major; see codegen/winograd.rs). The stores are a loop: `st_y` carries the consumer's fused
-// epilogue, and one copy of it keeps llvmpipe's compile time down (codegen/conv.rs,
+// epilogue, and one copy of it keeps llvmpipe's compile time down (codegen/gemm/micro_tile.rs,
 // `store_loop`). Pixels of edge tiles past the output are not stored.
 
 @compute @workgroup_size(WG)

@@ -1,4 +1,4 @@
-// Winograd products of a 3x3 conv, the weights' transform (ir/src/ops/winograd.rs):
+// Winograd products of a 3x3 conv, the weights' transform (ir/src/ops/winograd/):
 // u[a, o, c] = (G w[o, c] GT)[a], one invocation per (o, c) (of a transposed conv's weight, w[c, o]
 // flipped). TRANSFORM loads the 3 x 3 taps `g_r_s`, computes the A^2 transformed values
 // (codegen/winograd.rs writes it out from the matrices) and stores them.

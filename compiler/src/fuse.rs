@@ -7,7 +7,7 @@
 //!   after it into the next convolution's load (the IRD bottleneck), elementwise work into the
 //!   reductions after it, and does the same in backward graphs;
 //! - a reduction whose only reader is a reshape stores into the reshape's bytes;
-//! - a convolution (or a Winograd output transform, `ir/src/ops/winograd.rs`, or a weight
+//! - a convolution (or a Winograd output transform, `ir/src/ops/winograd/`, or a weight
 //!   gradient or a reduction to a scalar, each element written once by one workgroup) whose only reader is
 //!   an elementwise op of its shape (bias, activation, residual add, the sum of a shared
 //!   weight's gradients, the terms of a loss) is *stored through* it:

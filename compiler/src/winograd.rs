@@ -1,4 +1,4 @@
-//! 3x3 convolutions rewritten as Winograd products (`ir/src/ops/winograd.rs`): `conv(x, w, b)`
+//! 3x3 convolutions rewritten as Winograd products (`ir/src/ops/winograd/`): `conv(x, w, b)`
 //! becomes `WinogradOutput(WinogradGemm(WinogradWeight(w), WinogradInput(x)), b)`, which keeps
 //! the conv's name (plans and profiles still show `ird.3.conv`), so readers, concat slices and
 //! graph outputs see the same value. Stride-1 convs become F(m x m, 3 x 3) (and so do stride-1
@@ -53,7 +53,7 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
                 bias: *bias,
                 transposed: false,
             }),
-            // A conv2d of the flipped weight with padding 2 - pad (see ir/src/ops/winograd.rs).
+            // A conv2d of the flipped weight with padding 2 - pad (see ir/src/ops/winograd/).
             Op::ConvTranspose2d(ConvTranspose2d {
                 stride: 1,
                 pad,

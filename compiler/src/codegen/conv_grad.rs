@@ -1,5 +1,5 @@
 //! Convolution weight gradients: both are the same correlation of two activations (see
-//! `shaders/weight_grad.wgsl`), with the operands' roles swapped, run as the GEMM of `conv.rs`
+//! `shaders/weight_grad.wgsl`), with the operands' roles swapped, run as the GEMM of `gemm/`
 //! with the sum over pixels as its reduction. Each output element is written once, by the one
 //! workgroup that owns its tile (no split-K: deterministic, and lavapipe's few threads are busy
 //! with the tiles alone).

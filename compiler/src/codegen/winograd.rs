@@ -1,4 +1,4 @@
-//! The kernels of Winograd's products (`ir/src/ops/winograd.rs`): three transforms, one
+//! The kernels of Winograd's products (`ir/src/ops/winograd/`): three transforms, one
 //! invocation per matrix they transform, written out from the transform matrices (zero
 //! coefficients dropped, so F(4, 3)'s input transform is a few adds per value), and the
 //! products as a batch of GEMMs in the conv GEMM template (`gemm::gemm`). The kinds differ
