@@ -196,3 +196,37 @@ fn generator_training_step_fused_matches_unfused() {
     let planned = fused_matches_unfused(&g, &random_feeds(&g, 25), 1);
     assert!(winograd(&planned) && norm_gradients_share_reductions(&planned));
 }
+
+/// The activations of newer restoration networks, written in a model file, in convs' loads and
+/// stores and in a sigmoid channel gate, forward and with the parameters' gradients.
+#[test]
+fn activations_fused_match_unfused() {
+    let src = r#"Model(
+    params: { C: 4 },
+    graphs: {
+        net: Graph(
+            inputs: { x: [1, 3, 12, 12] },
+            nodes: {
+                c1: Conv(in: x, out: C, kernel: 3),
+                a1: Gelu(in: c1),
+                c2: Conv(in: a1, out: C, kernel: 3),
+                a2: Silu(in: c2),
+                gate: Sigmoid(in: a2),
+                gated: Mul(a: a2, b: gate),
+                c3: Conv(in: gated, out: C, kernel: 1),
+                a3: Gelu(in: c3, tanh: true),
+                a4: Softplus(in: a3),
+                c4: Conv(in: a4, out: 3, kernel: 3),
+                y: Erf(in: c4),
+            },
+            outputs: { y: y },
+        ),
+    },
+)"#;
+    let m = ir::front::parse(src, "activations.ron", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let g = m.build_with("net", &[], &Autodiff).unwrap();
+    let g = with_gradients(&g);
+    for policy in [GPU_POLICY, 1] {
+        fused_matches_unfused(&g, &random_feeds(&g, 31), policy);
+    }
+}

@@ -187,6 +187,12 @@ fn unary_ops() {
             scale: 0.5,
             shift: 0.5,
         },
+        Unary::Sigmoid,
+        Unary::Silu,
+        Unary::Softplus,
+        Unary::Erf,
+        Unary::Gelu,
+        Unary::GeluTanh,
     ];
     for (i, u) in ops.into_iter().enumerate() {
         let positive = matches!(u, Unary::Sqrt | Unary::Log);

@@ -210,6 +210,12 @@ fn unary_first_order() {
             max: 0.5,
         },
         Unary::Recip,
+        Unary::Sigmoid,
+        Unary::Silu,
+        Unary::Softplus,
+        Unary::Erf,
+        Unary::Gelu,
+        Unary::GeluTanh,
     ];
     for (k, u) in ops.into_iter().enumerate() {
         let mut c = Case::new(100 + k as u64);

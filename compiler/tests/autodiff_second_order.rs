@@ -105,6 +105,30 @@ fn elementwise_and_reductions_second_order() {
     second_order(&c, f, x, &[w, b, x], None);
 }
 
+/// The activations of restoration networks (NAFNet's GELU, channel gates' sigmoid, SiLU,
+/// softplus, erf) under a gradient penalty: f = sum(act(x * w)), differentiated through
+/// || d f / d x ||.
+#[test]
+fn activations_second_order() {
+    let ops = [
+        Unary::Sigmoid,
+        Unary::Silu,
+        Unary::Softplus,
+        Unary::Erf,
+        Unary::Gelu,
+        Unary::GeluTanh,
+    ];
+    for (k, u) in ops.into_iter().enumerate() {
+        let mut c = Case::new(900 + k as u64);
+        let x = c.x("x", &[2, 3, 2, 2]);
+        let w = c.x("w", &[1, 3, 1, 1]);
+        let xw = c.bin(Binary::Mul, x, w);
+        let a = c.un(u, xw);
+        let f = c.loss(a);
+        second_order(&c, f, x, &[w, x], None);
+    }
+}
+
 /// The IRD-GAN critic at ndf = 4 on a 12x12 image: L = mean(D(x)) + (|| grad_x mean(D(x)) || - 1)^2,
 /// differentiated w.r.t. a few weights of every layer.
 #[test]

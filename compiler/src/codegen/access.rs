@@ -304,6 +304,10 @@ impl KernelBuilder {
         s.push_str(&load);
         s.push('\n');
         s.push_str(&call_first(template, "load_offsets();")?);
+        // Helpers an op's WGSL calls, where a kernel calls them (in its code or fused loads).
+        if s.contains("irdc_erf(") {
+            s.push_str(ir::ops::ERF_WGSL);
+        }
         Ok(Generated {
             wgsl: s,
             arenas,

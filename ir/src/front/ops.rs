@@ -23,6 +23,11 @@ pub const OP_NAMES: &[&str] = &[
     "Square",
     "Exp",
     "Log",
+    "Sigmoid",
+    "Silu",
+    "Softplus",
+    "Erf",
+    "Gelu",
     "Affine",
     "Add",
     "Sub",
@@ -94,6 +99,19 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
             )
         }
         "Tanh" => unary(c, Unary::Tanh)?,
+        "Sigmoid" => unary(c, Unary::Sigmoid)?,
+        "Silu" => unary(c, Unary::Silu)?,
+        "Softplus" => unary(c, Unary::Softplus)?,
+        "Erf" => unary(c, Unary::Erf)?,
+        // PyTorch's exact GELU, or with `tanh: true` its `approximate="tanh"` form.
+        "Gelu" => {
+            let x = c.value("in")?;
+            let op = match c.bool_or("tanh", false)? {
+                true => Unary::GeluTanh,
+                false => Unary::Gelu,
+            };
+            plain(Op::Unary(op), vec![x])
+        }
         "Clamp" => {
             let x = c.value("in")?;
             let min = c.num("min")?;

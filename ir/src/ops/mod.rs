@@ -23,7 +23,7 @@ pub use concat::{ChannelSlice, Concat};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use conv_grad::{Conv2dWeightGrad, ConvTranspose2dWeightGrad};
 pub use dropout::{dropout_hash, dropout_salt, Dropout, DROPOUT_SEED, DROPOUT_WGSL};
-pub use elementwise::{broadcast_shapes, wgsl_f32, Binary, ChannelAffine, Unary};
+pub use elementwise::{broadcast_shapes, wgsl_f32, Binary, ChannelAffine, Unary, ERF_WGSL};
 pub use layout::{sum_to, Expand, Reshape};
 pub use norm::InstanceNorm;
 pub use norm_parts::{InstanceNormApply, InstanceNormStats, PlaneMeans, PlaneStat};

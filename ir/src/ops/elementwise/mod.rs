@@ -5,9 +5,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
-use super::vjp::VjpResult;
-use super::vjp::{binary as bin, unary as un};
-use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
+use crate::{shape4, Shape, Tensor};
 use num_traits::Float;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +45,46 @@ pub enum Unary {
     },
     /// 1 / x
     Recip,
+    /// 1 / (1 + exp(-x))
+    Sigmoid,
+    /// x * sigmoid(x) (SiLU, swish)
+    Silu,
+    /// log(1 + exp(x))
+    Softplus,
+    /// The error function (its WGSL is [`ERF_WGSL`], whose error is below 1.5e-7).
+    Erf,
+    /// x * Phi(x), Phi the standard normal CDF (PyTorch's exact GELU).
+    Gelu,
+    /// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) (PyTorch's `approximate="tanh"`).
+    GeluTanh,
 }
+
+/// `irdc_erf`, which the WGSL of [`Unary::Erf`] and [`Unary::Gelu`] calls: WGSL has no erf.
+/// Abramowitz and Stegun 7.1.26, absolute error below 1.5e-7. Kernels that call it get it.
+pub const ERF_WGSL: &str = "
+fn irdc_erf(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - p * exp(-x * x));
+}
+";
+
+/// The CPU's erf, for any float type (through f64).
+fn erf<T: Float>(x: T) -> T {
+    t(libm::erf(x.to_f64().unwrap_or(f64::NAN)))
+}
+
+/// The logistic function without overflow for either sign.
+fn sigmoid<T: Float>(x: T) -> T {
+    match x >= T::zero() {
+        true => T::one() / (T::one() + (-x).exp()),
+        false => x.exp() / (T::one() + x.exp()),
+    }
+}
+
+/// sqrt(2 / pi), the tanh form of GELU's scale; and its cubic's coefficient.
+const GELU_C: f64 = 0.797_884_560_802_865_4;
+const GELU_K: f64 = 0.044715;
 
 /// Binary ops broadcast NumPy-style over the rank-4 padded shapes (a dimension of 1 stretches).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -169,6 +206,17 @@ unary_ops! {
         |x| if x >= t(min) && x <= t(max) { T::one() } else { T::zero() },
         |x| format!("select(0.0, 1.0, {x} >= {} && {x} <= {})", wgsl_f32(min), wgsl_f32(max));
     Recip => "recip", |x| x.recip(), |x| format!("(1.0 / {x})");
+    Sigmoid => "sigmoid", |x| sigmoid(x), |x| format!("(1.0 / (1.0 + exp(-{x})))");
+    Silu => "silu", |x| x * sigmoid(x), |x| format!("({x} / (1.0 + exp(-{x})))");
+    // max(x, 0) + log(1 + exp(-|x|)): no overflow for large x.
+    Softplus => "softplus", |x| x.max(T::zero()) + (-x.abs()).exp().ln_1p(),
+        |x| format!("(max({x}, 0.0) + log(1.0 + exp(-abs({x}))))");
+    Erf => "erf", |x| erf(x), |x| format!("irdc_erf({x})");
+    Gelu => "gelu", |x| x * (T::one() + erf(x * t(std::f64::consts::FRAC_1_SQRT_2))) * t(0.5),
+        |x| format!("(0.5 * {x} * (1.0 + irdc_erf({x} * 0.70710677)))");
+    GeluTanh => "gelu_tanh",
+        |x| x * (T::one() + (t::<T>(GELU_C) * (x + t::<T>(GELU_K) * x * x * x)).tanh()) * t(0.5),
+        |x| format!("(0.5 * {x} * (1.0 + tanh(clamp(0.7978846 * ({x} + 0.044715 * {x} * {x} * {x}), -15.0, 15.0))))");
 }
 
 /// One line per binary op: `Variant => "name", |a, b| CPU meaning, |a, b| WGSL of atom strings;`.
@@ -338,130 +386,6 @@ impl ChannelAffine {
     }
 }
 
-// Vector-Jacobian products, written in IR ops. `x` is the input, `y` the node's own value.
-
-impl Unary {
-    /// g times the derivative. The step-like masks (step, leaky_step, sign, in_range) are
-    /// piecewise constant: their derivative is 0 almost everywhere, so they return None (no
-    /// gradient flows), which the autodiff pass reads as zero.
-    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let (x, y) = (g.nodes[node].inputs[0], node);
-        let n = super::vjp::prefix(g, node);
-        let d = |s: &str| format!("{n}.{s}");
-        // The local derivative as a node (or None for the masks), then g * derivative.
-        let deriv = match *self {
-            Unary::Relu => un(g, d("step"), Unary::Step, x)?,
-            Unary::LeakyRelu { slope } => un(g, d("step"), Unary::LeakyStep { slope }, x)?,
-            Unary::Tanh => {
-                let y2 = un(g, d("y2"), Unary::Square, y)?;
-                un(
-                    g,
-                    d("dtanh"),
-                    Unary::Affine {
-                        scale: -1.0,
-                        shift: 1.0,
-                    },
-                    y2,
-                )?
-            }
-            Unary::Clamp { min, max } => un(g, d("in_range"), Unary::InRange { min, max }, x)?,
-            Unary::Abs => un(g, d("sign"), Unary::Sign, x)?,
-            Unary::Neg => return Ok(vec![Some(un(g, n, Unary::Neg, grad)?)]),
-            Unary::Sqrt => {
-                let r = un(g, d("recip"), Unary::Recip, y)?;
-                un(
-                    g,
-                    d("dsqrt"),
-                    Unary::Affine {
-                        scale: 0.5,
-                        shift: 0.0,
-                    },
-                    r,
-                )?
-            }
-            Unary::Square => un(
-                g,
-                d("two_x"),
-                Unary::Affine {
-                    scale: 2.0,
-                    shift: 0.0,
-                },
-                x,
-            )?,
-            Unary::Exp => y,
-            Unary::Log => un(g, d("recip"), Unary::Recip, x)?,
-            Unary::Affine { scale, .. } => {
-                let op = Unary::Affine { scale, shift: 0.0 };
-                return Ok(vec![Some(un(g, n, op, grad)?)]);
-            }
-            // d(1/x) = -1/x^2 = -y^2
-            Unary::Recip => {
-                let y2 = un(g, d("y2"), Unary::Square, y)?;
-                un(g, d("drecip"), Unary::Neg, y2)?
-            }
-            Unary::Step | Unary::LeakyStep { .. } | Unary::Sign | Unary::InRange { .. } => {
-                return Ok(vec![None])
-            }
-        };
-        Ok(vec![Some(bin(g, n, Binary::Mul, grad, deriv)?)])
-    }
-}
-
-impl Binary {
-    /// One gradient per operand, each summed back to its operand's shape where it broadcast.
-    /// max/min send the gradient to the winning operand via step(a - b) (step(b - a) for min);
-    /// on a tie all of it goes to b (PyTorch would split a tie evenly; ties have measure zero).
-    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let (a, b) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
-        let n = super::vjp::prefix(g, node);
-        let d = |s: &str| format!("{n}.{s}");
-        let (ga, gb) = match self {
-            Binary::Add => (grad, grad),
-            Binary::Sub => (grad, un(g, d("neg"), Unary::Neg, grad)?),
-            Binary::Mul => (
-                bin(g, d("a"), Binary::Mul, grad, b)?,
-                bin(g, d("b"), Binary::Mul, grad, a)?,
-            ),
-            Binary::Div => {
-                // d/da = g / b, d/db = -g a / b^2 = -(g / b) * y
-                let ga = bin(g, d("a"), Binary::Div, grad, b)?;
-                let t = bin(g, d("a_y"), Binary::Mul, ga, node)?;
-                (ga, un(g, d("b"), Unary::Neg, t)?)
-            }
-            Binary::Max | Binary::Min => {
-                let diff = bin(g, d("diff"), Binary::Sub, a, b)?;
-                // mask: 1 where a wins
-                let mask = if *self == Binary::Max {
-                    un(g, d("a_wins"), Unary::Step, diff)?
-                } else {
-                    // a wins a min where b - a > 0
-                    let nd = un(g, d("neg_diff"), Unary::Neg, diff)?;
-                    un(g, d("a_wins"), Unary::Step, nd)?
-                };
-                let ga = bin(g, d("a"), Binary::Mul, grad, mask)?;
-                let gb = bin(g, d("b"), Binary::Sub, grad, ga)?;
-                (ga, gb)
-            }
-        };
-        let (sa, sb) = (g.nodes[a].shape.clone(), g.nodes[b].shape.clone());
-        let ga = super::sum_to(g, &d("a_sum"), ga, &sa)?;
-        let gb = super::sum_to(g, &d("b_sum"), gb, &sb)?;
-        Ok(vec![Some(ga), Some(gb)])
-    }
-}
-
-impl ChannelAffine {
-    /// g * scale[c] (the shift has no gradient).
-    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let n = super::vjp::prefix(g, node);
-        let op = Op::ChannelAffine(ChannelAffine {
-            scale: self.scale.clone(),
-            shift: vec![0.0],
-        });
-        Ok(vec![Some(g.push(n, op, vec![grad])?)])
-    }
-}
-
 impl Flops for Unary {
     fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
         elements(out)
@@ -479,6 +403,8 @@ impl Flops for ChannelAffine {
         elements(out)
     }
 }
+
+mod vjp;
 
 #[cfg(test)]
 mod tests;
