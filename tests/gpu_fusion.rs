@@ -198,7 +198,8 @@ fn generator_training_step_fused_matches_unfused() {
 }
 
 /// The activations of newer restoration networks, written in a model file, in convs' loads and
-/// stores and in a sigmoid channel gate, forward and with the parameters' gradients.
+/// stores, in a sigmoid channel gate and a SimpleGate (the product of a conv's two channel
+/// halves), forward and with the parameters' gradients.
 #[test]
 fn activations_fused_match_unfused() {
     let src = r#"Model(
@@ -209,8 +210,11 @@ fn activations_fused_match_unfused() {
             nodes: {
                 c1: Conv(in: x, out: C, kernel: 3),
                 a1: Gelu(in: c1),
-                c2: Conv(in: a1, out: C, kernel: 3),
-                a2: Silu(in: c2),
+                c2: Conv(in: a1, out: "2 * C", kernel: 3),
+                first: Slice(in: c2, to: C),
+                second: Slice(in: c2, from: C),
+                simple_gate: Mul(a: first, b: second),
+                a2: Silu(in: simple_gate),
                 gate: Sigmoid(in: a2),
                 gated: Mul(a: a2, b: gate),
                 c3: Conv(in: gated, out: C, kernel: 1),

@@ -47,7 +47,7 @@ fn syntax_error() {
 
 #[test]
 fn unknown_op() {
-    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, MaxPool, Dropout, Sum, Mean, Const, Repeat, Seq or a block (CBR)");
+    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Repeat, Seq or a block (CBR)");
 }
 
 #[test]
@@ -235,5 +235,14 @@ fn unknown_graph_and_input() {
             .unwrap_err()
             .to_string(),
         "graph g has no input `image`; its inputs: img"
+    );
+}
+
+#[test]
+fn a_slice_past_the_channels_is_an_error_at_the_node() {
+    let src = graph("            out: Slice(in: img, from: 2, to: 9),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: channel_slice: expected channels c0 < c1 <= 3, found 2..9 (input [1, 3, 16, 16])"
     );
 }

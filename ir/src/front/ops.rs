@@ -37,6 +37,7 @@ pub const OP_NAMES: &[&str] = &[
     "Min",
     "ChannelAffine",
     "Concat",
+    "Slice",
     "MaxPool",
     "Dropout",
     "Sum",
@@ -176,6 +177,14 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
             // The salt (from the node's path) and a training build's seed: front/dropout.rs.
             let p = c.num("p")?;
             plain(Op::Dropout(Dropout { p, salt: 0 }), vec![x])
+        }
+        // Channels `from..to` (NAFNet's SimpleGate multiplies the two halves).
+        "Slice" => {
+            let x = c.value("in")?;
+            let channels = c.shape(x).get(1).copied().unwrap_or(0);
+            let c0 = c.count_or("from", 0)?;
+            let c1 = c.count_or("to", channels)?;
+            plain(Op::ChannelSlice(ChannelSlice { c0, c1 }), vec![x])
         }
         "Sum" | "Mean" => {
             let x = c.value("in")?;

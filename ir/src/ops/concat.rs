@@ -69,7 +69,7 @@ impl Concat {
 }
 
 impl ChannelSlice {
-    pub const PROPERTIES: Properties = Properties::INTERNAL;
+    pub const PROPERTIES: Properties = Properties::NONE;
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "channel_slice";
