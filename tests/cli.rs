@@ -303,18 +303,7 @@ fn a_model_error_names_file_line_and_column() {
 /// records it; a precision or a matrix side that does not exist is refused, by name.
 #[test]
 fn plan_shows_the_precision_and_refuses_unknown_ones() {
-    let plan = |extra: &[&str]| {
-        let mut args = vec![
-            "plan",
-            "models/ird_gan.ron",
-            "--set",
-            "N=8",
-            "--graph",
-            "generator",
-        ];
-        args.extend(extra);
-        irdc(&args)
-    };
+    let plan = |extra: &[&str]| plan_small_generator(extra, &[]);
     let o = plan(&["--precision", "f16", "--coop-matrix", "16"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let fourth = stdout(&o).lines().nth(3).unwrap_or_default().to_string();

@@ -71,16 +71,7 @@ fn check_says_ok_only_when_every_graph_builds() {
 
 #[test]
 fn a_size_the_generator_cannot_take_says_which_it_can() {
-    let o = irdc(&[
-        "plan",
-        "models/ird_gan.ron",
-        "--set",
-        "N=8",
-        "--graph",
-        "generator",
-        "--input",
-        "blurred=1x3x62x62",
-    ]);
+    let o = plan_small_generator(&["--input", "blurred=1x3x62x62"], &[]);
     assert!(!o.status.success());
     assert_eq!(
         stderr(&o).trim_end(),
@@ -128,25 +119,8 @@ fn an_error_from_inside_training_is_said_once() {
 #[test]
 fn plan_prints_the_policy_and_the_switches_that_changed_it() {
     let plan = |cpu: bool, switch: Option<(&str, &str)>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_irdc"));
-        c.args([
-            "plan",
-            "models/ird_gan.ron",
-            "--set",
-            "N=8",
-            "--graph",
-            "generator",
-        ]);
-        if cpu {
-            c.arg("--cpu");
-        }
-        for name in compiler::Overrides::VARIABLES {
-            c.env_remove(name);
-        }
-        if let Some((k, v)) = switch {
-            c.env(k, v);
-        }
-        c.current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
+        let extra: &[&str] = if cpu { &["--cpu"] } else { &[] };
+        plan_small_generator(extra, switch.as_slice())
     };
     let second = |o: &Output| {
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -173,18 +147,7 @@ fn plan_prints_the_policy_and_the_switches_that_changed_it() {
 
 #[test]
 fn no_fuse_turns_off_fusion_only_and_passes_go_by_name() {
-    let plan = |extra: &[&str]| {
-        let mut args = vec![
-            "plan",
-            "models/ird_gan.ron",
-            "--set",
-            "N=8",
-            "--graph",
-            "generator",
-        ];
-        args.extend(extra);
-        irdc(&args)
-    };
+    let plan = |extra: &[&str]| plan_small_generator(extra, &[]);
     let passes = |o: &Output| {
         let text = stdout(o);
         let line = text.lines().find(|l| l.starts_with("graph passes: "));

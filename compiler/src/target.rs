@@ -157,7 +157,12 @@ impl Overrides {
         "IRDC_COOP_MATRIX",
     ];
 
-    /// Read the switches through `var` (the process environment: `|n| std::env::var(n).ok()`).
+    /// The switches as the process environment sets them.
+    pub fn from_env() -> Result<Overrides, String> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Read the switches through `var` (the process environment: [`Overrides::from_env`]).
     /// Each takes 0 (off) or 1 (the preset's choice).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Overrides, String> {
         let mut values = [None; 5];

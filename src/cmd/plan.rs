@@ -115,8 +115,7 @@ pub fn main(args: Args) -> Result<()> {
 /// adapter's on lavapipe's (8-lane subgroups, as Mesa 25 has); the `IRDC_*` switches apply as
 /// they do when a device opens.
 fn target_of(args: &Args) -> Result<compiler::Target> {
-    let overrides = compiler::Overrides::from_vars(|name| std::env::var(name).ok())
-        .map_err(anyhow::Error::msg)?;
+    let overrides = compiler::Overrides::from_env().map_err(anyhow::Error::msg)?;
     let mut limits = compiler::Limits {
         max_binding_bytes: args.max_binding_mib << 20,
         ..Default::default()

@@ -54,8 +54,7 @@ impl Gpu {
     }
 
     fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
-        let overrides = compiler::Overrides::from_vars(|name| std::env::var(name).ok())
-            .map_err(RuntimeError::Switch)?;
+        let overrides = compiler::Overrides::from_env().map_err(RuntimeError::Switch)?;
         let info = adapter.get_info();
         if let Some(w) = crate::driver::slow_driver_warning(info.device_type, &info.driver_info) {
             eprintln!("warning: {w}");
