@@ -60,6 +60,7 @@ fn a_second_pipeline_cache_starts_from_the_first_ones_file() {
         stride: 1,
         pad: 1,
         bias: false,
+        groups: 1,
     };
     let y = g.op("y", Op::Conv2d(conv), &[x, w]);
     g.output(y);
@@ -98,6 +99,7 @@ fn kernels_that_differ_only_in_offsets_share_one_pipeline() {
         stride: 1,
         pad: 1,
         bias: false,
+        groups: 1,
     };
     for i in 0..3 {
         let w = g.param(&format!("w{i}"), &[4, 4, 3, 3]);

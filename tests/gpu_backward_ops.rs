@@ -17,6 +17,7 @@ fn conv_wg(g: &mut G, x: [usize; 4], out: usize, k: usize, stride: usize, pad: u
         stride,
         pad,
         bias: false,
+        groups: 1,
     };
     let gy_shape = conv.shape(&[&x, &[out, x[1], k, k]]).unwrap();
     let xi = g.input("x", &x);
@@ -26,6 +27,7 @@ fn conv_wg(g: &mut G, x: [usize; 4], out: usize, k: usize, stride: usize, pad: u
         pad,
         kh: k,
         kw: k,
+        groups: 1,
     };
     g.op("gw", Op::Conv2dWeightGrad(op), &[xi, gy])
 }
@@ -43,6 +45,7 @@ fn conv_transpose_wg(
         pad,
         out_pad,
         bias: false,
+        groups: 1,
     };
     let gy_shape = convt.shape(&[&x, &[x[1], out, k, k]]).unwrap();
     let xi = g.input("x", &x);
@@ -52,6 +55,7 @@ fn conv_transpose_wg(
         pad,
         kh: k,
         kw: k,
+        groups: 1,
     };
     g.op("gw", Op::ConvTranspose2dWeightGrad(op), &[xi, gy])
 }

@@ -68,7 +68,16 @@ fn conv2d_every_tile() {
         if bias {
             ins.push(g.param("b", &[out]));
         }
-        let y = g.op("y", Op::Conv2d(Conv2d { stride, pad, bias }), &ins);
+        let y = g.op(
+            "y",
+            Op::Conv2d(Conv2d {
+                stride,
+                pad,
+                bias,
+                groups: 1,
+            }),
+            &ins,
+        );
         g.output(y);
         check_all_tiles(&g, i as u64);
     }
@@ -99,6 +108,7 @@ fn conv_transpose2d_every_tile() {
             pad,
             out_pad,
             bias,
+            groups: 1,
         };
         let y = g.op("y", Op::ConvTranspose2d(op), &ins);
         g.output(y);
@@ -120,6 +130,7 @@ fn weight_grads_every_tile() {
             stride,
             pad,
             bias: false,
+            groups: 1,
         };
         let mut g = G::new(&format!("conv_wg{i}_k{k}s{stride}p{pad}"));
         let gy_shape = conv.shape(&[&x, &[out, x[1], k, k]]).unwrap();
@@ -129,6 +140,7 @@ fn weight_grads_every_tile() {
             pad,
             kh: k,
             kw: k,
+            groups: 1,
         };
         let gw = g.op("gw", Op::Conv2dWeightGrad(op), &[xi, gy]);
         g.output(gw);
@@ -141,6 +153,7 @@ fn weight_grads_every_tile() {
             pad,
             out_pad: 0,
             bias: false,
+            groups: 1,
         };
         let t_in = [gy_shape[0], gy_shape[1], gy_shape[2], gy_shape[3]];
         let t_out = convt.shape(&[&t_in, &[out, 5, k, k]]).unwrap();
@@ -150,6 +163,7 @@ fn weight_grads_every_tile() {
             pad,
             kh: k,
             kw: k,
+            groups: 1,
         };
         let gw = g.op("gw", Op::ConvTranspose2dWeightGrad(op), &[xi, gy]);
         g.output(gw);
@@ -166,6 +180,7 @@ fn direct_gemms_broadcast_a_across_subgroup_lanes() {
         stride: 1,
         pad: 1,
         bias: false,
+        groups: 1,
     };
     let x = [2, 6, 7, 5];
     let gy_shape = conv.shape(&[&x, &[21, 6, 3, 3]]).unwrap();
@@ -176,6 +191,7 @@ fn direct_gemms_broadcast_a_across_subgroup_lanes() {
         pad: 1,
         kh: 3,
         kw: 3,
+        groups: 1,
     };
     let gw = wg.op("gw", Op::Conv2dWeightGrad(op), &[xi, gy]);
     wg.output(gw);
@@ -219,6 +235,7 @@ fn split_values_every_tile() {
         stride: 1,
         pad: 1,
         bias: true,
+        groups: 1,
     };
     let y = g.op("y", Op::Conv2d(conv), &[x, w, b]);
     g.output(y);
@@ -258,6 +275,7 @@ fn tiles_the_template_cannot_use_are_an_error() {
         stride: 1,
         pad: 0,
         bias: false,
+        groups: 1,
     };
     let y = g.op("y", Op::Conv2d(conv), &[x, w]);
     g.output(y);
@@ -291,6 +309,7 @@ fn few_channel_convs_walk_a_window_of_each_row() {
             stride: 1,
             pad,
             bias: true,
+            groups: 1,
         };
         let wshape = [co, x[1], k, k];
         let y_shape = conv.shape(&[&x, &wshape, &[co]]).unwrap();

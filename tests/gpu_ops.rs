@@ -17,7 +17,16 @@ fn conv_graph(x: [usize; 4], out: usize, k: usize, stride: usize, pad: usize, bi
     if bias {
         ins.push(g.param("b", &[out]));
     }
-    let y = g.op("y", Op::Conv2d(Conv2d { stride, pad, bias }), &ins);
+    let y = g.op(
+        "y",
+        Op::Conv2d(Conv2d {
+            stride,
+            pad,
+            bias,
+            groups: 1,
+        }),
+        &ins,
+    );
     g.output(y);
     g
 }
@@ -67,6 +76,7 @@ fn conv_transpose2d() {
                 pad,
                 out_pad,
                 bias,
+                groups: 1,
             }),
             &ins,
         );
@@ -321,6 +331,7 @@ fn dense_block(name: &str, x: [usize; 4], growth: usize, k: usize) -> G {
                 stride: 1,
                 pad: 1,
                 bias: true,
+                groups: 1,
             }),
             &[cat, w, b],
         );
@@ -335,6 +346,7 @@ fn dense_block(name: &str, x: [usize; 4], growth: usize, k: usize) -> G {
             stride: 1,
             pad: 0,
             bias: false,
+            groups: 1,
         }),
         &[cat, w],
     );
@@ -385,6 +397,7 @@ fn values_split_across_arenas() {
             stride: 1,
             pad: 1,
             bias: true,
+            groups: 1,
         }),
         &[x, w1, b1],
     );
@@ -397,6 +410,7 @@ fn values_split_across_arenas() {
             stride: 2,
             pad: 1,
             bias: false,
+            groups: 1,
         }),
         &[r1, w2],
     );

@@ -27,6 +27,7 @@ fn conv(g: &mut G, x: &[usize], out: usize, (k, stride, pad): (usize, usize, usi
         stride,
         pad,
         bias: true,
+        groups: 1,
     });
     g.op("y", op, &[xi, w, b])
 }
@@ -59,6 +60,7 @@ fn cases() -> Vec<(G, bool)> {
         pad: 1,
         out_pad: 1,
         bias: false,
+        groups: 1,
     });
     let y = g.op("y", op, &[x, w]);
     g.output(y);
@@ -69,6 +71,7 @@ fn cases() -> Vec<(G, bool)> {
         stride: 1,
         pad: 1,
         bias: false,
+        groups: 1,
     };
     let gy_shape = conv_op.shape(&[&x, &[7, x[1], k, k]]).unwrap();
     let mut g = G::new("conv_weight_grad");
@@ -78,6 +81,7 @@ fn cases() -> Vec<(G, bool)> {
         pad: 1,
         kh: k,
         kw: k,
+        groups: 1,
     });
     let gw = g.op("gw", op, &[xi, gy]);
     g.output(gw);
@@ -90,6 +94,7 @@ fn cases() -> Vec<(G, bool)> {
         pad: 1,
         kh: 3,
         kw: 3,
+        groups: 1,
     });
     let gw = g.op("gw", op, &[xi, gy]);
     g.output(gw);

@@ -19,6 +19,7 @@ fn graph() -> Graph {
         stride: 1,
         pad: 1,
         bias: false,
+        groups: 1,
     });
     let w1 = g.param("frozen.w", &[16, 16, 3, 3]);
     let a = g.op("a", conv.clone(), &[x, w1]);
@@ -165,6 +166,7 @@ fn phased() -> Graph {
         stride: 1,
         pad: 1,
         bias: false,
+        groups: 1,
     });
     let w1 = g.param("early.w", &[16, 16, 3, 3]);
     let c = g.op("c", conv.clone(), &[x, w1]);

@@ -36,7 +36,12 @@ fn strided_conv(
     if bias {
         ins.push(g.param(&format!("{name}.b"), &[out]));
     }
-    let op = Op::Conv2d(Conv2d { stride, pad, bias });
+    let op = Op::Conv2d(Conv2d {
+        stride,
+        pad,
+        bias,
+        groups: 1,
+    });
     g.op(name, op, &ins)
 }
 
@@ -60,6 +65,7 @@ fn transposed_conv(
         pad,
         out_pad,
         bias,
+        groups: 1,
     });
     g.op(name, op, &ins)
 }
@@ -119,6 +125,7 @@ fn narrow_strided_or_other_kernels_stay_direct() {
         stride: 1,
         pad: 2,
         bias: false,
+        groups: 1,
     });
     let five = g.op("five", five, &[strided, w5]);
     g.output(five);

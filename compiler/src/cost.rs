@@ -92,6 +92,7 @@ mod tests {
             stride: 2,
             pad: 1,
             bias: false,
+            groups: 1,
         });
         let y = g.push("y", conv, vec![x, w]).unwrap();
         assert_eq!(g.nodes[y].shape, vec![2, 5, 4, 4]);

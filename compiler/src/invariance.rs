@@ -105,6 +105,7 @@ mod tests {
             stride: 1,
             pad: 0,
             bias: true,
+            groups: 1,
         });
         let y = g.push("y", conv, vec![x, w, b]).unwrap();
         let z = after_conv(&mut g, y);

@@ -44,7 +44,12 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
     let mut weights = Vec::new();
     let out = crate::rewrite::rewrite(graph, |out, new_id, i, node| {
         let conv = match &node.op {
-            Op::Conv2d(Conv2d { stride, pad, bias }) if *stride <= 2 => Some(AsConv2d {
+            Op::Conv2d(Conv2d {
+                stride,
+                pad,
+                bias,
+                groups: 1,
+            }) if *stride <= 2 => Some(AsConv2d {
                 kind: match stride {
                     1 => WinogradKind::Stride1,
                     _ => WinogradKind::Stride2,
@@ -59,6 +64,7 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
                 pad,
                 out_pad: 0,
                 bias,
+                groups: 1,
             }) if *pad <= 2 => Some(AsConv2d {
                 kind: WinogradKind::Stride1,
                 pad: 2 - pad,
@@ -71,6 +77,7 @@ pub fn rewrite(graph: &Graph, tile: usize, max_bytes: u64) -> (Graph, usize) {
                 pad: 1,
                 out_pad: 0 | 1,
                 bias,
+                groups: 1,
             }) => Some(AsConv2d {
                 kind: WinogradKind::Upsample2,
                 pad: 0,

@@ -31,6 +31,7 @@ fn conv2d_first_order() {
                 stride: s,
                 pad: p,
                 bias,
+                groups: 1,
             }),
             ins,
         );
@@ -59,6 +60,7 @@ fn conv_transpose2d_first_order() {
                 pad: p,
                 out_pad: op_,
                 bias,
+                groups: 1,
             }),
             ins,
         );
@@ -80,6 +82,7 @@ fn weight_grad_ops_first_order() {
                 pad: p,
                 kh: k,
                 kw: k,
+                groups: 1,
             }),
             vec![x, gy],
         );
@@ -94,6 +97,64 @@ fn weight_grad_ops_first_order() {
             pad: p,
             kh: k,
             kw: k,
+            groups: 1,
+        };
+        first_order(c, Op::ConvTranspose2dWeightGrad(op), vec![x, gy]);
+    }
+}
+
+/// Grouped and depthwise convs, transposed too, and their weight gradients (whose VJPs are
+/// grouped convs again).
+#[test]
+fn grouped_convs_first_order() {
+    // (input channels, output channels, groups, stride)
+    for (ci, co, groups, s) in [(4, 6, 2, 1), (3, 3, 3, 2)] {
+        let mut c = Case::new(40 + groups as u64);
+        let x = c.x("x", &[2, ci, 5, 5]);
+        let w = c.x("w", &[co, ci / groups, 3, 3]);
+        let b = c.x("b", &[co]);
+        let op = Conv2d {
+            stride: s,
+            pad: 1,
+            bias: true,
+            groups,
+        };
+        first_order(c, Op::Conv2d(op), vec![x, w, b]);
+
+        let mut c = Case::new(50 + groups as u64);
+        let x = c.x("x", &[2, ci, 3, 3]);
+        let w = c.x("w", &[ci, co / groups, 3, 3]);
+        let op = ConvTranspose2d {
+            stride: 2,
+            pad: 1,
+            out_pad: 1,
+            bias: false,
+            groups,
+        };
+        first_order(c, Op::ConvTranspose2d(op), vec![x, w]);
+
+        let mut c = Case::new(60 + groups as u64);
+        let x = c.x("x", &[2, ci, 5, 5]);
+        let ho = (5 + 2 - 3) / s + 1;
+        let gy = c.x("gy", &[2, co, ho, ho]);
+        let op = Conv2dWeightGrad {
+            stride: s,
+            pad: 1,
+            kh: 3,
+            kw: 3,
+            groups,
+        };
+        first_order(c, Op::Conv2dWeightGrad(op), vec![x, gy]);
+
+        let mut c = Case::new(70 + groups as u64);
+        let x = c.x("x", &[2, ci, 3, 3]);
+        let gy = c.x("gy", &[2, co, 6, 6]);
+        let op = ConvTranspose2dWeightGrad {
+            stride: 2,
+            pad: 1,
+            kh: 3,
+            kw: 3,
+            groups,
         };
         first_order(c, Op::ConvTranspose2dWeightGrad(op), vec![x, gy]);
     }
@@ -287,6 +348,7 @@ fn accumulates_and_prunes() {
             stride: 1,
             pad: 1,
             bias: false,
+            groups: 1,
         }),
         vec![x, w],
     );

@@ -38,12 +38,35 @@ fn conv_leaky_relu_second_order() {
                 stride: s,
                 pad: p,
                 bias: true,
+                groups: 1,
             }),
             vec![x, w, b],
         );
         let a = c.un(Unary::LeakyRelu { slope: 0.2 }, y);
         let f = c.loss(a);
         second_order(&c, f, x, &[w, b, x], None);
+    }
+}
+
+/// A gradient penalty through a depthwise conv (NAFNet's) and a grouped one.
+#[test]
+fn grouped_conv_second_order() {
+    for (ci, co, groups) in [(2, 2, 2), (4, 2, 2)] {
+        let mut c = Case::new(550 + ci as u64);
+        let x = c.x("x", &[1, ci, 5, 5]);
+        let w = c.x("w", &[co, ci / groups, 3, 3]);
+        let y = c.op(
+            Op::Conv2d(Conv2d {
+                stride: 1,
+                pad: 1,
+                bias: false,
+                groups,
+            }),
+            vec![x, w],
+        );
+        let a = c.un(Unary::LeakyRelu { slope: 0.2 }, y);
+        let f = c.loss(a);
+        second_order(&c, f, x, &[w, x], None);
     }
 }
 
@@ -57,6 +80,7 @@ fn instance_norm_second_order() {
             stride: 2,
             pad: 1,
             bias: false,
+            groups: 1,
         }),
         vec![x, w],
     );

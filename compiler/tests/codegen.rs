@@ -86,6 +86,7 @@ fn large_shapes_split_the_dispatch_in_two_dimensions() {
             stride: 1,
             pad: 1,
             bias: false,
+            groups: 1,
         }),
         &[x, w],
     );

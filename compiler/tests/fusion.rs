@@ -34,6 +34,7 @@ fn conv(g: &mut Graph, name: &str, x: NodeId, out: usize, k: usize) -> NodeId {
         stride: 1,
         pad: k / 2,
         bias: false,
+        groups: 1,
     });
     g.push(name, op, vec![x, w]).unwrap()
 }

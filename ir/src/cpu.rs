@@ -80,6 +80,7 @@ mod tests {
                     stride: 1,
                     pad: 0,
                     bias: true,
+                    groups: 1,
                 }),
                 vec![0, 1, 2],
             )

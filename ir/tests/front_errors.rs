@@ -75,7 +75,7 @@ fn extra_argument() {
 
 #[test]
 fn unknown_field_of_an_op() {
-    assert_eq!(error(&graph("            out: Conv(in: img, out: N, kernel: 3, strid: 2),")), "bad.ron:6:51: error: in g.out: Conv has no field `strid`; expected one of in, out, kernel, stride, pad, bias");
+    assert_eq!(error(&graph("            out: Conv(in: img, out: N, kernel: 3, strid: 2),")), "bad.ron:6:51: error: in g.out: Conv has no field `strid`; expected one of in, out, kernel, stride, pad, bias, groups");
     // A misspelt required field is named as such, not reported missing.
     assert_eq!(
         error(&graph("            out: Conv(in: img, out: N, kernal: 3),")),
@@ -244,5 +244,13 @@ fn a_slice_past_the_channels_is_an_error_at_the_node() {
     assert_eq!(
         error(&src),
         "bad.ron:6:18: error: in g.out: channel_slice: expected channels c0 < c1 <= 3, found 2..9 (input [1, 3, 16, 16])"
+    );
+}
+
+#[test]
+fn groups_that_do_not_divide_the_channels() {
+    assert_eq!(
+        error(&graph("            out: Conv(in: img, out: 4, kernel: 3, groups: 2),")),
+        "bad.ron:6:18: error: in g.out: Conv: expected input channels (3) and `out` (4) divisible by `groups` (2)"
     );
 }

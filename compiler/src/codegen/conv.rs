@@ -4,6 +4,7 @@
 //! composes with it.
 
 use super::gemm::{gemm, Groups, RowTaps};
+use super::grouped_conv;
 use super::{Ctx, KernelBuilder};
 use crate::Kernel;
 use ir::ops::{Conv2d, ConvTranspose2d};
@@ -12,12 +13,18 @@ const CONV2D: &str = include_str!("../../../shaders/conv2d.wgsl");
 const CONV_TRANSPOSE2D: &str = include_str!("../../../shaders/conv_transpose2d.wgsl");
 
 pub(super) fn conv2d(ctx: &Ctx, o: &Conv2d) -> Result<Kernel, String> {
+    if o.groups > 1 {
+        return grouped_conv::conv(ctx, (o.stride, o.pad, o.bias, o.groups), false);
+    }
     conv(ctx, ("conv2d", CONV2D), o.stride, o.pad, o.bias, false)
 }
 
 /// The output size (with its `out_pad`) is already the node's shape; the gather needs only
 /// stride and pad.
 pub(super) fn conv_transpose2d(ctx: &Ctx, o: &ConvTranspose2d) -> Result<Kernel, String> {
+    if o.groups > 1 {
+        return grouped_conv::conv(ctx, (o.stride, o.pad, o.bias, o.groups), true);
+    }
     conv(
         ctx,
         ("conv_transpose2d", CONV_TRANSPOSE2D),

@@ -5,6 +5,7 @@
 //! with the tiles alone).
 
 use super::gemm::{gemm, Groups};
+use super::grouped_conv;
 use super::{Ctx, KernelBuilder};
 use crate::{Kernel, ValuePlan};
 use ir::ops::{Conv2dWeightGrad, ConvTranspose2dWeightGrad};
@@ -14,6 +15,9 @@ const WEIGHT_GRAD: &str = include_str!("../../../shaders/weight_grad.wgsl");
 /// gw [O, C, kh, kw] from x [N, C, H, W] and gy [N, O, Ho, Wo]: gy is on the strided grid.
 pub(super) fn conv2d_weight_grad(ctx: &Ctx, o: &Conv2dWeightGrad) -> Result<Kernel, String> {
     let (x, gy) = (ctx.input(0, "x")?, ctx.input(1, "gy")?);
+    if o.groups > 1 {
+        return grouped_conv::weight_grad(ctx, gy, x, (o.stride, o.pad, o.groups));
+    }
     correlate(ctx, gy, x, (o.stride, o.pad, o.kh, o.kw))
 }
 
@@ -23,6 +27,9 @@ pub(super) fn conv_transpose2d_weight_grad(
     o: &ConvTranspose2dWeightGrad,
 ) -> Result<Kernel, String> {
     let (x, gy) = (ctx.input(0, "x")?, ctx.input(1, "gy")?);
+    if o.groups > 1 {
+        return grouped_conv::weight_grad(ctx, x, gy, (o.stride, o.pad, o.groups));
+    }
     correlate(ctx, x, gy, (o.stride, o.pad, o.kh, o.kw))
 }
 

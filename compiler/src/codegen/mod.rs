@@ -12,6 +12,7 @@ mod conv_grad;
 mod elementwise;
 mod fused;
 mod gemm;
+mod grouped_conv;
 mod layout;
 mod reduce;
 mod window;

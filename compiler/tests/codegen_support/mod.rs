@@ -155,6 +155,7 @@ pub fn every_op() -> Graph {
             stride: 1,
             pad: 1,
             bias: true,
+            groups: 1,
         }),
         &[x, w, b],
     );
@@ -166,6 +167,7 @@ pub fn every_op() -> Graph {
             stride: 2,
             pad: 2,
             bias: false,
+            groups: 1,
         }),
         &[c, w2],
     );
@@ -176,6 +178,7 @@ pub fn every_op() -> Graph {
         pad: 1,
         out_pad: 1,
         bias: true,
+        groups: 1,
     };
     let up = push(&mut g, "up", Op::ConvTranspose2d(t), &[d, wt, bt]);
     let p = push(
@@ -309,6 +312,7 @@ pub fn backward_ops() -> Graph {
         pad: 1,
         kh: 3,
         kw: 3,
+        groups: 1,
     };
     push(&mut g, "conv_wg", Op::Conv2dWeightGrad(wg), &[x, gy]);
     let gyt = input(&mut g, "gyt", &[2, 3, 18, 22]);
@@ -317,6 +321,7 @@ pub fn backward_ops() -> Graph {
         pad: 1,
         kh: 4,
         kw: 4,
+        groups: 1,
     };
     push(
         &mut g,

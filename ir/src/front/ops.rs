@@ -254,8 +254,9 @@ pub fn param(c: &mut Call) -> R<(Shape, Init)> {
     Ok((shape, init))
 }
 
-/// `Conv(in, out, kernel, stride = 1, pad = kernel / 2, bias = true)` and
-/// `ConvT(in, out, kernel, stride, pad, out_pad, bias = true)`; input channels come from the input.
+/// `Conv(in, out, kernel, stride = 1, pad = kernel / 2, bias = true, groups = 1)` and
+/// `ConvT(in, out, kernel, stride, pad, out_pad, bias = true, groups = 1)`; input channels come
+/// from the input.
 fn conv(c: &mut Call, transposed: bool) -> R<Built> {
     let x = c.value("in")?;
     let out = c.size("out")?;
@@ -267,6 +268,7 @@ fn conv(c: &mut Call, transposed: bool) -> R<Built> {
     };
     let out_pad = if transposed { c.count("out_pad")? } else { 0 };
     let bias = c.bool_or("bias", true)?;
+    let groups = c.size_or("groups", 1)?;
     let op_name = if transposed { "ConvT" } else { "Conv" };
     let &[_, cin, _, _] = c.shape(x) else {
         return Err(c.err(format!(
@@ -274,10 +276,15 @@ fn conv(c: &mut Call, transposed: bool) -> R<Built> {
             c.shape(x)
         )));
     };
+    if !cin.is_multiple_of(groups) || !out.is_multiple_of(groups) {
+        return Err(c.err(format!(
+            "{op_name}: expected input channels ({cin}) and `out` ({out}) divisible by `groups` ({groups})"
+        )));
+    }
     let weight = if transposed {
-        vec![cin, out, k, k]
+        vec![cin, out / groups, k, k]
     } else {
-        vec![out, cin, k, k]
+        vec![out, cin / groups, k, k]
     };
     let mut params = vec![("weight", weight, Init::Normal { std: c.init_std })];
     if bias {
@@ -289,9 +296,15 @@ fn conv(c: &mut Call, transposed: bool) -> R<Built> {
             pad,
             out_pad,
             bias,
+            groups,
         })
     } else {
-        Op::Conv2d(Conv2d { stride, pad, bias })
+        Op::Conv2d(Conv2d {
+            stride,
+            pad,
+            bias,
+            groups,
+        })
     };
     Ok(Built {
         op,

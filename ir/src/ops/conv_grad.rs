@@ -13,40 +13,45 @@ use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 /// inputs: x [N,C,H,W], gy [N,O,Ho,Wo] (the gradient of conv2d's output) -> gw [O,C,kh,kw]:
-/// gw[o,c,ki,kj] = sum over n, i, j of gy[n,o,i,j] * x[n,c,i*s+ki-p, j*s+kj-p].
+/// gw[o,c,ki,kj] = sum over n, i, j of gy[n,o,i,j] * x[n,g(o)+c,i*s+ki-p, j*s+kj-p], with g(o)
+/// the first input channel of o's group (gw is [O,C/groups,kh,kw]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv2dWeightGrad {
     pub stride: usize,
     pub pad: usize,
     pub kh: usize,
     pub kw: usize,
+    pub groups: usize,
 }
 
 /// inputs: x [N,C,H,W] (conv_transpose2d's input), gy [N,O,Ho,Wo] -> gw [C,O,kh,kw]:
-/// gw[c,o,ki,kj] = sum over n, i, j of x[n,c,i,j] * gy[n,o,i*s+ki-p, j*s+kj-p].
+/// gw[c,o,ki,kj] = sum over n, i, j of x[n,c,i,j] * gy[n,g(c)+o,i*s+ki-p, j*s+kj-p], with g(c)
+/// the first output channel of c's group (gw is [C,O/groups,kh,kw]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvTranspose2dWeightGrad {
     pub stride: usize,
     pub pad: usize,
     pub kh: usize,
     pub kw: usize,
+    pub groups: usize,
 }
 
-/// The common sum: out[a,b,ki,kj] = sum over n, i, j of small[n,a,i,j] * big[n,b,i*s+ki-p, j*s+kj-p]
-/// where `small` is indexed on the strided grid and `big` by the kernel offsets.
+/// The common sum: out[a,b,ki,kj] = sum over n, i, j of small[n,a,i,j] * big[n,g(a)+b,i*s+ki-p, j*s+kj-p]
+/// where `small` is indexed on the strided grid and `big` by the kernel offsets, and g(a) is the
+/// first channel of `big` in a's group.
 fn correlate<T: Float>(
     small: &Tensor<T>,
     big: &Tensor<T>,
-    s: usize,
-    p: usize,
+    (s, p, groups): (usize, usize, usize),
     out_shape: &[usize],
 ) -> Tensor<T> {
     let [n, a_n, sh, sw] = shape4(&small.shape);
-    let [_, b_n, bh, bw] = shape4(&big.shape);
-    let [_, _, kh, kw] = shape4(out_shape);
+    let [_, _, bh, bw] = shape4(&big.shape);
+    let [_, b_n, kh, kw] = shape4(out_shape);
     let mut out = Tensor::zeros(out_shape);
     let at = |i: usize, k: usize, lim: usize| (i * s + k).checked_sub(p).filter(|&v| v < lim);
     for a in 0..a_n {
+        let first = a / (a_n / groups) * b_n;
         for b in 0..b_n {
             for ki in 0..kh {
                 for kj in 0..kw {
@@ -56,7 +61,7 @@ fn correlate<T: Float>(
                             let Some(hi) = at(i, ki, bh) else { continue };
                             for j in 0..sw {
                                 let Some(wj) = at(j, kj, bw) else { continue };
-                                acc = acc + small.at4(bn, a, i, j) * big.at4(bn, b, hi, wj);
+                                acc = acc + small.at4(bn, a, i, j) * big.at4(bn, first + b, hi, wj);
                             }
                         }
                     }
@@ -108,23 +113,26 @@ impl Conv2dWeightGrad {
                 inputs[0], self.kh, self.kw, inputs[1]
             ));
         }
-        Ok(vec![o, c, self.kh, self.kw])
+        super::conv::check_groups(OP, self.groups, c, o)?;
+        Ok(vec![o, c / self.groups, self.kh, self.kw])
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        correlate(inputs[1], inputs[0], self.stride, self.pad, out_shape)
+        let sp = (self.stride, self.pad, self.groups);
+        correlate(inputs[1], inputs[0], sp, out_shape)
     }
 
     /// gx = conv_transpose2d(gy, G), ggy = conv2d(x, G), with G the incoming gradient [O,C,kh,kw].
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (x, gy) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
-        let (s, p) = (self.stride, self.pad);
-        let gx = conv_transpose_to(g, &format!("{name}.x"), gy, grad, s, p, x)?;
+        let (s, p, groups) = (self.stride, self.pad, self.groups);
+        let gx = conv_transpose_to(g, &format!("{name}.x"), gy, grad, (s, p, groups), x)?;
         let conv = Op::Conv2d(Conv2d {
             stride: s,
             pad: p,
             bias: false,
+            groups,
         });
         let ggy = g.push(format!("{name}.gy"), conv, vec![x, grad])?;
         Ok(vec![Some(gx), Some(ggy)])
@@ -153,25 +161,28 @@ impl ConvTranspose2dWeightGrad {
                 inputs[0], self.kh, self.kw, inputs[1]
             ));
         }
-        Ok(vec![c, o, self.kh, self.kw])
+        super::conv::check_groups(OP, self.groups, c, o)?;
+        Ok(vec![c, o / self.groups, self.kh, self.kw])
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        correlate(inputs[0], inputs[1], self.stride, self.pad, out_shape)
+        let sp = (self.stride, self.pad, self.groups);
+        correlate(inputs[0], inputs[1], sp, out_shape)
     }
 
     /// gx = conv2d(gy, G), ggy = conv_transpose2d(x, G), with G the incoming gradient [C,O,kh,kw].
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let (x, gy) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
-        let (s, p) = (self.stride, self.pad);
+        let (s, p, groups) = (self.stride, self.pad, self.groups);
         let conv = Op::Conv2d(Conv2d {
             stride: s,
             pad: p,
             bias: false,
+            groups,
         });
         let gx = g.push(format!("{name}.x"), conv, vec![gy, grad])?;
-        let ggy = conv_transpose_to(g, &format!("{name}.gy"), x, grad, s, p, gy)?;
+        let ggy = conv_transpose_to(g, &format!("{name}.gy"), x, grad, (s, p, groups), gy)?;
         Ok(vec![Some(gx), Some(ggy)])
     }
 }
@@ -185,8 +196,7 @@ pub(crate) fn conv_transpose_to(
     name: &str,
     y: NodeId,
     w: NodeId,
-    stride: usize,
-    pad: usize,
+    (stride, pad, groups): (usize, usize, usize),
     like: NodeId,
 ) -> Result<NodeId, String> {
     let [_, _, h, wd] = shape4(&g.nodes[like].shape);
@@ -210,6 +220,7 @@ pub(crate) fn conv_transpose_to(
         pad,
         out_pad: rh,
         bias: false,
+        groups,
     });
     g.push(name, op, vec![y, w])
 }
@@ -250,19 +261,24 @@ mod tests {
     /// <conv2d(x, w), gy> == <w, conv2d_weight_grad(x, gy)>.
     #[test]
     fn conv_weight_grad_is_the_adjoint_in_w() {
-        for (hw, k, s, p) in [
+        for ((hw, k, s, p), groups) in [
             (7, 3, 2, 1),
             (6, 4, 2, 2),
             (5, 3, 1, 1),
             (9, 1, 3, 0),
             (5, 2, 1, 0),
-        ] {
-            let x = data(&[2, 3, hw, hw], 1);
-            let w = data(&[2, 3, k, k], 2);
+        ]
+        .into_iter()
+        .flat_map(|c| [1, 3].map(|g| (c, g)))
+        {
+            // 6 input channels and 3 outputs, in 1 group or 3 (two inputs per output).
+            let x = data(&[2, 6, hw, hw], 1);
+            let w = data(&[3, 6 / groups, k, k], 2);
             let conv = Conv2d {
                 stride: s,
                 pad: p,
                 bias: false,
+                groups,
             };
             let ys = conv.shape(&[&x.shape, &w.shape]).unwrap();
             let gy = data(&ys, 3);
@@ -271,6 +287,7 @@ mod tests {
                 pad: p,
                 kh: k,
                 kw: k,
+                groups,
             };
             let gs = op.shape(&[&x.shape, &ys]).unwrap();
             assert_eq!(gs, w.shape);
@@ -281,19 +298,24 @@ mod tests {
 
     #[test]
     fn conv_transpose_weight_grad_is_the_adjoint_in_w() {
-        for (hw, k, s, p, op_) in [
+        for ((hw, k, s, p, op_), groups) in [
             (4, 3, 2, 1, 1),
             (3, 4, 2, 1, 0),
             (5, 3, 1, 1, 0),
             (3, 3, 3, 0, 2),
-        ] {
+        ]
+        .into_iter()
+        .flat_map(|c| [1, 3].map(|g| (c, g)))
+        {
+            // 3 input channels and 6 outputs, in 1 group or 3 (two outputs per input).
             let x = data(&[2, 3, hw, hw], 1);
-            let w = data(&[3, 2, k, k], 2);
+            let w = data(&[3, 6 / groups, k, k], 2);
             let convt = ConvTranspose2d {
                 stride: s,
                 pad: p,
                 out_pad: op_,
                 bias: false,
+                groups,
             };
             let ys = convt.shape(&[&x.shape, &w.shape]).unwrap();
             let gy = data(&ys, 3);
@@ -302,6 +324,7 @@ mod tests {
                 pad: p,
                 kh: k,
                 kw: k,
+                groups,
             };
             let gs = op.shape(&[&x.shape, &ys]).unwrap();
             assert_eq!(gs, w.shape);
@@ -321,6 +344,7 @@ mod tests {
             pad: 0,
             kh: 2,
             kw: 2,
+            groups: 1,
         };
         let gw = op.cpu(&[&x, &gy], &op.shape(&[&x.shape, &gy.shape]).unwrap());
         assert_eq!(gw.data, vec![12.0, 16.0, 24.0, 28.0]);
@@ -333,6 +357,7 @@ mod tests {
             pad: 1,
             kh: 3,
             kw: 3,
+            groups: 1,
         };
         assert_eq!(
             op.shape(&[&[2, 3, 7, 7], &[2, 4, 4, 4]]),
@@ -355,6 +380,7 @@ mod tests {
             pad: 1,
             kh: 3,
             kw: 3,
+            groups: 1,
         };
         assert_eq!(
             t.shape(&[&[1, 3, 4, 4], &[1, 5, 8, 8]]),

@@ -166,6 +166,7 @@ fn conv_graph(cin: usize, cout: usize, k: usize, hw: usize) -> Graph {
         stride: 1,
         pad: k / 2,
         bias: false,
+        groups: 1,
     });
     let y = g.push("y", conv, vec![0, 1]).expect("a valid conv");
     g.outputs.push(("y".into(), y));

@@ -60,6 +60,7 @@ fn conv2d(stride: usize, pad: usize) -> Op {
         stride,
         pad,
         bias: true,
+        groups: 1,
     })
 }
 
@@ -69,6 +70,7 @@ fn conv_t(stride: usize, pad: usize, out_pad: usize) -> Op {
         pad,
         out_pad,
         bias: true,
+        groups: 1,
     })
 }
 

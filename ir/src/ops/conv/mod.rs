@@ -9,15 +9,18 @@ use super::{Reduce, ReduceKind, Reshape};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
-/// inputs: x [N,C,H,W], weight [O,C,kh,kw], bias [O] if `bias`.
+/// inputs: x [N,C,H,W], weight [O,C/groups,kh,kw], bias [O] if `bias`. With `groups` g, the
+/// channels split into g groups, output group i reading input group i only (PyTorch's
+/// `groups`; depthwise when g = C).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv2d {
     pub stride: usize,
     pub pad: usize,
     pub bias: bool,
+    pub groups: usize,
 }
 
-/// inputs: x [N,C,H,W], weight [C,O,kh,kw], bias [O] if `bias`.
+/// inputs: x [N,C,H,W], weight [C,O/groups,kh,kw], bias [O] if `bias`.
 /// Output size (H - 1) * stride - 2 * pad + kh + out_pad.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvTranspose2d {
@@ -25,6 +28,7 @@ pub struct ConvTranspose2d {
     pub pad: usize,
     pub out_pad: usize,
     pub bias: bool,
+    pub groups: usize,
 }
 
 /// The input names for the arity message.
@@ -76,6 +80,17 @@ fn bias_grad(g: &mut Graph, name: &str, grad: NodeId) -> Result<NodeId, String> 
     )
 }
 
+/// Input and output channels split into `groups` equal parts.
+pub(super) fn check_groups(op: &str, groups: usize, c: usize, o: usize) -> Result<(), String> {
+    check::positive(op, "groups", groups)?;
+    if !c.is_multiple_of(groups) || !o.is_multiple_of(groups) {
+        return Err(format!(
+            "{op}: expected input channels ({c}) and output channels ({o}) divisible by groups ({groups})"
+        ));
+    }
+    Ok(())
+}
+
 /// The kernel height and width of a weight node.
 fn kernel(g: &Graph, w: NodeId) -> (usize, usize) {
     let [_, _, kh, kw] = shape4(&g.nodes[w].shape);
@@ -90,14 +105,22 @@ impl Conv2d {
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let ins = g.nodes[node].inputs.clone();
         let name = super::vjp::prefix(g, node);
-        let (s, p) = (self.stride, self.pad);
-        let gx = conv_transpose_to(g, &format!("{name}.x"), grad, ins[1], s, p, ins[0])?;
+        let (s, p, groups) = (self.stride, self.pad, self.groups);
+        let gx = conv_transpose_to(
+            g,
+            &format!("{name}.x"),
+            grad,
+            ins[1],
+            (s, p, groups),
+            ins[0],
+        )?;
         let (kh, kw) = kernel(g, ins[1]);
         let wg = Op::Conv2dWeightGrad(Conv2dWeightGrad {
             stride: s,
             pad: p,
             kh,
             kw,
+            groups,
         });
         let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
         let mut out = vec![Some(gx), Some(gw)];
@@ -114,9 +137,15 @@ impl Conv2d {
         check::positive(OP, "stride", self.stride)?;
         let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
         let [o, wc, kh, kw] = check::rank4(OP, "a weight", "[O, C, kh, kw]", inputs[1])?;
-        if wc != c {
+        check_groups(OP, self.groups, c, o)?;
+        if wc != c / self.groups {
+            let groups = match self.groups {
+                1 => String::new(),
+                g => format!(", in {g} groups"),
+            };
             return Err(format!(
-                "{OP}: expected a weight with {c} input channels (the input has {c}), found weight {:?}",
+                "{OP}: expected a weight with {} input channels (the input has {c}{groups}), found weight {:?}",
+                c / self.groups,
                 inputs[1]
             ));
         }
@@ -134,16 +163,19 @@ impl Conv2d {
         }
     }
 
-    /// y[n,o,i,j] = bias[o] + sum over c, ki, kj of x[n,c,i*s+ki-p, j*s+kj-p] * w[o,c,ki,kj].
+    /// y[n,o,i,j] = bias[o] + sum over c, ki, kj of x[n,g(o)+c,i*s+ki-p, j*s+kj-p] * w[o,c,ki,kj],
+    /// with g(o) the first input channel of o's group.
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         let (x, wt) = (inputs[0], inputs[1]);
-        let [_, c, h, w] = shape4(&x.shape);
+        let [_, _, h, w] = shape4(&x.shape);
+        let c = wt.shape[1];
         let [_, _, kh, kw] = shape4(&wt.shape);
         let [n, o, oh, ow] = shape4(out_shape);
         let mut y = Tensor::zeros(out_shape);
         let mut idx = 0;
         for b in 0..n {
             for oc in 0..o {
+                let first = oc / (o / self.groups) * c;
                 for i in 0..oh {
                     for j in 0..ow {
                         let mut acc = if self.bias {
@@ -160,7 +192,8 @@ impl Conv2d {
                                     let Some(wi) = offset(j * self.stride, kj, self.pad, w) else {
                                         continue;
                                     };
-                                    acc = acc + x.at4(b, ic, hi, wi) * wt.at4(oc, ic, ki, kj);
+                                    acc =
+                                        acc + x.at4(b, first + ic, hi, wi) * wt.at4(oc, ic, ki, kj);
                                 }
                             }
                         }
@@ -182,11 +215,12 @@ impl ConvTranspose2d {
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let ins = g.nodes[node].inputs.clone();
         let name = super::vjp::prefix(g, node);
-        let (s, p) = (self.stride, self.pad);
+        let (s, p, groups) = (self.stride, self.pad, self.groups);
         let conv = Op::Conv2d(Conv2d {
             stride: s,
             pad: p,
             bias: false,
+            groups,
         });
         let gx = g.push(format!("{name}.x"), conv, vec![grad, ins[1]])?;
         let (kh, kw) = kernel(g, ins[1]);
@@ -195,6 +229,7 @@ impl ConvTranspose2d {
             pad: p,
             kh,
             kw,
+            groups,
         });
         let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
         let mut out = vec![Some(gx), Some(gw)];
@@ -210,13 +245,15 @@ impl ConvTranspose2d {
         check::arity(OP, inputs, n_in, names)?;
         check::positive(OP, "stride", self.stride)?;
         let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        let [wc, o, kh, kw] = check::rank4(OP, "a weight", "[C, O, kh, kw]", inputs[1])?;
+        let [wc, og, kh, kw] = check::rank4(OP, "a weight", "[C, O, kh, kw]", inputs[1])?;
         if wc != c {
             return Err(format!(
                 "{OP}: expected a weight with {c} input channels first (the input has {c}), found weight {:?}",
                 inputs[1]
             ));
         }
+        let o = og * self.groups;
+        check_groups(OP, self.groups, c, o)?;
         check_bias(OP, inputs, o)?;
         let (s, p, op) = (self.stride, self.pad, self.out_pad);
         // PyTorch's rule: the extra rows must fall inside one more stride step.
@@ -243,15 +280,17 @@ impl ConvTranspose2d {
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         let (x, wt) = (inputs[0], inputs[1]);
         let [n, c, h, w] = shape4(&x.shape);
-        let [_, _, kh, kw] = shape4(&wt.shape);
+        let [_, og, kh, kw] = shape4(&wt.shape);
         let [_, o, oh, ow] = shape4(out_shape);
         let mut y = Tensor::zeros(out_shape);
         for b in 0..n {
             for ic in 0..c {
+                let first = ic / (c / self.groups) * og;
                 for i in 0..h {
                     for j in 0..w {
                         let v = x.at4(b, ic, i, j);
-                        for oc in 0..o {
+                        for ocg in 0..og {
+                            let oc = first + ocg;
                             for ki in 0..kh {
                                 let Some(yi) = offset(i * self.stride, ki, self.pad, oh) else {
                                     continue;
@@ -261,7 +300,7 @@ impl ConvTranspose2d {
                                         continue;
                                     };
                                     let at = ((b * o + oc) * oh + yi) * ow + yj;
-                                    y.data[at] = y.data[at] + v * wt.at4(ic, oc, ki, kj);
+                                    y.data[at] = y.data[at] + v * wt.at4(ic, ocg, ki, kj);
                                 }
                             }
                         }
@@ -294,191 +333,4 @@ impl Flops for ConvTranspose2d {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use approx::assert_relative_eq;
-
-    fn conv(stride: usize, pad: usize, bias: bool) -> Conv2d {
-        Conv2d { stride, pad, bias }
-    }
-    fn convt(stride: usize, pad: usize, out_pad: usize, bias: bool) -> ConvTranspose2d {
-        ConvTranspose2d {
-            stride,
-            pad,
-            out_pad,
-            bias,
-        }
-    }
-    /// Deterministic, irregular test data without a random number generator.
-    fn data(shape: &[usize], seed: usize) -> Tensor<f64> {
-        let n = crate::numel(shape);
-        Tensor::new(
-            shape,
-            (0..n)
-                .map(|i| (((i * 7 + seed * 13) % 11) as f64 - 5.0) / 4.0)
-                .collect(),
-        )
-    }
-
-    #[test]
-    fn conv_shapes() {
-        assert_eq!(
-            conv(1, 1, true).shape(&[&[2, 8, 16, 16], &[16, 8, 3, 3], &[16]]),
-            Ok(vec![2, 16, 16, 16])
-        );
-        assert_eq!(
-            conv(2, 2, false).shape(&[&[1, 3, 256, 256], &[64, 3, 4, 4]]),
-            Ok(vec![1, 64, 129, 129])
-        );
-        assert_eq!(
-            conv(2, 1, false).shape(&[&[1, 1, 3, 5], &[1, 1, 2, 3]]),
-            Ok(vec![1, 1, 2, 3])
-        );
-        assert_eq!(
-            conv(1, 1, false).shape(&[&[1, 8, 4, 4], &[16, 4, 3, 3]]).unwrap_err(),
-            "conv2d: expected a weight with 8 input channels (the input has 8), found weight [16, 4, 3, 3]"
-        );
-        assert_eq!(
-            conv(1, 0, false)
-                .shape(&[&[1, 8, 2, 2], &[16, 8, 7, 7]])
-                .unwrap_err(),
-            "conv2d: output would be empty: input 2x2, kernel 7, pad 0"
-        );
-        assert_eq!(
-            conv(1, 0, true)
-                .shape(&[&[1, 8, 4, 4], &[16, 8, 3, 3]])
-                .unwrap_err(),
-            "conv2d: expected 3 inputs (x, weight, bias), found 2"
-        );
-        assert_eq!(
-            conv(1, 0, true)
-                .shape(&[&[1, 8, 4, 4], &[16, 8, 3, 3], &[8]])
-                .unwrap_err(),
-            "conv2d: expected a bias [16] (one per output channel), found [8]"
-        );
-        assert_eq!(
-            conv(1, 0, false)
-                .shape(&[&[8, 4, 4], &[16, 8, 3, 3]])
-                .unwrap_err(),
-            "conv2d: expected an input of rank 4 [N, C, H, W], found [8, 4, 4]"
-        );
-        assert_eq!(
-            conv(1, 0, false)
-                .shape(&[&[1, 8, 4, 4], &[16, 8]])
-                .unwrap_err(),
-            "conv2d: expected a weight of rank 4 [O, C, kh, kw], found [16, 8]"
-        );
-        assert_eq!(
-            conv(0, 0, false)
-                .shape(&[&[1, 8, 4, 4], &[16, 8, 3, 3]])
-                .unwrap_err(),
-            "conv2d: expected a stride >= 1, found 0"
-        );
-    }
-
-    #[test]
-    fn conv_transpose_shapes() {
-        // docs/spec.md's up-sampling: 3x3, stride 2, pad 1, out_pad 1 doubles H and W.
-        assert_eq!(
-            convt(2, 1, 1, true).shape(&[&[1, 256, 64, 64], &[256, 128, 3, 3], &[128]]),
-            Ok(vec![1, 128, 128, 128])
-        );
-        assert_eq!(
-            convt(2, 1, 1, false).shape(&[&[1, 8, 4, 4], &[4, 8, 3, 3]]).unwrap_err(),
-            "conv_transpose2d: expected a weight with 8 input channels first (the input has 8), found weight [4, 8, 3, 3]"
-        );
-        assert_eq!(
-            convt(1, 0, 1, false)
-                .shape(&[&[1, 8, 4, 4], &[8, 4, 3, 3]])
-                .unwrap_err(),
-            "conv_transpose2d: expected out_pad < stride, found out_pad 1 with stride 1"
-        );
-        assert_eq!(
-            convt(1, 3, 0, false)
-                .shape(&[&[1, 8, 1, 1], &[8, 4, 3, 3]])
-                .unwrap_err(),
-            "conv_transpose2d: output would be empty: input 1x1, kernel 3, stride 1, pad 3"
-        );
-        assert_eq!(
-            convt(2, 0, 0, true)
-                .shape(&[&[1, 8, 4, 4], &[8, 4, 3, 3], &[8]])
-                .unwrap_err(),
-            "conv_transpose2d: expected a bias [4] (one per output channel), found [8]"
-        );
-    }
-
-    #[test]
-    fn conv_hand_computed() {
-        // Input 1..9 zero-padded by 1, 2x2 kernel [[1, 2], [3, 4]], stride 2: the windows start at
-        // padded (0,0), (0,2), (2,0), (2,2).
-        let x = Tensor::new(&[1, 1, 3, 3], (1..=9).map(f64::from).collect());
-        let w = Tensor::new(&[1, 1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]);
-        let b = Tensor::new(&[1], vec![0.5]);
-        let op = conv(2, 1, true);
-        let shape = op.shape(&[&x.shape, &w.shape, &b.shape]).unwrap();
-        let y = op.cpu(&[&x, &w, &b], &shape);
-        assert_eq!(y.shape, vec![1, 1, 2, 2]);
-        assert_eq!(y.data, vec![4.5, 18.5, 36.5, 77.5]);
-    }
-
-    #[test]
-    fn conv_transpose_hand_computed() {
-        // Stride 2 with a 2x2 kernel of ones: each input pixel becomes a 2x2 block of itself.
-        let x = Tensor::new(&[1, 1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]);
-        let w = Tensor::new(&[1, 1, 2, 2], vec![1.0; 4]);
-        let op = convt(2, 0, 0, false);
-        let y = op.cpu(&[&x, &w], &op.shape(&[&x.shape, &w.shape]).unwrap());
-        #[rustfmt::skip]
-        let want = vec![1.0, 1.0, 2.0, 2.0,  1.0, 1.0, 2.0, 2.0,  3.0, 3.0, 4.0, 4.0,  3.0, 3.0, 4.0, 4.0];
-        assert_eq!(y.data, want);
-    }
-
-    /// ConvTranspose2d is the adjoint of Conv2d with the same weights, stride and padding:
-    /// <conv(x), y> == <x, convT(y)>, with out_pad choosing convT's output size as x's.
-    #[test]
-    fn conv_transpose_is_adjoint_of_conv() {
-        for (hw, k, s, p, out_pad) in [
-            (7, 3, 2, 1, 0),
-            (8, 3, 2, 1, 1),
-            (6, 4, 2, 2, 0),
-            (5, 3, 1, 1, 0),
-            (9, 1, 3, 0, 2),
-        ] {
-            let (c, o) = (3, 2);
-            let x = data(&[2, c, hw, hw], 1);
-            let w = data(&[o, c, k, k], 2);
-            let fwd = conv(s, p, false);
-            let ys = fwd.shape(&[&x.shape, &w.shape]).unwrap();
-            let y = data(&ys, 3);
-            let bwd = convt(s, p, out_pad, false);
-            let xs = bwd.shape(&[&ys, &w.shape]).unwrap();
-            assert_eq!(xs, x.shape, "hw {hw} k {k} s {s} p {p}");
-            let dot = |a: &Tensor<f64>, b: &Tensor<f64>| {
-                a.data.iter().zip(&b.data).map(|(u, v)| u * v).sum::<f64>()
-            };
-            let lhs = dot(&fwd.cpu(&[&x, &w], &ys), &y);
-            let rhs = dot(&x, &bwd.cpu(&[&y, &w], &xs));
-            assert_relative_eq!(lhs, rhs, max_relative = 1e-12);
-        }
-    }
-
-    #[test]
-    fn biases_are_per_output_channel() {
-        let x = Tensor::<f32>::zeros(&[1, 1, 2, 2]);
-        let w = Tensor::new(&[1, 2, 1, 1], vec![1.0, 1.0]);
-        let b = Tensor::new(&[2], vec![1.0, -2.0]);
-        let op = convt(1, 0, 0, true);
-        let y = op.cpu(
-            &[&x, &w, &b],
-            &op.shape(&[&x.shape, &w.shape, &b.shape]).unwrap(),
-        );
-        assert_eq!(y.data, vec![1.0, 1.0, 1.0, 1.0, -2.0, -2.0, -2.0, -2.0]);
-        let w = Tensor::new(&[2, 1, 1, 1], vec![1.0, 1.0]);
-        let op = conv(1, 0, true);
-        let y = op.cpu(
-            &[&x, &w, &b],
-            &op.shape(&[&x.shape, &w.shape, &b.shape]).unwrap(),
-        );
-        assert_eq!(y.data, vec![1.0, 1.0, 1.0, 1.0, -2.0, -2.0, -2.0, -2.0]);
-    }
-}
+mod tests;
