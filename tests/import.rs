@@ -1,0 +1,157 @@
+//! `irdc import`: ONNX models made by the `onnx` package (tests/onnx/make_models.py) imported,
+//! run on the device with `irdc run`, and held against the `onnx` reference evaluator's output;
+//! and the errors a user meets.
+
+mod cli_support;
+
+use cli_support::*;
+use std::path::{Path, PathBuf};
+
+fn scratch(name: &str) -> PathBuf {
+    scratch_in("import", name)
+}
+
+fn fails_with(args: &[&str], message: &str) {
+    let o = irdc(args);
+    assert!(
+        !o.status.success(),
+        "expected failure; stderr: {}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).trim_end(), message);
+}
+
+/// Import `tests/onnx/NAME.onnx` to scratch model file `out` with `extra` options; its path.
+fn import(name: &str, out: &str, extra: &[&str]) -> PathBuf {
+    let ron = scratch(out);
+    let onnx = format!("tests/onnx/{name}.onnx");
+    let mut args = vec!["import", &onnx, "--out", ron.to_str().unwrap(), "--force"];
+    args.extend_from_slice(extra);
+    let o = irdc(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    ron
+}
+
+/// Run the imported model on the test input with the imported weights, and compare every
+/// output with the reference evaluator's.
+fn runs_as_the_reference(name: &str, ron: &Path) {
+    let out = scratch(&format!("{name}.out.safetensors"));
+    let weights = ron.with_extension("safetensors");
+    let input = format!("tests/onnx/{name}.input.safetensors");
+    let o = irdc(&[
+        "run",
+        ron.to_str().unwrap(),
+        "--graph",
+        "model",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        &input,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = runtime::io::read_tensors(&out).unwrap();
+    let want =
+        runtime::io::read_tensors(format!("tests/onnx/{name}.expected.safetensors").as_ref())
+            .unwrap();
+    assert_eq!(got.tensors.len(), want.tensors.len());
+    for (n, w) in &want.tensors {
+        let g = got.get(n).unwrap_or_else(|| panic!("no output `{n}`"));
+        assert_eq!(g.shape, w.shape, "{n}");
+        for (i, (a, b)) in g.data.iter().zip(&w.data).enumerate() {
+            assert!((a - b).abs() <= 1e-4, "{n}[{i}]: irdc {a}, reference {b}");
+        }
+    }
+}
+
+#[test]
+fn a_conv_net_runs_as_the_reference_evaluator_does() {
+    let ron = import("convnet", "convnet.ron", &[]);
+    let weights = runtime::io::read_tensors(&ron.with_extension("safetensors")).unwrap();
+    let mut names: Vec<&str> = weights.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    // The convs keep the names PyTorch gave their weights.
+    assert_eq!(
+        names,
+        ["c1.bias", "c1.weight", "c2.weight", "up.bias", "up.weight"]
+    );
+    assert_eq!(weights.get("up.weight").unwrap().shape, [8, 3, 3, 3]);
+    runs_as_the_reference("convnet", &ron);
+}
+
+#[test]
+fn elementwise_ops_pad_and_reductions_run_as_the_reference_evaluator_does() {
+    let ron = import("elementwise", "elementwise.ron", &["--input", "x=1x2x5x5"]);
+    runs_as_the_reference("elementwise", &ron);
+}
+
+#[test]
+fn an_open_input_size_asks_for_the_shape() {
+    let out = scratch("open.ron");
+    fails_with(
+        &[
+            "import",
+            "tests/onnx/elementwise.onnx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "error: tests/onnx/elementwise.onnx: input `x` has shape [N, 2, 5, 5], whose sizes are \
+         not all fixed; give its shape with --input x=1x2x5x5",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn every_unsupported_op_is_listed_with_its_nodes() {
+    let out = scratch("unsupported.ron");
+    fails_with(
+        &[
+            "import",
+            "tests/onnx/unsupported.onnx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "error: tests/onnx/unsupported.onnx: 4 nodes irdc cannot import: Conv with group 2 \
+         (grouped); Gather (pick, pick2); Softmax (output y); irdc imports Abs, Add, Clip, \
+         Concat, Constant, Conv, ConvTranspose, Div, Dropout, Erf, Exp, Gelu, Identity, \
+         InstanceNormalization, LeakyRelu, Log, Max, MaxPool, Min, Mul, Neg, Pad, ReduceMean, \
+         ReduceSum, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh (docs/onnx.md): replace the others \
+         in the model before exporting it",
+    );
+    assert!(!out.exists() && !out.with_extension("safetensors").exists());
+}
+
+#[test]
+fn an_existing_model_file_is_replaced_only_with_force() {
+    let ron = import("convnet", "existing.ron", &[]);
+    let path = ron.to_str().unwrap();
+    fails_with(
+        &["import", "tests/onnx/convnet.onnx", "--out", path],
+        &format!("error: {path} exists; pass --force to replace it"),
+    );
+}
+
+#[test]
+fn what_is_not_an_onnx_model_is_a_clear_error() {
+    let out = scratch("bad.ron");
+    let out = out.to_str().unwrap();
+    fails_with(
+        &["import", "tests/onnx/missing.onnx", "--out", out],
+        "error: cannot read `tests/onnx/missing.onnx`; give the path of an .onnx file: No such \
+         file or directory (os error 2)",
+    );
+    let empty = scratch("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let empty = empty.to_str().unwrap();
+    fails_with(
+        &["import", empty, "--out", out],
+        &format!(
+            "error: {empty}: not an ONNX model (no graph or no IR version); is it an .onnx file?"
+        ),
+    );
+    let o = irdc(&["import", "models/ird_gan.ron", "--out", out]);
+    assert!(!o.status.success());
+    let prefix = "error: models/ird_gan.ron: not an ONNX model (the protobuf does not decode: ";
+    assert!(stderr(&o).starts_with(prefix), "{}", stderr(&o));
+}
