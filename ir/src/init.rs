@@ -18,6 +18,7 @@ pub fn init_params(graph: &Graph, seed: u64) -> Vec<(String, Tensor<f32>)> {
         let n = crate::numel(&node.shape);
         let data = match init {
             Init::Zeros => vec![0.0f32; n],
+            Init::Fill { value } => vec![*value as f32; n],
             Init::Normal { std } => {
                 let d = Normal::new(0.0, *std).expect("a finite, non-negative std");
                 (0..n).map(|_| d.sample(&mut rng) as f32).collect()

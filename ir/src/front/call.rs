@@ -68,6 +68,10 @@ impl<'a> Call<'a> {
         }
         Ok(out)
     }
+    /// A number written as `v` (a literal, a name or an expression).
+    pub fn num_of(&self, v: &Value) -> R<f64> {
+        fields::num(v, self.env)
+    }
     pub fn num(&mut self, name: &str) -> R<f64> {
         fields::num(self.f.req(name)?, self.env)
     }

@@ -194,6 +194,18 @@ impl Builder<'_> {
             chained,
             self.parts.init_std,
         );
+        if op == "Param" {
+            // The node is the parameter itself, named by its path like a conv's weights.
+            if chained.is_some() {
+                return Err(Diag::at(
+                    at.span,
+                    "Param reads no input, so it cannot be a layer of a Seq",
+                ));
+            }
+            let (shape, init) = ops::param(&mut call)?;
+            call.f.finish()?;
+            return self.param(at.param_path.to_string(), shape, init, at.span);
+        }
         let Some(built) = ops::build(op, &mut call)? else {
             let blocks: Vec<&str> = self.parts.blocks.keys().map(String::as_str).collect();
             let blocks = if blocks.is_empty() {

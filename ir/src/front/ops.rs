@@ -4,6 +4,7 @@
 
 use super::call::Call;
 use super::error::R;
+use super::fields::{expected, Fields};
 use crate::ops::*;
 use crate::{NodeId, Op, Shape};
 
@@ -43,6 +44,7 @@ pub const OP_NAMES: &[&str] = &[
     "Sum",
     "Mean",
     "Const",
+    "Param",
 ];
 
 /// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
@@ -218,6 +220,38 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
         _ => return Ok(None),
     };
     Ok(Some(built))
+}
+
+/// `Param(shape, init = 0)`: a learnable tensor any op may read (NAFNet's per-channel scales, a
+/// layer norm's weight). `init` is a number every element starts at, or `Normal(std)` (`Normal`
+/// alone: the model's `init_std`).
+pub fn param(c: &mut Call) -> R<(Shape, Init)> {
+    let shape = c.sizes("shape")?;
+    if shape.is_empty() || shape.len() > 4 {
+        return Err(c.err(format!(
+            "Param: expected a shape of rank 1 to 4, found {shape:?}"
+        )));
+    }
+    let init = match c.f.get("init") {
+        None => Init::Zeros,
+        Some(v) => match Fields::of(v, true) {
+            Some((Some("Normal"), fields)) => {
+                let mut f = Fields::new("Normal", v.span, fields);
+                let std = match f.get("std") {
+                    Some(s) => c.num_of(s)?,
+                    None => c.init_std,
+                };
+                f.finish()?;
+                Init::Normal { std }
+            }
+            _ => Init::Fill {
+                value: c
+                    .num_of(v)
+                    .map_err(|_| expected(v, "a number or `Normal(std: ..)`"))?,
+            },
+        },
+    };
+    Ok((shape, init))
 }
 
 /// `Conv(in, out, kernel, stride = 1, pad = kernel / 2, bias = true)` and

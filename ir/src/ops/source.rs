@@ -9,8 +9,14 @@ use num_traits::Float;
 /// How a parameter is initialised when no weights file is given (docs/spec.md: weights N(0, 0.02), biases 0).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Init {
-    Normal { std: f64 },
+    Normal {
+        std: f64,
+    },
     Zeros,
+    /// Every element `value` (a LayerNorm's weight starts at 1).
+    Fill {
+        value: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
