@@ -71,11 +71,20 @@ fn a_conv_net_runs_as_the_reference_evaluator_does() {
     let weights = runtime::io::read_tensors(&ron.with_extension("safetensors")).unwrap();
     let mut names: Vec<&str> = weights.tensors.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
-    // The convs keep the names PyTorch gave their weights.
+    // The convs keep the names PyTorch gave their weights; the norm's affine is two Params.
     assert_eq!(
         names,
-        ["c1.bias", "c1.weight", "c2.weight", "up.bias", "up.weight"]
+        [
+            "c1.bias",
+            "c1.weight",
+            "c2.weight",
+            "norm_bias",
+            "norm_weight",
+            "up.bias",
+            "up.weight"
+        ]
     );
+    assert_eq!(weights.get("norm_weight").unwrap().shape, [1, 8, 1, 1]);
     assert_eq!(weights.get("up.weight").unwrap().shape, [8, 3, 3, 3]);
     runs_as_the_reference("convnet", &ron);
 }

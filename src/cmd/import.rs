@@ -51,11 +51,12 @@ pub fn main(args: Args) -> Result<()> {
     write_tensors(&weights, &imported.tensors, &meta)?;
     write_atomically(&args.out, &imported.ron)?;
     eprintln!(
-        "wrote {} (graph {GRAPH}, {} nodes) and {} ({} tensors)",
+        "wrote {} (graph {GRAPH}, {} nodes) and {} ({} tensor{})",
         args.out.display(),
         imported.nodes,
         weights.display(),
-        imported.tensors.len()
+        imported.tensors.len(),
+        if imported.tensors.len() == 1 { "" } else { "s" }
     );
     Ok(())
 }

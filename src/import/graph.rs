@@ -21,6 +21,8 @@ pub struct Known {
     pub name: String,
     pub shape: Vec<usize>,
     pub values: Vec<f64>,
+    /// An initialiser, which the graph learns (a `Param`), or a `Constant` (a `Const`).
+    pub learnt: bool,
 }
 
 /// A field of a node, written as model-language text (`in: x`, `kernel: 3`).
@@ -95,7 +97,7 @@ impl Builder {
             true => vec![1],
             false => k.shape.clone(),
         };
-        self.tensor_node(&id, &shape, &k.values);
+        self.tensor_node(&id, &shape, k);
         self.placed
             .insert(k.name.clone(), (id.clone(), shape.len()));
         (id, shape.len())
@@ -104,14 +106,25 @@ impl Builder {
     /// A per-channel tensor (ONNX's [C]) as a [1, C, 1, 1] node, which broadcasts over NCHW.
     pub fn channel_tensor(&mut self, wanted: &str, k: &Known) -> (String, usize) {
         let id = self.ident(wanted, "channels");
-        self.tensor_node(&id, &[1, k.values.len(), 1, 1], &k.values);
+        self.tensor_node(&id, &[1, k.values.len(), 1, 1], k);
         (id, 4)
     }
 
-    /// A tensor the ONNX model holds, as a node of the graph.
-    fn tensor_node(&mut self, id: &str, shape: &[usize], values: &[f64]) {
-        let fields = [("shape", list(shape)), ("values", nums(values))];
-        self.push(id, "Const", &fields);
+    /// A tensor the ONNX model holds as node `id` of shape `shape`: an initialiser as a `Param`
+    /// named `id` in the parameters file, a `Constant` as a `Const` with its values written out.
+    fn tensor_node(&mut self, id: &str, shape: &[usize], k: &Known) {
+        match k.learnt {
+            true => {
+                self.push(id, "Param", &[("shape", list(shape))]);
+                let data = k.values.iter().map(|&v| v as f32).collect();
+                self.tensors
+                    .push((id.to_string(), Tensor::new(shape, data)));
+            }
+            false => {
+                let fields = [("shape", list(shape)), ("values", nums(&k.values))];
+                self.push(id, "Const", &fields);
+            }
+        }
     }
 
     /// Append node `id`, op `op` with `fields`.

@@ -48,6 +48,7 @@ pub fn import(path: &Path, shapes: &[(String, Vec<usize>)], header: &str) -> Res
                 name,
                 shape,
                 values,
+                learnt: true,
             })),
         );
     }

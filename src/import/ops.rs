@@ -279,6 +279,7 @@ fn constant(b: &mut Builder, n: &Node) -> Step {
         },
         shape,
         values,
+        learnt: false,
     };
     let k = match n.a.names().next() {
         Some("value") => {
