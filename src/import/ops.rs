@@ -98,8 +98,8 @@ impl Node<'_> {
     }
 
     /// The identifier of a layer: named after its weight where that is PyTorch's
-    /// `<module>.weight`, so its parameters keep the state dict's names (`layer1.0.conv1.weight`
-    /// gives `layer1_0_conv1.weight`), else as [`Node::ident`].
+    /// `<module>.weight`, so its parameters keep the state dict's names (`c1.weight`) or close
+    /// to them (`layer1.0.conv1.weight` gives `layer1_0_conv1.weight`), else as [`Node::ident`].
     pub fn ident_after(&self, b: &mut Builder, weight: &str) -> String {
         match weight.strip_suffix(".weight") {
             Some(module) if !module.is_empty() => b.ident(module, &self.p.output[0]),
