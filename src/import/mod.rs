@@ -114,8 +114,10 @@ fn inputs(
 
 /// An input's declared shape, if every size is fixed.
 fn fixed(name: &str, id: &str, dims: &[Result<usize, String>]) -> Result<Vec<usize>> {
-    if dims.iter().all(Result::is_ok) && !dims.is_empty() {
-        return Ok(dims.iter().map(|d| *d.as_ref().unwrap()).collect());
+    if let Ok(shape) = dims.iter().cloned().collect::<Result<Vec<usize>, _>>() {
+        if !shape.is_empty() {
+            return Ok(shape);
+        }
     }
     let shown: Vec<String> = (dims.iter())
         .map(|d| match d {
@@ -168,14 +170,19 @@ fn nodes(b: &mut Builder, g: &GraphProto, file: &str) -> Result<()> {
             b.define(o, Value::Missing);
         }
     }
-    if lacking.is_empty() {
-        return Ok(());
+    match lacking.is_empty() {
+        true => Ok(()),
+        false => Err(refusal(file, &lacking)),
     }
+}
+
+/// One error for every node refused: each op, or use of an op, with the nodes that have it.
+fn refusal(file: &str, lacking: &BTreeMap<String, Vec<String>>) -> anyhow::Error {
     let count: usize = lacking.values().map(Vec::len).sum();
     let list: Vec<String> = (lacking.iter())
         .map(|(what, nodes)| format!("{what} ({})", nodes.join(", ")))
         .collect();
-    bail!(
+    anyhow::anyhow!(
         "{file}: {count} node{} irdc cannot import: {}; irdc imports {} (docs/onnx.md): replace \
          the others in the model before exporting it",
         if count == 1 { "" } else { "s" },
