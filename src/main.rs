@@ -1,5 +1,5 @@
 //! `irdc`: the command line. A thin front over the `ir`, `compiler` and `runtime` crates; each
-//! subcommand lives in its own file under `src/cmd/`.
+//! subcommand lives in its own file under `src/cmd/`; `irdc import`'s ONNX reader is `import/`.
 
 mod cmd;
 mod import;

@@ -90,8 +90,13 @@ fn a_conv_net_runs_as_the_reference_evaluator_does() {
 }
 
 #[test]
-fn elementwise_ops_pad_and_reductions_run_as_the_reference_evaluator_does() {
+fn elementwise_ops_pad_norms_and_reductions_run_as_the_reference_evaluator_does() {
     let ron = import("elementwise", "elementwise.ron", &["--input", "x=1x2x5x5"]);
+    let weights = runtime::io::read_tensors(&ron.with_extension("safetensors")).unwrap();
+    let mut names: Vec<&str> = weights.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    // The batch norm's statistics are folded into its scale and shift.
+    assert_eq!(names, ["bn_bias", "bn_weight", "shift"]);
     runs_as_the_reference("elementwise", &ron);
 }
 
@@ -324,7 +329,8 @@ fn uses_of_ops_irdc_has_but_not_so_are_listed_with_their_nodes() {
     );
 }
 
-const IMPORTED: &str = "Abs, Add, Clip, Concat, Constant, Conv, ConvTranspose, Div, Dropout, \
+const IMPORTED: &str =
+    "Abs, Add, BatchNormalization, Clip, Concat, Constant, Conv, ConvTranspose, Div, Dropout, \
     Erf, Exp, Gelu, Identity, InstanceNormalization, LeakyRelu, Log, Max, MaxPool, Min, Mul, \
     Neg, Pad, ReduceMean, ReduceSum, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh";
 

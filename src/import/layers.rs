@@ -1,6 +1,7 @@
 //! The ONNX layers irdc has: Conv and ConvTranspose (their weights become the node's
 //! `weight` and `bias` in PyTorch's layouts, which are ONNX's), MaxPool, InstanceNormalization
-//! (its affine as Mul and Add), reflect Pad, ReduceMean and ReduceSum.
+//! (its affine as Mul and Add), BatchNormalization (folded into such an affine), reflect Pad,
+//! ReduceMean and ReduceSum.
 
 use super::graph::{list, num, Builder, Known};
 use super::ops::{lacks, Node, Refusal, Step};
@@ -155,11 +156,55 @@ pub fn instance_norm(b: &mut Builder, n: &Node) -> Step {
     let id = n.ident_after(b, &scale.name);
     let norm = b.ident(&format!("{id}_norm"), "norm");
     b.push(&norm, "InstanceNorm", &[("in", x), ("eps", num(eps))]);
-    let (s, _) = b.channel_tensor(&format!("{id}_weight"), &scale);
+    affine(b, &id, norm, &scale, &shift);
+    n.defines(b, id, rank);
+    Ok(())
+}
+
+/// `x * scale + shift` with per-channel tensors `<id>_weight` and `<id>_bias`; the Add is `id`.
+fn affine(b: &mut Builder, id: &str, x: String, scale: &Known, shift: &Known) {
+    let (s, _) = b.channel_tensor(&format!("{id}_weight"), scale);
     let scaled = b.ident(&format!("{id}_scaled"), "scaled");
-    b.push(&scaled, "Mul", &[("a", norm), ("b", s)]);
-    let (t, _) = b.channel_tensor(&format!("{id}_bias"), &shift);
-    b.push(&id, "Add", &[("a", scaled), ("b", t)]);
+    b.push(&scaled, "Mul", &[("a", x), ("b", s)]);
+    let (t, _) = b.channel_tensor(&format!("{id}_bias"), shift);
+    b.push(id, "Add", &[("a", scaled), ("b", t)]);
+}
+
+/// BatchNormalization as inference computes it: the running statistics folded into the
+/// per-channel scale `scale / sqrt(var + eps)` and shift `B - mean * scale / sqrt(var + eps)`.
+pub fn batch_norm(b: &mut Builder, n: &Node) -> Step {
+    n.only(&["epsilon", "momentum", "training_mode", "spatial"])?;
+    if n.a.int("training_mode", 0)? != 0 || (1..5).any(|i| n.has_output(i)) {
+        return lacks("in training mode");
+    }
+    if n.a.int("spatial", 1)? != 1 {
+        return lacks("with spatial 0");
+    }
+    let eps = n.a.float("epsilon", 1e-5)? as f64;
+    let mut known = Vec::new();
+    for (i, what) in ["scale", "B", "mean", "var"].iter().enumerate() {
+        known.push(known_input(b, n, i + 1, what)?);
+    }
+    let [g, beta, mean, var] = [0, 1, 2, 3].map(|i| &known[i].values);
+    let c = g.len();
+    if [beta, mean, var].iter().any(|v| v.len() != c) {
+        return Err(anyhow::anyhow!("has scale, B, mean and var of different sizes").into());
+    }
+    let a: Vec<f64> = (0..c).map(|i| g[i] / (var[i] + eps).sqrt()).collect();
+    let folded = |k: &Known, values: Vec<f64>| Known {
+        name: k.name.clone(),
+        shape: vec![c],
+        values,
+        learnt: k.learnt,
+    };
+    let scale = folded(&known[0], a.clone());
+    let shift = folded(
+        &known[1],
+        (0..c).map(|i| beta[i] - mean[i] * a[i]).collect(),
+    );
+    let (x, rank) = b.operand(n.first()?)?;
+    let id = n.ident_after(b, &scale.name);
+    affine(b, &id, x, &scale, &shift);
     n.defines(b, id, rank);
     Ok(())
 }

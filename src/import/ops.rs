@@ -32,6 +32,7 @@ pub fn lacks<T>(detail: impl Into<String>) -> Result<T, Refusal> {
 pub const IMPORTED: &[&str] = &[
     "Abs",
     "Add",
+    "BatchNormalization",
     "Clip",
     "Concat",
     "Constant",
@@ -157,6 +158,7 @@ pub fn convert(b: &mut Builder, p: &NodeProto) -> Step {
         "ConvTranspose" => layers::conv(b, &n, true),
         "MaxPool" => layers::max_pool(b, &n),
         "InstanceNormalization" => layers::instance_norm(b, &n),
+        "BatchNormalization" => layers::batch_norm(b, &n),
         "Pad" => layers::pad(b, &n),
         op @ ("ReduceMean" | "ReduceSum") => layers::reduce(b, &n, op == "ReduceMean"),
         _ => lacks(""),

@@ -86,7 +86,8 @@ def convnet():
 
 def elementwise():
     """Reflect padding, the unary and binary ops, Clip with constant bounds, reductions, Gelu,
-    constants, Identity and Dropout, in the opset-20 form (bounds, pads, axes as inputs); the
+    constants, Identity, Dropout and BatchNormalization (the reference evaluator runs opsets 9
+    to 13 of it in training mode, so here at 20), in the opset-20 form (bounds, pads, axes as inputs); the
     batch is dynamic (`N`), so the import needs its shape."""
     nodes = [
         const("pads", [0, 0, 1, 2, 0, 0, 1, 0], np.int64),
@@ -123,7 +124,9 @@ def elementwise():
         helper.make_node("ReduceSum", ["centred", "ch"], ["cs"], name="sum_c_axis"),
         helper.make_node("Identity", ["cs"], ["id"], name="identity"),
         helper.make_node("Dropout", ["id"], ["y"], name="drop"),
-        helper.make_node("LeakyRelu", ["z"], ["y2"], name="leaky"),
+        helper.make_node("BatchNormalization", ["z", "bn.weight", "bn.bias", "bn.running_mean",
+                                                 "bn.running_var"], ["zn"], name="bn"),
+        helper.make_node("LeakyRelu", ["zn"], ["y2"], name="leaky"),
     ]
     graph = helper.make_graph(
         nodes, "elementwise",
@@ -131,7 +134,10 @@ def elementwise():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1, 7, 7]),
          helper.make_tensor_value_info("y2", TensorProto.FLOAT, ["N", 2, 7, 7])],
         [init("shift", 2, 1, 1, scale=0.3),
-         numpy_helper.from_array(np.array(0.4, dtype=np.float32), "hi")],
+         numpy_helper.from_array(np.array(0.4, dtype=np.float32), "hi"),
+         init("bn.weight", 2, scale=1.0), init("bn.bias", 2, scale=0.2),
+         init("bn.running_mean", 2, scale=0.3),
+         numpy_helper.from_array(RNG.uniform(0.5, 2.0, 2).astype(np.float32), "bn.running_var")],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), "x"
 
