@@ -143,6 +143,25 @@ fn an_existing_model_file_is_replaced_only_with_force() {
         &["import", "tests/onnx/convnet.onnx", "--out", path],
         &format!("error: {path} exists; pass --force to replace it"),
     );
+    // The parameters file alone blocks it too: both are written together.
+    std::fs::remove_file(&ron).unwrap();
+    let weights = ron.with_extension("safetensors");
+    fails_with(
+        &["import", "tests/onnx/convnet.onnx", "--out", path],
+        &format!(
+            "error: {} exists; pass --force to replace it",
+            weights.display()
+        ),
+    );
+    let o = irdc(&[
+        "import",
+        "tests/onnx/convnet.onnx",
+        "--out",
+        path,
+        "--force",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&ron).unwrap().contains("Model("));
 }
 
 #[test]
