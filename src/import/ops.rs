@@ -305,3 +305,30 @@ fn constant(b: &mut Builder, n: &Node) -> Step {
     b.define(&n.p.output[0], Value::Known(Rc::new(k)));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list the refusal names and the ops `convert` maps are one set: every listed op
+    /// reaches its conversion (which refuses a node without inputs for what it lacks).
+    #[test]
+    fn every_op_listed_as_imported_is_converted() {
+        for &op in IMPORTED {
+            let p = NodeProto {
+                op_type: op.into(),
+                output: vec!["y".into()],
+                ..Default::default()
+            };
+            let r = convert(&mut Builder::default(), &p);
+            assert!(!matches!(r, Err(Refusal::Lacks(d)) if d.is_empty()), "{op}");
+        }
+        let p = NodeProto {
+            op_type: "Softmax".into(),
+            output: vec!["y".into()],
+            ..Default::default()
+        };
+        let r = convert(&mut Builder::default(), &p);
+        assert!(matches!(r, Err(Refusal::Lacks(d)) if d.is_empty()));
+    }
+}
