@@ -246,19 +246,21 @@ mod made {
         }
     }
 
-    /// A model with input `x` [1, 4, 6, 6], `nodes`, `inits` and the output of the last node.
-    pub fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, opset: i64) -> Vec<u8> {
-        let dims = [1, 4, 6, 6].map(|d| Dimension {
-            value: Some(dimension::Value::DimValue(d)),
-            ..Default::default()
-        });
-        let x = ValueInfoProto {
-            name: "x".into(),
+    /// A float tensor's name and shape.
+    pub fn info(name: &str, dims: &[i64]) -> ValueInfoProto {
+        let dim = (dims.iter())
+            .map(|&d| Dimension {
+                value: Some(dimension::Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        ValueInfoProto {
+            name: name.into(),
             type_: MessageField::some(TypeProto {
                 value: Some(Value::TensorType(Tensor {
                     elem_type: 1,
                     shape: MessageField::some(TensorShapeProto {
-                        dim: dims.to_vec(),
+                        dim,
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -266,11 +268,26 @@ mod made {
                 ..Default::default()
             }),
             ..Default::default()
-        };
+        }
+    }
+
+    /// A model with input `x` [1, 4, 6, 6], `nodes`, `inits` and the output of the last node.
+    pub fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, opset: i64) -> Vec<u8> {
         let y = ValueInfoProto {
             name: nodes.last().unwrap().output[0].clone(),
             ..Default::default()
         };
+        model_with(nodes, inits, opset, y)
+    }
+
+    /// [`model`] with output `y`.
+    pub fn model_with(
+        nodes: Vec<NodeProto>,
+        inits: Vec<TensorProto>,
+        opset: i64,
+        y: ValueInfoProto,
+    ) -> Vec<u8> {
+        let x = info("x", &[1, 4, 6, 6]);
         let graph = GraphProto {
             node: nodes,
             input: vec![x],
@@ -381,5 +398,38 @@ fn a_malformed_node_an_unknown_opset_and_an_unknown_input_are_clear_errors() {
     fails_with(
         &["import", &path, "--out", out, "--input", "y=1x4x8x8"],
         &format!("error: {path}: --input y: the model has no input `y`; its inputs: x"),
+    );
+}
+
+#[test]
+fn an_output_of_another_shape_than_the_model_declares_is_reported() {
+    use made::*;
+    let nodes = vec![node(
+        "MaxPool",
+        "pool",
+        &["x"],
+        vec![ints("kernel_shape", &[2, 2])],
+    )];
+    // ONNX's MaxPool strides default to 1 (5x5 here), not to the kernel as irdc's do.
+    let path = write_made(
+        "pool.onnx",
+        model_with(nodes, vec![], 17, info("pool_out", &[1, 4, 5, 5])),
+    );
+    let out = scratch("pool.ron");
+    let o = irdc(&["import", &path, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("pool: MaxPool(in: x, kernel: 2, stride: 1, pad: 0)"),
+        "{text}"
+    );
+    let nodes = vec![node("Relu", "r", &["x"], vec![])];
+    let path = write_made(
+        "declared.onnx",
+        model_with(nodes, vec![], 17, info("r_out", &[1, 4, 5, 5])),
+    );
+    fails_with(
+        &["import", &path, "--out", out.to_str().unwrap(), "--force"],
+        &format!("error: {path}: output `r_out` has shape [1, 4, 5, 5] in the ONNX model, but [1, 4, 6, 6] as imported; please report it with the ONNX file"),
     );
 }

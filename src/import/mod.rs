@@ -56,7 +56,14 @@ pub fn import(path: &Path, shapes: &[(String, Vec<usize>)], header: &str) -> Res
     nodes(&mut b, g, &file)?;
     let outputs = outputs(&mut b, g).with_context(|| file.clone())?;
     let ron = ron_text(&model, header, &inputs, &b, &outputs);
-    check(&ron, &b.tensors, &file)?;
+    // Shapes the model declares for its outputs hold only at the shapes it declares its inputs.
+    let declared: Vec<(String, Vec<usize>)> = match shapes.is_empty() {
+        true => (outputs.iter().zip(&g.output))
+            .filter_map(|((key, _), v)| Some((key.clone(), proto::fixed_shape(v)?)))
+            .collect(),
+        false => Vec::new(),
+    };
+    check(&ron, &b.tensors, &declared, &file)?;
     Ok(Imported {
         ron,
         nodes: b.nodes.len(),
@@ -244,12 +251,27 @@ fn ron_text(
     s
 }
 
-/// Build the written model as `irdc` will, and hold its parameters against the tensors: an
-/// import that irdc cannot run is reported here, not when it is first used.
-fn check(ron: &str, tensors: &[(String, Tensor<f32>)], file: &str) -> Result<()> {
+/// Build the written model as `irdc` will, and hold its parameters against the tensors and its
+/// outputs against the shapes `declared`: an import that irdc cannot run, or that computes
+/// something else, is reported here, not when it is first used.
+fn check(
+    ron: &str,
+    tensors: &[(String, Tensor<f32>)],
+    declared: &[(String, Vec<usize>)],
+    file: &str,
+) -> Result<()> {
     let bug = "the imported model does not build; please report it with the ONNX file";
     let model = ir::front::parse(ron, &format!("{file} (imported)"), &[]).context(bug)?;
     let graph = model.build(GRAPH, &[]).context(bug)?;
+    for (key, want) in declared {
+        let Some((_, id)) = graph.outputs.iter().find(|(k, _)| k == key) else {
+            continue;
+        };
+        let got = &graph.nodes[*id].shape;
+        if got != want {
+            bail!("{file}: output `{key}` has shape {want:?} in the ONNX model, but {got:?} as imported; please report it with the ONNX file");
+        }
+    }
     for (_, n) in graph.params() {
         match tensors.iter().find(|(name, _)| *name == n.name) {
             Some((_, t)) if t.shape == n.shape => {}

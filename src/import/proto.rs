@@ -141,6 +141,13 @@ pub fn input_dims(v: &ValueInfoProto) -> Result<Vec<Result<usize, String>>> {
         .collect())
 }
 
+/// The shape a graph output is declared with, if it has one whose sizes are all fixed.
+pub fn fixed_shape(v: &ValueInfoProto) -> Option<Vec<usize>> {
+    let dims = input_dims(v).ok()?;
+    let shape = dims.into_iter().collect::<Result<Vec<usize>, _>>().ok()?;
+    (!shape.is_empty()).then_some(shape)
+}
+
 /// A node's attributes by name, typed as the op expects them.
 pub struct Attrs<'a> {
     node: &'a NodeProto,
