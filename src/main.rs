@@ -1,7 +1,8 @@
 //! `irdc`: the command line. A thin front over the `ir`, `compiler` and `runtime` crates; each
-//! subcommand lives in its own file under `src/cmd/`.
+//! subcommand lives in its own file under `src/cmd/`; `irdc import`'s ONNX reader is `import/`.
 
 mod cmd;
+mod import;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Eval(cmd::eval::Args),
     /// Train a model's generator and critic (WGAN-GP) on the GPU, with checkpoints and metrics.
     Train(cmd::train::Args),
+    /// An ONNX model as a model file (one graph, `model`) and its initialisers as parameters.
+    Import(cmd::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Deblur(a) => cmd::deblur::main(a),
         Command::Eval(a) => cmd::eval::main(a),
         Command::Train(a) => cmd::train::main(a),
+        Command::Import(a) => cmd::import::main(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ pub mod deblur;
 pub mod demo;
 pub mod eval;
 pub mod grad;
+pub mod import;
 pub mod params;
 pub mod plan;
 pub mod plan_step;
