@@ -78,6 +78,8 @@ fn a_conv_net_runs_as_the_reference_evaluator_does() {
             "c1.bias",
             "c1.weight",
             "c2.weight",
+            "dw.bias",
+            "dw.weight",
             "norm_bias",
             "norm_weight",
             "up.bias",
@@ -127,8 +129,8 @@ fn every_unsupported_op_is_listed_with_its_nodes() {
             out.to_str().unwrap(),
         ],
         &format!(
-            "error: tests/onnx/unsupported.onnx: 4 nodes irdc cannot import: Conv with group 2 \
-             (grouped); Gather (pick, pick2); Softmax (output y); irdc imports {IMPORTED} \
+            "error: tests/onnx/unsupported.onnx: 4 nodes irdc cannot import: Conv with dilations [2, 2] \
+             (dilated); Gather (pick, pick2); Softmax (output y); irdc imports {IMPORTED} \
              (docs/onnx.md): replace the others in the model before exporting it"
         ),
     );

@@ -50,7 +50,7 @@ fn known_input(b: &Builder, n: &Node, i: usize, what: &str) -> Result<Rc<Known>,
     }
 }
 
-/// Conv or ConvTranspose with group 1, a square kernel and the same padding on every side.
+/// Conv or ConvTranspose (grouped too) with a square kernel and the same padding on every side.
 pub fn conv(b: &mut Builder, n: &Node, transposed: bool) -> Step {
     n.only(&[
         "kernel_shape",
@@ -72,11 +72,12 @@ pub fn conv(b: &mut Builder, n: &Node, transposed: bool) -> Step {
         return lacks(format!("with a {kh}x{kw} kernel (irdc's are square)"));
     }
     let group = n.a.int("group", 1)?;
-    if group != 1 {
+    if group < 1 {
         return lacks(format!("with group {group}"));
     }
     let (stride, pad) = window(n, kh)?;
-    let out = if transposed { c1 } else { c0 };
+    // A transposed weight is [C, O / group, k, k].
+    let out = if transposed { c1 * group as usize } else { c0 };
     let bias = match n.input(2) {
         Some(_) => Some(known_input(b, n, 2, "bias")?),
         None => None,
@@ -98,6 +99,9 @@ pub fn conv(b: &mut Builder, n: &Node, transposed: bool) -> Step {
         fields.push(("out_pad", same(&out_pad, "output_padding")?.to_string()));
     }
     fields.push(("bias", bias.is_some().to_string()));
+    if group != 1 {
+        fields.push(("groups", group.to_string()));
+    }
     b.push(&id, if transposed { "ConvT" } else { "Conv" }, &fields);
     b.param(format!("{id}.weight"), &w);
     if let Some(bias) = bias {

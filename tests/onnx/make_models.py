@@ -50,12 +50,14 @@ def const(name, value, dtype=np.float32):
 
 
 def convnet():
-    """A conv net as PyTorch exports one: numbered tensor names, conv, relu, concat, instance
+    """A conv net as PyTorch exports one: numbered tensor names, conv, depthwise conv, relu, concat, instance
     norm with its affine, max pooling, a transposed conv, and attributes in the opset-13 form."""
     nodes = [
         helper.make_node("Conv", ["input.1", "c1.weight", "c1.bias"], ["t1"], name="/c1/Conv",
                          kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["t1"], ["t2"], name="/relu/Relu"),
+        helper.make_node("Conv", ["t1", "dw.weight", "dw.bias"], ["t1d"], name="/dw/Conv",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=4),
+        helper.make_node("Relu", ["t1d"], ["t2"], name="/relu/Relu"),
         helper.make_node("Conv", ["input.1", "c2.weight"], ["t3"], name="/c2/Conv",
                          kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1]),
         helper.make_node("LeakyRelu", ["t3"], ["t4"], name="/act/LeakyRelu", alpha=0.2),
@@ -71,6 +73,7 @@ def convnet():
     ]
     inits = [
         init("c1.weight", 4, 3, 3, 3), init("c1.bias", 4, scale=0.1),
+        init("dw.weight", 4, 1, 3, 3), init("dw.bias", 4, scale=0.1),
         init("c2.weight", 4, 3, 3, 3),
         init("norm.weight", 8, scale=1.0), init("norm.bias", 8, scale=0.2),
         init("up.weight", 8, 3, 3, 3), init("up.bias", 3, scale=0.1),
@@ -143,9 +146,10 @@ def elementwise():
 
 
 def unsupported():
-    """Ops irdc lacks (Gather twice, Softmax, a node without a name) and a grouped conv."""
+    """Ops irdc lacks (Gather twice, Softmax, a node without a name) and a dilated conv."""
     nodes = [
-        helper.make_node("Conv", ["x", "w"], ["c"], name="grouped", kernel_shape=[1, 1], group=2),
+        helper.make_node("Conv", ["x", "w"], ["c"], name="dilated", kernel_shape=[3, 3],
+                         pads=[2, 2, 2, 2], dilations=[2, 2]),
         const("idx", [0, 1], np.int64),
         helper.make_node("Gather", ["c", "idx"], ["g"], name="pick", axis=1),
         helper.make_node("Gather", ["g", "idx"], ["g2"], name="pick2", axis=2),
@@ -156,7 +160,7 @@ def unsupported():
         nodes, "unsupported",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 3])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2, 3])],
-        [init("w", 4, 2, 1, 1)],
+        [init("w", 4, 4, 3, 3)],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), None
 
