@@ -47,7 +47,7 @@ fn syntax_error() {
 
 #[test]
 fn unknown_op() {
-    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Repeat, Seq or a block (CBR)");
+    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, PixelShuffle, PixelUnshuffle, Resize, AvgPool, Repeat, Seq or a block (CBR)");
 }
 
 #[test]
@@ -244,5 +244,24 @@ fn a_slice_past_the_channels_is_an_error_at_the_node() {
     assert_eq!(
         error(&src),
         "bad.ron:6:18: error: in g.out: channel_slice: expected channels c0 < c1 <= 3, found 2..9 (input [1, 3, 16, 16])"
+    );
+}
+
+#[test]
+fn layout_ops_say_what_they_expected() {
+    let src = graph(r#"            out: Resize(in: img, factor: 2, mode: "bicubic"),"#);
+    assert_eq!(
+        error(&src),
+        r#"bad.ron:6:51: error: in g.out: expected one of "nearest", "bilinear", found the string "bicubic""#
+    );
+    let src = graph("            out: PixelShuffle(in: img, factor: 2),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: pixel_shuffle: expected channels divisible by factor^2 = 4, found 3 (input [1, 3, 16, 16])"
+    );
+    let src = graph("            out: AvgPool(in: img, kernel: 3, pad: 2),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: avg_pool: expected pad <= kernel / 2, found pad 2 with kernel 3"
     );
 }
