@@ -120,3 +120,33 @@ fn elementwise_ops_fuse_into_their_loads() {
         );
     }
 }
+
+/// A pixel shuffle or unshuffle read by a conv is computed in the conv's loads (a reindexing,
+/// inlined as elementwise ops are): no kernel of its own.
+#[test]
+fn shuffles_are_computed_in_conv_loads() {
+    let cases = [
+        ([1, 8, 4, 5], Op::PixelShuffle(PixelShuffle { factor: 2 })),
+        (
+            [1, 2, 6, 4],
+            Op::PixelUnshuffle(PixelUnshuffle { factor: 2 }),
+        ),
+    ];
+    for (i, (x, op)) in cases.into_iter().enumerate() {
+        let mut g = G::new(&format!("shuffle_conv{i}"));
+        let xi = g.input("x", &x);
+        let s = g.op("s", op, &[xi]);
+        let channels = g.0.nodes[s].shape[1];
+        let w = g.param("w", &[3, channels, 3, 3]);
+        let conv = Conv2d {
+            stride: 1,
+            pad: 1,
+            bias: false,
+        };
+        let y = g.op("y", Op::Conv2d(conv), &[s, w]);
+        g.output(y);
+        let (plan, _) = check(&g.0, &random_feeds(&g.0, 300 + i as u64));
+        assert_eq!(plan.kernels.len(), 1, "{:?}", plan.kernels);
+        assert_eq!(plan.kernels[0].nodes, vec!["y", "s"]);
+    }
+}

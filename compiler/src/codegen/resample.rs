@@ -1,7 +1,8 @@
 //! Ops that gather their output from other positions of their input: pixel shuffles, resizes,
 //! average pooling and the adjoints of the last two. Each is the elementwise template over its
-//! output with the op's own `value` (a template in `shaders/`), reading through the accessors,
-//! so values fused into its loads compose as in any elementwise kernel.
+//! output with the op's own `value` (a template in `shaders/`; the shuffles' index map from
+//! `fused.rs`, where fusion also computes them in readers' loads), reading through the
+//! accessors, so values fused into its loads compose as in any elementwise kernel.
 
 use super::elementwise::finish_as;
 use super::window::POOL_WINDOWS;
@@ -9,24 +10,22 @@ use super::{Ctx, KernelBuilder};
 use crate::Kernel;
 use ir::ops::{AvgPool, AvgPoolGrad, ResizeMode};
 
-const PIXEL_SHUFFLE: &str = include_str!("../../../shaders/pixel_shuffle.wgsl");
-const PIXEL_UNSHUFFLE: &str = include_str!("../../../shaders/pixel_unshuffle.wgsl");
 const RESIZE_TAPS: &str = include_str!("../../../shaders/resize_taps.wgsl");
 const RESIZE: &str = include_str!("../../../shaders/resize.wgsl");
 const RESIZE_GRAD: &str = include_str!("../../../shaders/resize_grad.wgsl");
 const AVG_POOL: &str = include_str!("../../../shaders/avg_pool.wgsl");
 const AVG_POOL_GRAD: &str = include_str!("../../../shaders/avg_pool_grad.wgsl");
 
-/// Depth to space (`unshuffle` false) or back, by `factor`.
-pub(super) fn pixel_shuffle(ctx: &Ctx, factor: usize, unshuffle: bool) -> Result<Kernel, String> {
-    let mut b = operand(ctx, "x", "X")?;
-    b.u32("R", factor as u64)?;
-    let (template, src) = match unshuffle {
-        false => ("pixel_shuffle", PIXEL_SHUFFLE),
-        true => ("pixel_unshuffle", PIXEL_UNSHUFFLE),
-    };
-    b.code(src);
-    finish_as(ctx, b, template)
+/// A pixel shuffle or unshuffle: its index map is the one fusion computes in readers' loads
+/// (`fused::body`), so the op is written once.
+pub(super) fn pixel_shuffle(ctx: &Ctx) -> Result<Kernel, String> {
+    let mut b = KernelBuilder::default();
+    b.load("x", ctx.input(0, "x")?)?;
+    let load = |_: usize, at: &str| format!("ld_x({at})");
+    let body = super::fused::body(&ctx.node.op, &ctx.node.shape, &load, "SHUFFLE", false)?;
+    b.code(&body.function("fn value(n: u32, c: u32, h: u32, w: u32) -> f32"));
+    // Not "elementwise": the plan checker lets only index-for-index kernels write what they read.
+    finish_as(ctx, b, &ctx.node.op.kind_name())
 }
 
 /// A resize (`grad` false, reading x) or its adjoint (reading gy into gx).

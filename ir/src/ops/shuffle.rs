@@ -20,9 +20,10 @@ pub struct PixelUnshuffle {
     pub factor: usize,
 }
 
-/// Both shuffles only move elements, each read once.
+/// Both shuffles only move elements, each read once, so readers may compute them in their loads.
 const SHUFFLE: Properties = Properties {
     cheap: true,
+    reindexes: true,
     ..Properties::NONE
 };
 
