@@ -1,10 +1,12 @@
 //! Pixel shuffles, resizes and average pooling, and the adjoints their gradients use, compiled
 //! and run on the device (lavapipe without a GPU) against the CPU reference in f64 on random
 //! inputs: odd sizes, factors 2 to 4, strided and padded windows, alone and reading an
-//! elementwise op that fusion computes in their loads.
+//! elementwise op that fusion computes in their loads, shuffles in a conv's loads, and the second
+//! order of each.
 
 mod gpu_support;
 
+use compiler::autodiff::{grad, sum_to_scalar};
 use gpu_support::{check, random_feeds, G};
 use ir::ops::*;
 use ir::Op;
@@ -148,5 +150,32 @@ fn shuffles_are_computed_in_conv_loads() {
         let (plan, _) = check(&g.0, &random_feeds(&g.0, 300 + i as u64));
         assert_eq!(plan.kernels.len(), 1, "{:?}", plan.kernels);
         assert_eq!(plan.kernels[0].nodes, vec!["y", "s"]);
+    }
+}
+
+/// The second order on the device: p = || d f / d x ||^2 of f = sum(tanh(L(x * w))), and d p / d w,
+/// which runs each op's VJP and the VJP of that (the op again), against the CPU reference.
+#[test]
+fn second_order_on_the_device() {
+    let ops = [
+        Op::PixelShuffle(PixelShuffle { factor: 2 }),
+        resize(2, ResizeMode::Nearest),
+        resize(2, ResizeMode::Bilinear),
+        pool(3, 2, 1),
+    ];
+    for (i, op) in ops.into_iter().enumerate() {
+        let mut g = G::new(&format!("second_order{i}"));
+        let x = g.input("x", &[1, 4, 4, 4]);
+        let w = g.param("w", &[1, 4, 1, 1]);
+        let xw = g.op("xw", Op::Binary(Binary::Mul), &[x, w]);
+        let l = g.op("l", op, &[xw]);
+        let t = g.op("t", Op::Unary(Unary::Tanh), &[l]);
+        let f = sum_to_scalar(&mut g.0, t).unwrap();
+        let (mut g1, dx) = grad(&g.0, f, &[x]).unwrap();
+        let sq = g1.push("p.sq", Op::Unary(Unary::Square), vec![dx[0]]);
+        let p = sum_to_scalar(&mut g1, sq.unwrap()).unwrap();
+        let (mut g2, dw) = grad(&g1, p, &[w]).unwrap();
+        g2.outputs = vec![("p".into(), p), ("dw".into(), dw[0])];
+        check(&g2, &random_feeds(&g2, 400 + i as u64));
     }
 }
