@@ -94,7 +94,7 @@ impl AvgPool {
         each_window(k, s, p, &x.shape, out_shape, |from, to| {
             y.data[to] = y.data[to] + x.data[from];
         });
-        let area = T::from(k * k).expect("a kernel area is a number");
+        let area = T::from(k * k).unwrap_or_else(T::nan);
         y.data.iter_mut().for_each(|v| *v = *v / area);
         y
     }
@@ -140,7 +140,7 @@ impl AvgPoolGrad {
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         let gy = inputs[0];
         let (k, s, p) = (self.kernel, self.stride, self.pad);
-        let area = T::from(k * k).expect("a kernel area is a number");
+        let area = T::from(k * k).unwrap_or_else(T::nan);
         let mut gx = Tensor::zeros(out_shape);
         each_window(k, s, p, out_shape, &gy.shape, |to, from| {
             gx.data[to] = gx.data[to] + gy.data[from] / area;

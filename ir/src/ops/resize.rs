@@ -75,7 +75,7 @@ fn each_tap(
 }
 
 fn weight<T: Float>(v: f64) -> T {
-    T::from(v).expect("interpolation weights are in [0, 1]")
+    T::from(v).unwrap_or_else(T::nan)
 }
 
 impl Resize {
@@ -167,8 +167,8 @@ impl ResizeGrad {
     }
 }
 
-/// Multiply-adds per element of the larger side: bilinear weighs 4 taps (7 operations), nearest
-/// copies (its adjoint adds s * s values into each element: one addition per gy element).
+/// Operations per element of the upsampled side: bilinear weighs 4 taps (4 multiplications and
+/// 3 additions); nearest copies, and its adjoint adds each gy element once.
 fn per_element(mode: ResizeMode, copy: u64) -> u64 {
     match mode {
         ResizeMode::Nearest => copy,
