@@ -3,7 +3,7 @@
 // gx[n, c, h, w] = sum over (oh, ow) with argmax(n, c, oh, ow) == (h, w) of gy[n, c, oh, ow]
 // GATHER (codegen/window.rs) adds up `acc`: for small windows, unrolled over the NB x NB input
 // neighbourhood that the windows holding the pixel cover, each element loaded once; otherwise
-// a loop that finds each such window's maximum with `argmax`.
+// a loop that finds each such window's maximum with `argmax` (`windows`: pool_windows.wgsl).
 
 // Coordinates of the first maximum of window (oh, ow): strictly greater replaces, so the first
 // of equal values wins; NaN replaces, as in the reference. Every window holds a real element
@@ -33,16 +33,6 @@ fn argmax(n: u32, c: u32, oh: u32, ow: u32) -> vec2<u32> {
         }
     }
     return best;
-}
-
-// Window starts o with o*STRIDE - PAD <= i <= o*STRIDE - PAD + K - 1, within 0..size: [lo, hi).
-fn windows(i: u32, size: u32) -> vec2<u32> {
-    let ip = i + PAD;
-    var lo = 0u;
-    if (ip + 1u > K) {
-        lo = (ip + 1u - K + STRIDE - 1u) / STRIDE;
-    }
-    return vec2<u32>(lo, min(size, ip / STRIDE + 1u));
 }
 
 // x at (h, w), 0 outside the input (its `inside` flag keeps it out of every maximum).

@@ -234,3 +234,40 @@ fn activations_fused_match_unfused() {
         fused_matches_unfused(&g, &random_feeds(&g, 31), policy);
     }
 }
+
+/// Pixel shuffles, resizes and average pooling between convs, with elementwise ops in their
+/// loads and a squeeze-and-excitation style gate (a plane mean, `Mean` over H and W, broadcast
+/// back by `Mul`), forward and with the parameters' gradients (the adjoints of each).
+#[test]
+fn layout_ops_fused_match_unfused() {
+    let src = r#"Model(
+    graphs: {
+        net: Graph(
+            inputs: { x: [1, 3, 8, 8] },
+            nodes: {
+                c1: Conv(in: x, out: 8, kernel: 3),
+                a1: Tanh(in: c1),
+                up: PixelShuffle(in: a1, factor: 2),
+                a2: LeakyRelu(in: up, slope: 0.2),
+                down: PixelUnshuffle(in: a2, factor: 2),
+                c2: Conv(in: down, out: 4, kernel: 3),
+                near: Resize(in: c2, factor: 2),
+                a3: Sigmoid(in: near),
+                smooth: Resize(in: a3, factor: 2, mode: "bilinear"),
+                pool: AvgPool(in: smooth, kernel: 3, stride: 2, pad: 1),
+                gap: Mean(in: pool, axes: [2, 3]),
+                gated: Mul(a: pool, b: gap),
+                avg: AvgPool(in: gated, kernel: 2),
+                y: Conv(in: avg, out: 3, kernel: 3),
+            },
+            outputs: { y: y },
+        ),
+    },
+)"#;
+    let m = ir::front::parse(src, "layout.ron", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let g = m.build_with("net", &[], &Autodiff).unwrap();
+    let g = with_gradients(&g);
+    for policy in [GPU_POLICY, 1] {
+        fused_matches_unfused(&g, &random_feeds(&g, 41), policy);
+    }
+}

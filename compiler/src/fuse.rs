@@ -5,7 +5,8 @@
 //!   `ld_<v>` computes it from its inputs' accessors (themselves loads or inlined). This one
 //!   rule makes elementwise chains one kernel, puts InstanceNorm's normalisation and the ReLU
 //!   after it into the next convolution's load (the IRD bottleneck), elementwise work into the
-//!   reductions after it, and does the same in backward graphs;
+//!   reductions after it, and does the same in backward graphs; a reindexing (a pixel
+//!   shuffle: one load of its input elsewhere) is inlined the same way;
 //! - a reduction whose only reader is a reshape stores into the reshape's bytes;
 //! - a convolution (or a Winograd output transform, `ir/src/ops/winograd/`, or a weight
 //!   gradient or a reduction to a scalar, each element written once by one workgroup) whose only reader is
@@ -83,9 +84,11 @@ fn scalar_reduction(node: &ir::Node) -> bool {
     matches!(node.op, Op::Reduce(_)) && numel(&node.shape) == 1
 }
 
-/// Elementwise ops: each output element from the same element of its inputs (broadcasting).
-fn elementwise(op: &Op) -> bool {
-    op.properties().elementwise
+/// Ops computed in their readers' loads: elementwise ops (each output element from the same
+/// element of its inputs, broadcasting) and reindexings (one element of the input, elsewhere).
+fn inlinable(op: &Op) -> bool {
+    let p = op.properties();
+    p.elementwise || p.reindexes
 }
 
 /// Readers that load each input element many times (`ir::ops::Properties::rereads`). A
@@ -166,7 +169,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
         }
         ops[v] += 1;
         let (max_ops, max_full) = max_reread(v);
-        f.inlined[v] = elementwise(&node.op)
+        f.inlined[v] = inlinable(&node.op)
             && private(v)
             && !chained[v]
             && f.store_into[v].is_none()

@@ -401,3 +401,73 @@ fn errors() {
         "autodiff at `grad.n1`: max_pool2d_grad: the second derivative is not defined in irdc; `grad.n1` is the gradient of a max pool, and a gradient of it was asked for (differentiate a graph with max pools only once)"
     );
 }
+
+/// Pixel shuffles, resizes, average pooling and the adjoints their VJPs use.
+#[test]
+fn shuffle_resize_and_avg_pool_first_order() {
+    let (nearest, bilinear) = (ResizeMode::Nearest, ResizeMode::Bilinear);
+    let pool = |kernel, stride, pad| AvgPool {
+        kernel,
+        stride,
+        pad,
+    };
+    let cases: Vec<(Op, [usize; 4])> = vec![
+        (Op::PixelShuffle(PixelShuffle { factor: 2 }), [2, 8, 2, 3]),
+        (
+            Op::PixelUnshuffle(PixelUnshuffle { factor: 2 }),
+            [1, 2, 4, 6],
+        ),
+        (
+            Op::Resize(Resize {
+                factor: 2,
+                mode: nearest,
+            }),
+            [2, 2, 3, 2],
+        ),
+        (
+            Op::Resize(Resize {
+                factor: 2,
+                mode: bilinear,
+            }),
+            [2, 2, 3, 2],
+        ),
+        (
+            Op::Resize(Resize {
+                factor: 3,
+                mode: bilinear,
+            }),
+            [1, 2, 2, 3],
+        ),
+        (
+            Op::ResizeGrad(ResizeGrad {
+                factor: 3,
+                mode: nearest,
+            }),
+            [1, 2, 6, 3],
+        ),
+        (
+            Op::ResizeGrad(ResizeGrad {
+                factor: 2,
+                mode: bilinear,
+            }),
+            [1, 2, 6, 4],
+        ),
+        (Op::AvgPool(pool(2, 2, 0)), [2, 2, 4, 5]),
+        (Op::AvgPool(pool(3, 2, 1)), [1, 2, 5, 5]),
+        (Op::AvgPool(pool(3, 1, 1)), [1, 2, 4, 3]),
+        (
+            Op::AvgPoolGrad(AvgPoolGrad {
+                kernel: 3,
+                stride: 2,
+                pad: 1,
+                size: [5, 6],
+            }),
+            [1, 2, 3, 3],
+        ),
+    ];
+    for (k, (op, shape)) in cases.into_iter().enumerate() {
+        let mut c = Case::new(40 + k as u64);
+        let x = c.x("x", &shape);
+        first_order(c, op, vec![x]);
+    }
+}

@@ -220,3 +220,36 @@ fn critic_with_gradient_penalty() {
     .collect();
     check(&g1, &c.feeds, l, &wrt, Some(5));
 }
+
+/// Pixel shuffles, resizes and average pooling under a gradient penalty: f = sum(tanh(L(x * w)))
+/// through || d f / d x ||, whose second order runs each adjoint's own VJP (the op again).
+#[test]
+fn shuffle_resize_and_avg_pool_second_order() {
+    let ops = [
+        Op::PixelShuffle(PixelShuffle { factor: 2 }),
+        Op::PixelUnshuffle(PixelUnshuffle { factor: 2 }),
+        Op::Resize(Resize {
+            factor: 2,
+            mode: ResizeMode::Nearest,
+        }),
+        Op::Resize(Resize {
+            factor: 2,
+            mode: ResizeMode::Bilinear,
+        }),
+        Op::AvgPool(AvgPool {
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+        }),
+    ];
+    for (k, op) in ops.into_iter().enumerate() {
+        let mut c = Case::new(950 + k as u64);
+        let x = c.x("x", &[1, 4, 4, 4]);
+        let w = c.x("w", &[1, 4, 1, 1]);
+        let xw = c.bin(Binary::Mul, x, w);
+        let l = c.op(op, vec![xw]);
+        let a = c.un(Unary::Tanh, l);
+        let f = c.loss(a);
+        second_order(&c, f, x, &[w, x], None);
+    }
+}

@@ -130,4 +130,13 @@ op_set! {
     WinogradInput(_o: WinogradInput) = "winograd_input";
     WinogradGemm(_o: WinogradGemm) = "winograd_gemm";
     WinogradOutput(_o: WinogradOutput) = "winograd_output";
+    /// Depth to space and back (`ops/shuffle.rs`).
+    PixelShuffle(_o: PixelShuffle) = "pixel_shuffle";
+    PixelUnshuffle(_o: PixelUnshuffle) = "pixel_unshuffle";
+    /// Upsampling by a whole factor, and its adjoint (`ops/resize.rs`).
+    Resize(_o: Resize) = "resize";
+    ResizeGrad(_o: ResizeGrad) = "resize_grad";
+    /// Average pooling, and its adjoint (`ops/avg_pool.rs`).
+    AvgPool(_o: AvgPool) = "avg_pool";
+    AvgPoolGrad(_o: AvgPoolGrad) = "avg_pool_grad";
 }

@@ -47,7 +47,7 @@ fn syntax_error() {
 
 #[test]
 fn unknown_op() {
-    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Param, Repeat, Seq or a block (CBR)");
+    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Param, PixelShuffle, PixelUnshuffle, Resize, AvgPool, Repeat, Seq or a block (CBR)");
 }
 
 #[test]
@@ -252,5 +252,24 @@ fn groups_that_do_not_divide_the_channels() {
     assert_eq!(
         error(&graph("            out: Conv(in: img, out: 4, kernel: 3, groups: 2),")),
         "bad.ron:6:18: error: in g.out: Conv: expected input channels (3) and `out` (4) divisible by `groups` (2)"
+    );
+}
+
+#[test]
+fn layout_ops_say_what_they_expected() {
+    let src = graph(r#"            out: Resize(in: img, factor: 2, mode: "bicubic"),"#);
+    assert_eq!(
+        error(&src),
+        r#"bad.ron:6:51: error: in g.out: expected one of "nearest", "bilinear", found the string "bicubic""#
+    );
+    let src = graph("            out: PixelShuffle(in: img, factor: 2),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: pixel_shuffle: expected channels divisible by factor^2 = 4, found 3 (input [1, 3, 16, 16])"
+    );
+    let src = graph("            out: AvgPool(in: img, kernel: 3, pad: 2),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: avg_pool: expected pad <= kernel / 2, found pad 2 with kernel 3"
     );
 }

@@ -95,14 +95,19 @@ pub(super) fn concat(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
 }
 
 /// The kernel of a node whose domain is its whole output.
-pub(super) fn finish(ctx: &Ctx, mut b: KernelBuilder) -> Result<Kernel, String> {
+pub(super) fn finish(ctx: &Ctx, b: KernelBuilder) -> Result<Kernel, String> {
+    finish_as(ctx, b, "elementwise")
+}
+
+/// [`finish`] for an op that supplies its own `value` (a gather), named `template` in plans.
+pub(super) fn finish_as(ctx: &Ctx, mut b: KernelBuilder, template: &str) -> Result<Kernel, String> {
     let y = ctx.out()?;
     b.store("y", y)?;
     b.dims("D", &y.shape)?;
     b.u32("Y_C_OFF", 0)?;
     let total = ir::numel(&y.shape) as u64;
     ctx.kernel(
-        "elementwise",
+        template,
         ELEMENTWISE,
         b,
         Dispatch::Threads { total, wg: 256 },

@@ -1,4 +1,5 @@
-//! One elementwise op at (n, c, h, w) of its output, in WGSL, over loads of its inputs: what an
+//! One elementwise op (or a reindexing, a pixel shuffle: one load elsewhere) at (n, c, h, w) of
+//! its output, in WGSL, over loads of its inputs: what an
 //! elementwise kernel's `value` returns, what the accessor of an inlined value returns, and what
 //! a convolution stored through its reader stores (`fuse.rs`). The ops' own expressions come
 //! from their definitions (`Unary::wgsl`, `Binary::wgsl`), so each op is written once.
@@ -111,6 +112,24 @@ pub(super) fn body(
         Op::PlaneStat(o) => (vec![], load(0, &format!("n, c, 0u, {}u", o.index))),
         // Broadcast: the input's accessor ignores the coordinates of its size-1 dims.
         Op::Expand(_) => (vec![], at(0)),
+        // PyTorch's element order: output channel c, row h*r + i, column w*r + j is input
+        // channel c*r*r + i*r + j.
+        Op::PixelShuffle(o) => {
+            let r = o.factor;
+            let at = format!(
+                "n, c * {}u + (h % {r}u) * {r}u + w % {r}u, h / {r}u, w / {r}u",
+                r * r
+            );
+            (vec![], load(0, &at))
+        }
+        Op::PixelUnshuffle(o) => {
+            let r = o.factor;
+            let at = format!(
+                "n, c / {}u, h * {r}u + (c / {r}u) % {r}u, w * {r}u + c % {r}u",
+                r * r
+            );
+            (vec![], load(0, &at))
+        }
         other => {
             return Err(format!(
                 "{}: not an elementwise op, so it cannot be computed in a load or a store",

@@ -15,6 +15,7 @@ mod gemm;
 mod grouped_conv;
 mod layout;
 mod reduce;
+mod resample;
 mod window;
 mod winograd;
 
@@ -94,6 +95,13 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::WinogradInput(o) => winograd::input(ctx, o).map(|k| vec![k]),
         Op::WinogradGemm(_) => winograd::products(ctx).map(|k| vec![k]),
         Op::WinogradOutput(o) => winograd::output(ctx, o).map(|k| vec![k]),
+        Op::PixelShuffle(_) | Op::PixelUnshuffle(_) => {
+            resample::pixel_shuffle(ctx).map(|k| vec![k])
+        }
+        Op::Resize(o) => resample::resize(ctx, o.factor, o.mode, false).map(|k| vec![k]),
+        Op::ResizeGrad(o) => resample::resize(ctx, o.factor, o.mode, true).map(|k| vec![k]),
+        Op::AvgPool(o) => resample::avg_pool(ctx, o).map(|k| vec![k]),
+        Op::AvgPoolGrad(o) => resample::avg_pool_grad(ctx, o).map(|k| vec![k]),
     }
 }
 

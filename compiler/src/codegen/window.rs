@@ -10,6 +10,8 @@ const REFLECT_PAD: &str = include_str!("../../../shaders/reflect_pad.wgsl");
 const MAX_POOL2D: &str = include_str!("../../../shaders/max_pool2d.wgsl");
 const REFLECT_PAD_GRAD: &str = include_str!("../../../shaders/reflect_pad_grad.wgsl");
 const MAX_POOL2D_GRAD: &str = include_str!("../../../shaders/max_pool2d_grad.wgsl");
+/// The windows holding an input pixel, which pooling gradients gather over.
+pub(super) const POOL_WINDOWS: &str = include_str!("../../../shaders/pool_windows.wgsl");
 
 pub(super) fn reflect_pad(ctx: &Ctx, o: &ReflectPad) -> Result<Kernel, String> {
     let (mut b, total) = xy(ctx)?;
@@ -85,6 +87,7 @@ pub(super) fn max_pool2d_grad(ctx: &Ctx, o: &MaxPool2dGrad) -> Result<Kernel, St
     b.u32("K", o.kernel as u64)?;
     b.u32("STRIDE", o.stride as u64)?;
     b.u32("PAD", o.pad as u64)?;
+    b.code(POOL_WINDOWS);
     let gather = match unrolled_gather(o.kernel, o.stride) {
         Some(code) => code,
         None => LOOP_GATHER.to_string(),

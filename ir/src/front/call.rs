@@ -129,6 +129,25 @@ impl<'a> Call<'a> {
             Some(v) => Err(expected(v, "`true` or `false`")),
         }
     }
+    /// One of the words `options` in a string (`mode: "bilinear"`), or `default` if absent.
+    pub fn word_or(
+        &mut self,
+        name: &str,
+        options: &[&'static str],
+        default: &'static str,
+    ) -> R<&'static str> {
+        let Some(v) = self.f.get(name) else {
+            return Ok(default);
+        };
+        let found = match &v.kind {
+            Kind::Str(s) => options.iter().find(|o| **o == s.as_str()),
+            _ => None,
+        };
+        found.copied().ok_or_else(|| {
+            let words: Vec<String> = options.iter().map(|o| format!("\"{o}\"")).collect();
+            expected(v, &format!("one of {}", words.join(", ")))
+        })
+    }
     /// A padding: one number for all four sides, or `[top, bottom, left, right]`.
     pub fn pads(&mut self, name: &str) -> R<[usize; 4]> {
         let v = self.f.req(name)?;

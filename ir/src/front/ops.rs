@@ -45,6 +45,10 @@ pub const OP_NAMES: &[&str] = &[
     "Mean",
     "Const",
     "Param",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Resize",
+    "AvgPool",
 ];
 
 /// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
@@ -216,6 +220,38 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
                 )));
             }
             plain(Op::Const(Const { shape, values }), Vec::new())
+        }
+        "PixelShuffle" | "PixelUnshuffle" => {
+            let x = c.value("in")?;
+            let factor = c.size("factor")?;
+            let op = match name {
+                "PixelShuffle" => Op::PixelShuffle(PixelShuffle { factor }),
+                _ => Op::PixelUnshuffle(PixelUnshuffle { factor }),
+            };
+            plain(op, vec![x])
+        }
+        "Resize" => {
+            let x = c.value("in")?;
+            let factor = c.size("factor")?;
+            let mode = match c.word_or("mode", &["nearest", "bilinear"], "nearest")? {
+                "bilinear" => ResizeMode::Bilinear,
+                _ => ResizeMode::Nearest,
+            };
+            plain(Op::Resize(Resize { factor, mode }), vec![x])
+        }
+        "AvgPool" => {
+            let x = c.value("in")?;
+            let kernel = c.size("kernel")?;
+            let stride = c.size_or("stride", kernel)?;
+            let pad = c.count_or("pad", 0)?;
+            plain(
+                Op::AvgPool(AvgPool {
+                    kernel,
+                    stride,
+                    pad,
+                }),
+                vec![x],
+            )
         }
         _ => return Ok(None),
     };

@@ -1,6 +1,7 @@
 //! The op set. Each file defines its ops' attributes, shape rules, CPU references and
 //! vector-Jacobian products (written in IR ops, so they can be differentiated again), in one place.
 
+mod avg_pool;
 mod check;
 mod concat;
 mod conv;
@@ -14,11 +15,14 @@ mod pad;
 mod pool;
 mod properties;
 mod reduce;
+mod resize;
+mod shuffle;
 mod source;
 pub mod vjp;
 mod winograd;
 mod winograd_transforms;
 
+pub use avg_pool::{AvgPool, AvgPoolGrad};
 pub use concat::{ChannelSlice, Concat};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use conv_grad::{Conv2dWeightGrad, ConvTranspose2dWeightGrad};
@@ -31,6 +35,8 @@ pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use properties::{Flops, Properties};
 pub use reduce::{Reduce, ReduceKind};
+pub use resize::{Resize, ResizeGrad, ResizeMode};
+pub use shuffle::{PixelShuffle, PixelUnshuffle};
 pub use source::{Const, Init};
 pub use winograd::{
     winograd_tiles, WinogradGemm, WinogradInput, WinogradKind, WinogradOutput, WinogradTransforms,

@@ -20,6 +20,9 @@ pub struct Properties {
     pub cheap: bool,
     /// Output channel c depends on input channel c of its one input alone.
     pub channelwise: bool,
+    /// Each output element is one element of its one input, at coordinates computed from its
+    /// own (a pixel shuffle): fusion may compute it in its readers' loads, as an elementwise op.
+    pub reindexes: bool,
     /// Made only by the compiler (autodiff, lowering, Winograd); a model file cannot name it.
     pub internal: bool,
 }
@@ -32,6 +35,7 @@ impl Properties {
         stores_through: false,
         cheap: false,
         channelwise: false,
+        reindexes: false,
         internal: false,
     };
     /// A unary or binary elementwise op of plain arithmetic.

@@ -1,0 +1,122 @@
+//! Pixel shuffles (PyTorch's `nn.PixelShuffle` and `nn.PixelUnshuffle`): depth to space and
+//! back. Each is the other's inverse and, being a permutation, its adjoint, so each one's VJP is
+//! the other and every order of derivative is a shuffle.
+
+use super::check;
+use super::properties::{Flops, Properties};
+use super::vjp::VjpResult;
+use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
+use num_traits::Float;
+
+/// [N, C*r*r, H, W] -> [N, C, H*r, W*r]: y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PixelShuffle {
+    pub factor: usize,
+}
+
+/// [N, C, H*r, W*r] -> [N, C*r*r, H, W], the inverse of [`PixelShuffle`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PixelUnshuffle {
+    pub factor: usize,
+}
+
+/// Both shuffles only move elements, each read once, so readers may compute them in their loads.
+const SHUFFLE: Properties = Properties {
+    cheap: true,
+    reindexes: true,
+    ..Properties::NONE
+};
+
+impl PixelShuffle {
+    pub const PROPERTIES: Properties = SHUFFLE;
+
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "pixel_shuffle";
+        check::arity(OP, inputs, 1, "x")?;
+        check::positive(OP, "factor", self.factor)?;
+        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let rr = self.factor * self.factor;
+        if c % rr != 0 {
+            return Err(format!(
+                "{OP}: expected channels divisible by factor^2 = {rr}, found {c} (input {:?})",
+                inputs[0]
+            ));
+        }
+        Ok(vec![n, c / rr, h * self.factor, w * self.factor])
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let x = inputs[0];
+        let r = self.factor;
+        let [n, c, oh, ow] = shape4(out_shape);
+        let mut data = Vec::with_capacity(crate::numel(out_shape));
+        for b in 0..n {
+            for ch in 0..c {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let from = ch * r * r + (i % r) * r + j % r;
+                        data.push(x.at4(b, from, i / r, j / r));
+                    }
+                }
+            }
+        }
+        Tensor::new(out_shape, data)
+    }
+
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
+        let name = super::vjp::prefix(g, node);
+        let op = Op::PixelUnshuffle(PixelUnshuffle {
+            factor: self.factor,
+        });
+        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+    }
+}
+
+impl PixelUnshuffle {
+    pub const PROPERTIES: Properties = SHUFFLE;
+
+    pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        const OP: &str = "pixel_unshuffle";
+        check::arity(OP, inputs, 1, "x")?;
+        check::positive(OP, "factor", self.factor)?;
+        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let r = self.factor;
+        if h % r != 0 || w % r != 0 {
+            return Err(format!(
+                "{OP}: expected a height and width divisible by the factor {r}, found {h}x{w} (input {:?})",
+                inputs[0]
+            ));
+        }
+        Ok(vec![n, c * r * r, h / r, w / r])
+    }
+
+    pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
+        let x = inputs[0];
+        let r = self.factor;
+        let [n, c, oh, ow] = shape4(out_shape);
+        let mut data = Vec::with_capacity(crate::numel(out_shape));
+        for b in 0..n {
+            for ch in 0..c {
+                let (from, i0, j0) = (ch / (r * r), (ch / r) % r, ch % r);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        data.push(x.at4(b, from, i * r + i0, j * r + j0));
+                    }
+                }
+            }
+        }
+        Tensor::new(out_shape, data)
+    }
+
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
+        let name = super::vjp::prefix(g, node);
+        let op = Op::PixelShuffle(PixelShuffle {
+            factor: self.factor,
+        });
+        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+    }
+}
+
+impl Flops for PixelShuffle {}
+
+impl Flops for PixelUnshuffle {}
