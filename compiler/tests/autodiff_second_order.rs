@@ -129,6 +129,25 @@ fn activations_second_order() {
     }
 }
 
+/// The transposed forms' VJPs (themselves products) under a gradient penalty:
+/// f = sum(tanh(x^T w^T) * R), batch axes broadcast from both sides.
+#[test]
+fn matmul_second_order() {
+    let mut c = Case::new(951);
+    let x = c.x("x", &[2, 1, 3, 2]);
+    let w = c.x("w", &[1, 2, 4, 3]);
+    let p = c.op(
+        Op::MatMul(MatMul {
+            trans_a: true,
+            trans_b: true,
+        }),
+        vec![x, w],
+    );
+    let t = c.un(Unary::Tanh, p);
+    let f = c.loss(t);
+    second_order(&c, f, x, &[w, x], None);
+}
+
 /// The IRD-GAN critic at ndf = 4 on a 12x12 image: L = mean(D(x)) + (|| grad_x mean(D(x)) || - 1)^2,
 /// differentiated w.r.t. a few weights of every layer.
 #[test]

@@ -130,4 +130,6 @@ op_set! {
     WinogradInput(_o: WinogradInput) = "winograd_input";
     WinogradGemm(_o: WinogradGemm) = "winograd_gemm";
     WinogradOutput(_o: WinogradOutput) = "winograd_output";
+    /// inputs: a [B1,B2,M,K], b [B1,B2,K,N] -> [B1,B2,M,N] (either transposed, batch broadcast)
+    MatMul(_o: MatMul) = "matmul";
 }

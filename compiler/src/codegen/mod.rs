@@ -13,6 +13,7 @@ mod elementwise;
 mod fused;
 mod gemm;
 mod layout;
+mod matmul;
 mod reduce;
 mod window;
 mod winograd;
@@ -93,6 +94,7 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::WinogradInput(o) => winograd::input(ctx, o).map(|k| vec![k]),
         Op::WinogradGemm(_) => winograd::products(ctx).map(|k| vec![k]),
         Op::WinogradOutput(o) => winograd::output(ctx, o).map(|k| vec![k]),
+        Op::MatMul(o) => matmul::matmul(ctx, o).map(|k| vec![k]),
     }
 }
 

@@ -120,7 +120,7 @@ pub fn check(g: &Graph, values: &[ValuePlan], target: &Target) -> Vec<Kernel> {
             k.workgroups
         );
         let groups_are_items =
-            ["instance_norm", "reduce", "weight_grad"].contains(&k.template.as_str());
+            ["instance_norm", "reduce", "weight_grad", "matmul"].contains(&k.template.as_str());
         let per_group = if groups_are_items {
             1
         } else {
@@ -292,6 +292,14 @@ pub fn every_op() -> Graph {
         }),
         &[v],
     );
+    // A batched product of transposed operands with a broadcast batch axis.
+    let qa = input(&mut g, "qa", &[2, 1, 6, 5]);
+    let qb = input(&mut g, "qb", &[1, 3, 7, 6]);
+    let mm = MatMul {
+        trans_a: true,
+        trans_b: true,
+    };
+    push(&mut g, "scores", Op::MatMul(mm), &[qa, qb]);
     g
 }
 

@@ -43,6 +43,8 @@ pub const OP_NAMES: &[&str] = &[
     "Sum",
     "Mean",
     "Const",
+    "Reshape",
+    "MatMul",
 ];
 
 /// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
@@ -214,6 +216,19 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
                 )));
             }
             plain(Op::Const(Const { shape, values }), Vec::new())
+        }
+        // The same elements in the same order under a new shape (attention's heads).
+        "Reshape" => {
+            let x = c.value("in")?;
+            let shape = c.sizes("shape")?;
+            plain(Op::Reshape(Reshape { shape }), vec![x])
+        }
+        "MatMul" => {
+            let a = c.value("a")?;
+            let b = c.value("b")?;
+            let trans_a = c.bool_or("trans_a", false)?;
+            let trans_b = c.bool_or("trans_b", false)?;
+            plain(Op::MatMul(MatMul { trans_a, trans_b }), vec![a, b])
         }
         _ => return Ok(None),
     };
