@@ -281,6 +281,18 @@ fn matmul_first_order() {
     }
 }
 
+#[test]
+fn softmax_first_order() {
+    for (k, (shape, axis)) in [(vec![2, 3, 2, 4], 3), (vec![2, 3, 2, 4], 1), (vec![5], 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = Case::new(260 + k as u64);
+        let x = c.input("x", &shape, -2.0, 2.0);
+        first_order(c, Op::Softmax(Softmax { axis }), vec![x]);
+    }
+}
+
 /// A value read by several consumers gets the sum of their gradients; an input the loss does
 /// not depend on gets zeros; only the asked gradients are computed.
 #[test]

@@ -132,4 +132,5 @@ op_set! {
     WinogradOutput(_o: WinogradOutput) = "winograd_output";
     /// inputs: a [B1,B2,M,K], b [B1,B2,K,N] -> [B1,B2,M,N] (either transposed, batch broadcast)
     MatMul(_o: MatMul) = "matmul";
+    Softmax(_o: Softmax) = "softmax";
 }

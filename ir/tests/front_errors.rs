@@ -47,7 +47,7 @@ fn syntax_error() {
 
 #[test]
 fn unknown_op() {
-    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Reshape, MatMul, Repeat, Seq or a block (CBR)");
+    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Reshape, MatMul, Softmax, Repeat, Seq or a block (CBR)");
 }
 
 #[test]
@@ -264,5 +264,10 @@ fn attention_ops_check_their_shapes_at_the_node() {
     assert_eq!(
         error(&src),
         "bad.ron:6:18: error: in g.out: reshape: expected an input of 816 elements (shape [1, 3, 16, 17]), found [1, 3, 16, 16]"
+    );
+    let src = graph("            out: Softmax(in: img, axis: 4),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: softmax: expected an axis below the input's rank 4, found axis 4 (input [1, 3, 16, 16])"
     );
 }

@@ -95,6 +95,7 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::WinogradGemm(_) => winograd::products(ctx).map(|k| vec![k]),
         Op::WinogradOutput(o) => winograd::output(ctx, o).map(|k| vec![k]),
         Op::MatMul(o) => matmul::matmul(ctx, o).map(|k| vec![k]),
+        Op::Softmax(o) => reduce::softmax(ctx, o).map(|k| vec![k]),
     }
 }
 

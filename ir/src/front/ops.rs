@@ -45,6 +45,7 @@ pub const OP_NAMES: &[&str] = &[
     "Const",
     "Reshape",
     "MatMul",
+    "Softmax",
 ];
 
 /// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
@@ -229,6 +230,13 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
             let trans_a = c.bool_or("trans_a", false)?;
             let trans_b = c.bool_or("trans_b", false)?;
             plain(Op::MatMul(MatMul { trans_a, trans_b }), vec![a, b])
+        }
+        // Along the last axis unless told.
+        "Softmax" => {
+            let x = c.value("in")?;
+            let last = c.shape(x).len().saturating_sub(1);
+            let axis = c.count_or("axis", last)?;
+            plain(Op::Softmax(Softmax { axis }), vec![x])
         }
         _ => return Ok(None),
     };

@@ -15,6 +15,7 @@ mod pad;
 mod pool;
 mod properties;
 mod reduce;
+mod softmax;
 mod source;
 pub mod vjp;
 mod winograd;
@@ -33,6 +34,7 @@ pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use properties::{Flops, Properties};
 pub use reduce::{Reduce, ReduceKind};
+pub use softmax::Softmax;
 pub use source::{Const, Init};
 pub use winograd::{
     winograd_tiles, WinogradGemm, WinogradInput, WinogradKind, WinogradOutput, WinogradTransforms,
