@@ -37,8 +37,8 @@ impl MatMul {
         };
         let a = check::rank4(OP, "a", a_layout, inputs[0])?;
         let b = check::rank4(OP, "b", b_layout, inputs[1])?;
-        let (m, ka) = self.rows_cols(a, self.trans_a);
-        let (kb, n) = self.rows_cols(b, self.trans_b);
+        let (m, ka) = rows_cols(a, self.trans_a);
+        let (kb, n) = rows_cols(b, self.trans_b);
         if ka != kb {
             return Err(format!(
                 "{OP}: expected a's K ({ka}, a {a:?}) to equal b's K, found {kb} (b {b:?})"
@@ -57,14 +57,6 @@ impl MatMul {
             };
         }
         Ok(vec![batch[0], batch[1], m, n])
-    }
-
-    /// (rows, columns) of an operand's matrices as the product reads them.
-    fn rows_cols(&self, s: [usize; 4], transposed: bool) -> (usize, usize) {
-        match transposed {
-            true => (s[3], s[2]),
-            false => (s[2], s[3]),
-        }
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
@@ -105,32 +97,41 @@ impl MatMul {
         let (a, b) = (g.nodes[node].inputs[0], g.nodes[node].inputs[1]);
         let name = super::vjp::prefix(g, node);
         let (ta, tb) = (self.trans_a, self.trans_b);
-        let (da, db) = match ta {
+        // (operands, their transposes) of each gradient's product.
+        let (operands, trans) = match ta {
             false => ((grad, b), (false, !tb)),
             true => ((b, grad), (tb, true)),
         };
-        let ga = self.product(g, &format!("{name}.a"), da, db)?;
-        let (da, db) = match tb {
+        let ga = product(g, &format!("{name}.a"), operands, trans)?;
+        let (operands, trans) = match tb {
             false => ((a, grad), (!ta, false)),
             true => ((grad, a), (true, ta)),
         };
-        let gb = self.product(g, &format!("{name}.b"), da, db)?;
+        let gb = product(g, &format!("{name}.b"), operands, trans)?;
         let (sa, sb) = (g.nodes[a].shape.clone(), g.nodes[b].shape.clone());
         let ga = sum_to(g, &format!("{name}.a"), ga, &sa)?;
         let gb = sum_to(g, &format!("{name}.b"), gb, &sb)?;
         Ok(vec![Some(ga), Some(gb)])
     }
+}
 
-    fn product(
-        &self,
-        g: &mut Graph,
-        name: &str,
-        (x, y): (NodeId, NodeId),
-        (trans_a, trans_b): (bool, bool),
-    ) -> Result<NodeId, String> {
-        let op = Op::MatMul(MatMul { trans_a, trans_b });
-        g.push(name, op, vec![x, y])
+/// (rows, columns) of an operand's matrices as the product reads them.
+fn rows_cols(s: [usize; 4], transposed: bool) -> (usize, usize) {
+    match transposed {
+        true => (s[3], s[2]),
+        false => (s[2], s[3]),
     }
+}
+
+/// Push the product of `x` and `y`, transposed as `trans` says.
+fn product(
+    g: &mut Graph,
+    name: &str,
+    (x, y): (NodeId, NodeId),
+    (trans_a, trans_b): (bool, bool),
+) -> Result<NodeId, String> {
+    let op = Op::MatMul(MatMul { trans_a, trans_b });
+    g.push(name, op, vec![x, y])
 }
 
 impl Flops for MatMul {
