@@ -271,3 +271,45 @@ fn layout_ops_fused_match_unfused() {
         fused_matches_unfused(&g, &random_feeds(&g, 41), policy);
     }
 }
+
+/// Restormer's channel attention written in a model file: q, k, v from 1x1 convs, split into
+/// heads of C / heads channels over H * W pixels, q and k normalised along the pixels, the
+/// softmax of their scaled products weighing v, the heads merged back and projected; forward
+/// and with the parameters' gradients.
+#[test]
+fn channel_attention_fused_matches_unfused() {
+    let src = r#"Model(
+    params: { C: 4, heads: 2, H: 3, W: 5 },
+    graphs: {
+        net: Graph(
+            inputs: { x: [1, C, H, W] },
+            nodes: {
+                q: Conv(in: x, out: C, kernel: 1),
+                k: Conv(in: x, out: C, kernel: 1),
+                v: Conv(in: x, out: C, kernel: 1),
+                qh: Reshape(in: q, shape: [1, heads, "C / heads", "H * W"]),
+                kh: Reshape(in: k, shape: [1, heads, "C / heads", "H * W"]),
+                vh: Reshape(in: v, shape: [1, heads, "C / heads", "H * W"]),
+                q_norm: Seq(in: qh, layers: [Square, Sum(axes: [3]), Sqrt]),
+                qn: Div(a: qh, b: q_norm),
+                k_norm: Seq(in: kh, layers: [Square, Sum(axes: [3]), Sqrt]),
+                kn: Div(a: kh, b: k_norm),
+                scores: MatMul(a: qn, b: kn, trans_b: true),
+                scale: Const(shape: [1], values: [2.5]),
+                scaled: Mul(a: scores, b: scale),
+                attn: Softmax(in: scaled, axis: 3),
+                mixed: MatMul(a: attn, b: vh),
+                merged: Reshape(in: mixed, shape: [1, C, H, W]),
+                y: Conv(in: merged, out: C, kernel: 1),
+            },
+            outputs: { y: y },
+        ),
+    },
+)"#;
+    let m = ir::front::parse(src, "attention.ron", &[]).unwrap_or_else(|e| panic!("{e}"));
+    let g = m.build_with("net", &[], &Autodiff).unwrap();
+    let g = with_gradients(&g);
+    for policy in [GPU_POLICY, 1] {
+        fused_matches_unfused(&g, &random_feeds(&g, 41), policy);
+    }
+}

@@ -320,6 +320,40 @@ fn binary_first_order_with_broadcasting() {
     }
 }
 
+/// Every combination of transposes, and batch axes broadcast from either side (their gradients
+/// summed back to size 1).
+#[test]
+fn matmul_first_order() {
+    for (k, (trans_a, trans_b)) in [(false, false), (true, false), (false, true), (true, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = Case::new(250 + k as u64);
+        let (m, kk, n) = (3, 4, 2);
+        let a = match trans_a {
+            true => c.x("a", &[2, 1, kk, m]),
+            false => c.x("a", &[2, 1, m, kk]),
+        };
+        let b = match trans_b {
+            true => c.x("b", &[1, 3, n, kk]),
+            false => c.x("b", &[1, 3, kk, n]),
+        };
+        first_order(c, Op::MatMul(MatMul { trans_a, trans_b }), vec![a, b]);
+    }
+}
+
+#[test]
+fn softmax_first_order() {
+    for (k, (shape, axis)) in [(vec![2, 3, 2, 4], 3), (vec![2, 3, 2, 4], 1), (vec![5], 0)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = Case::new(260 + k as u64);
+        let x = c.input("x", &shape, -2.0, 2.0);
+        first_order(c, Op::Softmax(Softmax { axis }), vec![x]);
+    }
+}
+
 /// A value read by several consumers gets the sum of their gradients; an input the loss does
 /// not depend on gets zeros; only the asked gradients are computed.
 #[test]

@@ -153,6 +153,61 @@ fn activations_second_order() {
     }
 }
 
+/// The transposed forms' VJPs (themselves products) under a gradient penalty:
+/// f = sum(tanh(x^T w^T) * R), batch axes broadcast from both sides.
+#[test]
+fn matmul_second_order() {
+    let mut c = Case::new(951);
+    let x = c.x("x", &[2, 1, 3, 2]);
+    let w = c.x("w", &[1, 2, 4, 3]);
+    let p = c.op(
+        Op::MatMul(MatMul {
+            trans_a: true,
+            trans_b: true,
+        }),
+        vec![x, w],
+    );
+    let t = c.un(Unary::Tanh, p);
+    let f = c.loss(t);
+    second_order(&c, f, x, &[w, x], None);
+}
+
+/// Attention over channels (Restormer's) under a gradient penalty: softmax(q k^T * s) v with
+/// q, k, v from x, differentiated through || d f / d x || w.r.t. x and the weights.
+#[test]
+fn attention_second_order() {
+    let mut c = Case::new(950);
+    let x = c.x("x", &[1, 2, 3, 4]);
+    let wq = c.x("wq", &[1, 2, 3, 1]);
+    let wk = c.x("wk", &[1, 1, 3, 1]);
+    let q = c.bin(Binary::Mul, x, wq);
+    let k = c.bin(Binary::Mul, x, wk);
+    let scores = c.op(
+        Op::MatMul(MatMul {
+            trans_a: false,
+            trans_b: true,
+        }),
+        vec![q, k],
+    );
+    let scores = c.un(
+        Unary::Affine {
+            scale: 0.5,
+            shift: 0.0,
+        },
+        scores,
+    );
+    let attn = c.op(Op::Softmax(Softmax { axis: 3 }), vec![scores]);
+    let out = c.op(
+        Op::MatMul(MatMul {
+            trans_a: false,
+            trans_b: false,
+        }),
+        vec![attn, x],
+    );
+    let f = c.loss(out);
+    second_order(&c, f, x, &[wq, wk, x], None);
+}
+
 /// The IRD-GAN critic at ndf = 4 on a 12x12 image: L = mean(D(x)) + (|| grad_x mean(D(x)) || - 1)^2,
 /// differentiated w.r.t. a few weights of every layer.
 #[test]

@@ -108,7 +108,8 @@ fn f16_gemms_validate_with_staged_tiles_and_cooperative_matrices() {
             let kernels = check(&g, &place(&g, false), &target);
             assert_eq!(kernels.len(), plain.len());
             for (k, f32_k) in kernels.iter().zip(&plain) {
-                let gemm = ["conv2d", "conv_transpose2d", "weight_grad"].contains(&&*k.template);
+                let gemm =
+                    ["conv2d", "conv_transpose2d", "weight_grad", "matmul"].contains(&&*k.template);
                 let coop = "coopMultiplyAdd(a_0, b_0, acc_0_0)";
                 let matrix = format!("coop_mat{side}x{side}<f16, A>");
                 match (gemm, side) {

@@ -139,4 +139,7 @@ op_set! {
     /// Average pooling, and its adjoint (`ops/avg_pool.rs`).
     AvgPool(_o: AvgPool) = "avg_pool";
     AvgPoolGrad(_o: AvgPoolGrad) = "avg_pool_grad";
+    /// inputs: a [B1,B2,M,K], b [B1,B2,K,N] -> [B1,B2,M,N] (either transposed, batch broadcast)
+    MatMul(_o: MatMul) = "matmul";
+    Softmax(_o: Softmax) = "softmax";
 }

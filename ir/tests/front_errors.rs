@@ -47,7 +47,7 @@ fn syntax_error() {
 
 #[test]
 fn unknown_op() {
-    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Param, PixelShuffle, PixelUnshuffle, Resize, AvgPool, Repeat, Seq or a block (CBR)");
+    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Param, PixelShuffle, PixelUnshuffle, Resize, AvgPool, Reshape, MatMul, Softmax, Repeat, Seq or a block (CBR)");
 }
 
 #[test]
@@ -271,5 +271,30 @@ fn layout_ops_say_what_they_expected() {
     assert_eq!(
         error(&src),
         "bad.ron:6:18: error: in g.out: avg_pool: expected pad <= kernel / 2, found pad 2 with kernel 3"
+    );
+}
+
+#[test]
+fn attention_ops_check_their_shapes_at_the_node() {
+    let src = graph(
+        "            r: Reshape(in: img, shape: [1, 3, 256]),\n            out: MatMul(a: r, b: r),",
+    );
+    assert_eq!(
+        error(&src),
+        "bad.ron:7:18: error: in g.out: matmul: expected a of rank 4 [B1, B2, M, K], found [1, 3, 256]"
+    );
+    let src = graph(
+        "            r: Reshape(in: img, shape: [1, 3, 16, 16]),\n            out: MatMul(a: r, b: r, trans_a: true, trans_b: true),",
+    );
+    assert!(front::parse(&src, "ok.ron", &[]).unwrap().check().is_ok());
+    let src = graph("            out: Reshape(in: img, shape: [1, 3, 16, 17]),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: reshape: expected an input of 816 elements (shape [1, 3, 16, 17]), found [1, 3, 16, 16]"
+    );
+    let src = graph("            out: Softmax(in: img, axis: 4),");
+    assert_eq!(
+        error(&src),
+        "bad.ron:6:18: error: in g.out: softmax: expected an axis below the input's rank 4, found axis 4 (input [1, 3, 16, 16])"
     );
 }

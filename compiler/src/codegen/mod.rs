@@ -14,6 +14,7 @@ mod fused;
 mod gemm;
 mod grouped_conv;
 mod layout;
+mod matmul;
 mod reduce;
 mod resample;
 mod window;
@@ -102,6 +103,8 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::ResizeGrad(o) => resample::resize(ctx, o.factor, o.mode, true).map(|k| vec![k]),
         Op::AvgPool(o) => resample::avg_pool(ctx, o).map(|k| vec![k]),
         Op::AvgPoolGrad(o) => resample::avg_pool_grad(ctx, o).map(|k| vec![k]),
+        Op::MatMul(o) => matmul::matmul(ctx, o).map(|k| vec![k]),
+        Op::Softmax(o) => reduce::softmax(ctx, o).map(|k| vec![k]),
     }
 }
 

@@ -1,9 +1,9 @@
 //! Kernels that reduce with a workgroup (one workgroup per output item, summed by `wg_sum`):
-//! instance normalisation and Sum/Mean reductions.
+//! instance normalisation, Sum/Mean reductions and softmax.
 
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
-use ir::ops::{InstanceNorm, InstanceNormStats, Reduce, ReduceKind};
+use ir::ops::{InstanceNorm, InstanceNormStats, Reduce, ReduceKind, Softmax};
 
 const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
 const INSTANCE_NORM_STATS: &str = include_str!("../../../shaders/instance_norm_stats.wgsl");
@@ -11,6 +11,9 @@ const PLANE_MEANS: &str = include_str!("../../../shaders/plane_means.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const WG_SUM: &str = include_str!("../../../shaders/wg_sum.wgsl");
 const WG_SUM_SUBGROUP: &str = include_str!("../../../shaders/wg_sum_subgroup.wgsl");
+const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
+const WG_MAX: &str = include_str!("../../../shaders/wg_max.wgsl");
+const WG_MAX_SUBGROUP: &str = include_str!("../../../shaders/wg_max_subgroup.wgsl");
 /// Invocations per workgroup of the tree sum (a power of two).
 const WG: u32 = 256;
 
@@ -18,11 +21,16 @@ const WG: u32 = 256;
 /// subgroup summing with `subgroupAdd` where the target asks for it
 /// (`Target::subgroup_reductions`), else a tree of `WG` invocations.
 fn summing(ctx: &Ctx, template: &str) -> (String, u32) {
-    let t = ctx.target;
-    match t.policy.subgroup_reductions && t.subgroup_size() > 0 {
-        true => (format!("{WG_SUM_SUBGROUP}\n{template}"), t.subgroup_size()),
-        false => (format!("{WG_SUM}\n{template}"), WG),
+    match subgroup(ctx) {
+        Some(lanes) => (format!("{WG_SUM_SUBGROUP}\n{template}"), lanes),
+        None => (format!("{WG_SUM}\n{template}"), WG),
     }
+}
+
+/// The subgroup size where the target reduces with subgroups.
+fn subgroup(ctx: &Ctx) -> Option<u32> {
+    let t = ctx.target;
+    (t.policy.subgroup_reductions && t.subgroup_size() > 0).then(|| t.subgroup_size())
 }
 
 /// One workgroup per (n, c): mean, then variance about it (two passes, for accuracy), then
@@ -179,4 +187,30 @@ pub(super) fn reduce(ctx: &Ctx, o: &Reduce) -> Result<Kernel, String> {
                 let p = o + unflat(j, vec4<u32>(R_N, R_C, R_H, R_W));\n";
     let src = apply(ctx, &mut b, &src, &["total * SCALE"], walk)?;
     ctx.kernel("reduce", &src, b, Dispatch::Groups { count, wg })
+}
+
+/// One workgroup per row along the axis: its maximum, the sum of exponentials, then the stores
+/// (shaders/softmax.wgsl). The rows are the input's shape with the axis's extent 1, and the
+/// axis's step in rank-4 coordinates walks a row.
+pub(super) fn softmax(ctx: &Ctx, o: &Softmax) -> Result<Kernel, String> {
+    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
+    o.shape(&[&x.shape])?;
+    let axis = o.axis4(x.shape.len());
+    let mut rows = ir::shape4(&x.shape);
+    let len = std::mem::replace(&mut rows[axis], 1);
+    let mut step = ["0u"; 4];
+    step[axis] = "1u";
+    let mut b = KernelBuilder::default();
+    b.load("x", x)?;
+    b.store("y", y)?;
+    b.dims("ROWS", &rows)?;
+    b.u32("LEN", len as u64)?;
+    b.code(&format!("const STEP = vec4<u32>({});", step.join(", ")));
+    let max = match subgroup(ctx) {
+        Some(_) => WG_MAX_SUBGROUP,
+        None => WG_MAX,
+    };
+    let (src, wg) = summing(ctx, &format!("{max}\n{SOFTMAX}"));
+    let count = ir::numel(&rows) as u64;
+    ctx.kernel("softmax", &src, b, Dispatch::Groups { count, wg })
 }

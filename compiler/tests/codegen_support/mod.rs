@@ -119,8 +119,14 @@ pub fn check(g: &Graph, values: &[ValuePlan], target: &Target) -> Vec<Kernel> {
             k.name,
             k.workgroups
         );
-        let groups_are_items =
-            ["instance_norm", "reduce", "weight_grad"].contains(&k.template.as_str());
+        let groups_are_items = [
+            "instance_norm",
+            "reduce",
+            "weight_grad",
+            "matmul",
+            "softmax",
+        ]
+        .contains(&k.template.as_str());
         let per_group = if groups_are_items {
             1
         } else {
@@ -294,6 +300,21 @@ pub fn every_op() -> Graph {
             axes: vec![0],
         }),
         &[v],
+    );
+    // Attention's ops: a batched product of transposed operands with a broadcast batch axis,
+    // and a softmax along a middle axis.
+    let qa = input(&mut g, "qa", &[2, 1, 6, 5]);
+    let qb = input(&mut g, "qb", &[1, 3, 7, 6]);
+    let mm = MatMul {
+        trans_a: true,
+        trans_b: true,
+    };
+    let scores = push(&mut g, "scores", Op::MatMul(mm), &[qa, qb]);
+    push(
+        &mut g,
+        "softmax",
+        Op::Softmax(Softmax { axis: 2 }),
+        &[scores],
     );
     g
 }

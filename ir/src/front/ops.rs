@@ -49,6 +49,9 @@ pub const OP_NAMES: &[&str] = &[
     "PixelUnshuffle",
     "Resize",
     "AvgPool",
+    "Reshape",
+    "MatMul",
+    "Softmax",
 ];
 
 /// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
@@ -252,6 +255,26 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
                 }),
                 vec![x],
             )
+        }
+        // The same elements in the same order under a new shape (attention's heads).
+        "Reshape" => {
+            let x = c.value("in")?;
+            let shape = c.sizes("shape")?;
+            plain(Op::Reshape(Reshape { shape }), vec![x])
+        }
+        "MatMul" => {
+            let a = c.value("a")?;
+            let b = c.value("b")?;
+            let trans_a = c.bool_or("trans_a", false)?;
+            let trans_b = c.bool_or("trans_b", false)?;
+            plain(Op::MatMul(MatMul { trans_a, trans_b }), vec![a, b])
+        }
+        // Along the last axis unless told.
+        "Softmax" => {
+            let x = c.value("in")?;
+            let last = c.shape(x).len().saturating_sub(1);
+            let axis = c.count_or("axis", last)?;
+            plain(Op::Softmax(Softmax { axis }), vec![x])
         }
         _ => return Ok(None),
     };

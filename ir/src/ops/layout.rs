@@ -1,5 +1,6 @@
 //! Ops that only move or repeat elements: broadcast to a larger shape and reshape. Both exist
-//! for backward passes (the VJPs of reductions, of broadcasting binaries, of a conv bias).
+//! for backward passes (the VJPs of reductions, of broadcasting binaries, of a conv bias); a
+//! model file also names Reshape (attention's heads).
 
 use super::check;
 use super::elementwise::broadcast_shapes;
@@ -75,7 +76,7 @@ impl Expand {
 }
 
 impl Reshape {
-    pub const PROPERTIES: Properties = Properties::INTERNAL;
+    pub const PROPERTIES: Properties = Properties::NONE;
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "reshape";
