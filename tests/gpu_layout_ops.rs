@@ -144,6 +144,7 @@ fn shuffles_are_computed_in_conv_loads() {
             stride: 1,
             pad: 1,
             bias: false,
+            groups: 1,
         };
         let y = g.op("y", Op::Conv2d(conv), &[s, w]);
         g.output(y);

@@ -161,6 +161,21 @@ fn grouped_convs_first_order() {
 }
 
 #[test]
+fn layer_norm_first_order() {
+    for affine in [true, false] {
+        let mut c = Case::new(80 + affine as u64);
+        let x = c.x("x", &[2, 5, 2, 3]);
+        let mut ins = vec![x];
+        if affine {
+            ins.push(c.x("w", &[5]));
+            ins.push(c.x("b", &[5]));
+        }
+        let op = LayerNorm { eps: 1e-3, affine };
+        first_order(c, Op::LayerNorm(op), ins);
+    }
+}
+
+#[test]
 fn padding_pooling_and_layout_first_order() {
     let mut c = Case::new(1);
     let x = c.x("x", &[1, 2, 4, 5]);

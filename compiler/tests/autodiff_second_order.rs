@@ -70,6 +70,23 @@ fn grouped_conv_second_order() {
     }
 }
 
+/// A gradient penalty through a layer norm with its affine (NAFNet's norm before each branch).
+#[test]
+fn layer_norm_second_order() {
+    let mut c = Case::new(570);
+    let x = c.x("x", &[1, 3, 3, 3]);
+    let w = c.x("w", &[3]);
+    let b = c.x("b", &[3]);
+    let ln = LayerNorm {
+        eps: 1e-3,
+        affine: true,
+    };
+    let y = c.op(Op::LayerNorm(ln), vec![x, w, b]);
+    let a = c.un(Unary::Tanh, y);
+    let f = c.loss(a);
+    second_order(&c, f, x, &[w, b, x], None);
+}
+
 #[test]
 fn instance_norm_second_order() {
     let mut c = Case::new(600);

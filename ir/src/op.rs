@@ -142,4 +142,6 @@ op_set! {
     /// inputs: a [B1,B2,M,K], b [B1,B2,K,N] -> [B1,B2,M,N] (either transposed, batch broadcast)
     MatMul(_o: MatMul) = "matmul";
     Softmax(_o: Softmax) = "softmax";
+    /// Normalisation over channels at each pixel, with a per-channel affine (`ops/layer_norm.rs`).
+    LayerNorm(_o: LayerNorm) = "layer_norm";
 }

@@ -47,7 +47,7 @@ fn syntax_error() {
 
 #[test]
 fn unknown_op() {
-    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Param, PixelShuffle, PixelUnshuffle, Resize, AvgPool, Reshape, MatMul, Softmax, Repeat, Seq or a block (CBR)");
+    assert_eq!(error(&graph("            out: Conv3(in: img),")), "bad.ron:6:18: error: in g.out: unknown op `Conv3`; expected one of Conv, ConvT, ReflectPad, InstanceNorm, Relu, LeakyRelu, Tanh, Clamp, Abs, Neg, Sqrt, Square, Exp, Log, Sigmoid, Silu, Softplus, Erf, Gelu, Affine, Add, Sub, Mul, Div, Max, Min, ChannelAffine, Concat, Slice, MaxPool, Dropout, Sum, Mean, Const, Param, PixelShuffle, PixelUnshuffle, Resize, AvgPool, Reshape, MatMul, Softmax, LayerNorm, Repeat, Seq or a block (CBR)");
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn node_kernels(ctx: &Ctx) -> Result<Vec<Kernel>, String> {
         Op::AvgPoolGrad(o) => resample::avg_pool_grad(ctx, o).map(|k| vec![k]),
         Op::MatMul(o) => matmul::matmul(ctx, o).map(|k| vec![k]),
         Op::Softmax(o) => reduce::softmax(ctx, o).map(|k| vec![k]),
+        Op::LayerNorm(o) => reduce::layer_norm(ctx, o).map(|k| vec![k]),
     }
 }
 

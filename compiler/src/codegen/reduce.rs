@@ -3,9 +3,10 @@
 
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
-use ir::ops::{InstanceNorm, InstanceNormStats, Reduce, ReduceKind, Softmax};
+use ir::ops::{InstanceNorm, InstanceNormStats, LayerNorm, Reduce, ReduceKind, Softmax};
 
 const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
+const LAYER_NORM: &str = include_str!("../../../shaders/layer_norm.wgsl");
 const INSTANCE_NORM_STATS: &str = include_str!("../../../shaders/instance_norm_stats.wgsl");
 const PLANE_MEANS: &str = include_str!("../../../shaders/plane_means.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
@@ -213,4 +214,27 @@ pub(super) fn softmax(ctx: &Ctx, o: &Softmax) -> Result<Kernel, String> {
     let (src, wg) = summing(ctx, &format!("{max}\n{SOFTMAX}"));
     let count = ir::numel(&rows) as u64;
     ctx.kernel("softmax", &src, b, Dispatch::Groups { count, wg })
+}
+
+/// One invocation per pixel normalises its C channels (shaders/layer_norm.wgsl): a channel
+/// reduction is short and strided, so a pixel's loop beats a workgroup's tree.
+pub(super) fn layer_norm(ctx: &Ctx, o: &LayerNorm) -> Result<Kernel, String> {
+    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
+    let mut b = KernelBuilder::default();
+    b.load("x", x)?;
+    b.store("y", y)?;
+    b.dims("X", &x.shape)?;
+    b.f32("EPS", o.eps);
+    let affine = match o.affine {
+        true => {
+            b.load("w", ctx.input(1, "weight")?)?;
+            b.load("b", ctx.input(2, "bias")?)?;
+            "v * ld_w(0u, 0u, 0u, c) + ld_b(0u, 0u, 0u, c)"
+        }
+        false => "v",
+    };
+    let [n, _, h, w] = ir::shape4(&x.shape);
+    let total = (n * h * w) as u64;
+    let src = LAYER_NORM.replace("AFFINE", affine);
+    ctx.kernel("layer_norm", &src, b, Dispatch::Threads { total, wg: 64 })
 }

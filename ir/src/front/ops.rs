@@ -52,6 +52,7 @@ pub const OP_NAMES: &[&str] = &[
     "Reshape",
     "MatMul",
     "Softmax",
+    "LayerNorm",
 ];
 
 /// An op node ready to push: its inputs, then the parameters it owns (appended to its inputs,
@@ -276,6 +277,7 @@ pub fn build(name: &str, c: &mut Call) -> R<Option<Built>> {
             let axis = c.count_or("axis", last)?;
             plain(Op::Softmax(Softmax { axis }), vec![x])
         }
+        "LayerNorm" => layer_norm(c)?,
         _ => return Ok(None),
     };
     Ok(Some(built))
@@ -311,6 +313,27 @@ pub fn param(c: &mut Call) -> R<(Shape, Init)> {
         },
     };
     Ok((shape, init))
+}
+
+/// `LayerNorm(in, eps = 1e-5, affine = true)`: over the channels at each pixel (LayerNorm2d),
+/// owning `weight` (ones) and `bias` (zeros), one per channel, as PyTorch's.
+fn layer_norm(c: &mut Call) -> R<Built> {
+    let x = c.value("in")?;
+    let eps = c.num_or("eps", 1e-5)?;
+    let affine = c.bool_or("affine", true)?;
+    let channels = c.shape(x).get(1).copied().unwrap_or(0);
+    let params = match affine {
+        true => vec![
+            ("weight", vec![channels], Init::Fill { value: 1.0 }),
+            ("bias", vec![channels], Init::Zeros),
+        ],
+        false => Vec::new(),
+    };
+    Ok(Built {
+        op: Op::LayerNorm(LayerNorm { eps, affine }),
+        inputs: vec![x],
+        params,
+    })
 }
 
 /// `Conv(in, out, kernel, stride = 1, pad = kernel / 2, bias = true, groups = 1)` and

@@ -58,45 +58,50 @@ impl InstanceNorm {
     }
 }
 
-/// The mean over each (n, c) plane, [N,C,1,1].
-fn plane_mean(g: &mut Graph, name: String, x: NodeId) -> Result<NodeId, String> {
-    let op = Op::Reduce(Reduce {
-        kind: ReduceKind::Mean,
-        axes: vec![2, 3],
-    });
-    g.push(name, op, vec![x])
+impl InstanceNorm {
+    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
+        let (x, n) = (g.nodes[node].inputs[0], super::vjp::prefix(g, node));
+        let gx = normalized_vjp(g, &n, (x, node, grad), self.eps, &[2, 3])?;
+        Ok(vec![Some(gx)])
+    }
 }
 
-impl InstanceNorm {
-    /// gx = (g - mean(g) - y * mean(g * y)) / sqrt(var + eps), per plane; composed of IR ops
-    /// (means, broadcasting binaries, square, sqrt, recip) so it is differentiable again.
-    /// 1 / sqrt(var + eps) is recomputed from x rather than stored.
-    pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let (x, y) = (g.nodes[node].inputs[0], node);
-        let n = super::vjp::prefix(g, node);
-        let mx = plane_mean(g, format!("{n}.mean"), x)?;
-        let xc = binary(g, format!("{n}.centered"), Binary::Sub, x, mx)?;
-        let sq = unary(g, format!("{n}.sq"), Unary::Square, xc)?;
-        let var = plane_mean(g, format!("{n}.var"), sq)?;
-        let ve = unary(
-            g,
-            format!("{n}.var_eps"),
-            Unary::Affine {
-                scale: 1.0,
-                shift: self.eps,
-            },
-            var,
-        )?;
-        let sd = unary(g, format!("{n}.std"), Unary::Sqrt, ve)?;
-        let inv = unary(g, format!("{n}.inv_std"), Unary::Recip, sd)?;
-        let mg = plane_mean(g, format!("{n}.mean_g"), grad)?;
-        let gy = binary(g, format!("{n}.g_y"), Binary::Mul, grad, y)?;
-        let mgy = plane_mean(g, format!("{n}.mean_g_y"), gy)?;
-        let t = binary(g, format!("{n}.y_mean_g_y"), Binary::Mul, y, mgy)?;
-        let d = binary(g, format!("{n}.g_centered"), Binary::Sub, grad, mg)?;
-        let d = binary(g, format!("{n}.g_projected"), Binary::Sub, d, t)?;
-        Ok(vec![Some(binary(g, n, Binary::Mul, d, inv)?)])
-    }
+/// The input gradient of a normalisation y = (x - mean) / sqrt(var + eps) over `axes` (the
+/// plane for InstanceNorm, the channels for LayerNorm): gx = (g - mean(g) - y * mean(g * y)) /
+/// sqrt(var + eps), composed of IR ops (means, broadcasting binaries, square, sqrt, recip) so it
+/// is differentiable again. 1 / sqrt(var + eps) is recomputed from x rather than stored.
+pub(super) fn normalized_vjp(
+    g: &mut Graph,
+    n: &str,
+    (x, y, grad): (NodeId, NodeId, NodeId),
+    eps: f64,
+    axes: &[usize],
+) -> Result<NodeId, String> {
+    let mean = |g: &mut Graph, name: String, v: NodeId| {
+        let op = Op::Reduce(Reduce {
+            kind: ReduceKind::Mean,
+            axes: axes.to_vec(),
+        });
+        g.push(name, op, vec![v])
+    };
+    let mx = mean(g, format!("{n}.mean"), x)?;
+    let xc = binary(g, format!("{n}.centered"), Binary::Sub, x, mx)?;
+    let sq = unary(g, format!("{n}.sq"), Unary::Square, xc)?;
+    let var = mean(g, format!("{n}.var"), sq)?;
+    let shift = Unary::Affine {
+        scale: 1.0,
+        shift: eps,
+    };
+    let ve = unary(g, format!("{n}.var_eps"), shift, var)?;
+    let sd = unary(g, format!("{n}.std"), Unary::Sqrt, ve)?;
+    let inv = unary(g, format!("{n}.inv_std"), Unary::Recip, sd)?;
+    let mg = mean(g, format!("{n}.mean_g"), grad)?;
+    let gy = binary(g, format!("{n}.g_y"), Binary::Mul, grad, y)?;
+    let mgy = mean(g, format!("{n}.mean_g_y"), gy)?;
+    let t = binary(g, format!("{n}.y_mean_g_y"), Binary::Mul, y, mgy)?;
+    let d = binary(g, format!("{n}.g_centered"), Binary::Sub, grad, mg)?;
+    let d = binary(g, format!("{n}.g_projected"), Binary::Sub, d, t)?;
+    binary(g, n.to_string(), Binary::Mul, d, inv)
 }
 
 impl Flops for InstanceNorm {

@@ -1,5 +1,6 @@
-//! Grouped and depthwise convolutions on the device against the CPU reference: forward,
-//! transposed, both weight gradients, and a depthwise conv whose activation fuses into its store.
+//! The ops of modern restoration networks (NAFNet's) on the device against the CPU reference:
+//! grouped and depthwise convolutions (forward, transposed, both weight gradients), layer
+//! normalisation over channels, and a depthwise conv feeding a gate.
 
 mod gpu_support;
 
@@ -127,4 +128,41 @@ fn depthwise_conv_with_gate() {
     let gate = g.op("gate", Op::Binary(Binary::Mul), &[a, b]);
     g.output(gate);
     check(&g.0, &random_feeds(&g.0, 350));
+}
+
+#[test]
+fn layer_norm_over_channels() {
+    // (input, eps, affine): odd channel counts, a single channel (normalises to 0), no affine.
+    let cases = [
+        ([2, 5, 3, 7], 1e-6, true),
+        ([1, 1, 4, 4], 1e-5, true),
+        ([1, 16, 5, 3], 1e-5, false),
+    ];
+    for (i, &(x, eps, affine)) in cases.iter().enumerate() {
+        let mut g = G::new(&format!("layer_norm{i}"));
+        let xi = g.input("x", &x);
+        let mut ins = vec![xi];
+        if affine {
+            ins.push(g.param("w", &[x[1]]));
+            ins.push(g.param("b", &[x[1]]));
+        }
+        let y = g.op("y", Op::LayerNorm(LayerNorm { eps, affine }), &ins);
+        // Its input through an elementwise op (computed in its loads) and its output into one.
+        g.output(y);
+        check(&g.0, &random_feeds(&g.0, 360 + i as u64));
+    }
+    let mut g = G::new("layer_norm_fused");
+    let x = g.input("x", &[1, 6, 4, 4]);
+    let r = g.input("r", &[1, 6, 4, 4]);
+    let s = g.op("s", Op::Binary(Binary::Add), &[x, r]);
+    let w = g.param("w", &[6]);
+    let b = g.param("b", &[6]);
+    let ln = LayerNorm {
+        eps: 1e-6,
+        affine: true,
+    };
+    let y = g.op("y", Op::LayerNorm(ln), &[s, w, b]);
+    let t = g.op("t", Op::Unary(Unary::Tanh), &[y]);
+    g.output(t);
+    check(&g.0, &random_feeds(&g.0, 370));
 }
