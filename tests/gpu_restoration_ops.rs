@@ -166,3 +166,17 @@ fn layer_norm_over_channels() {
     g.output(t);
     check(&g.0, &random_feeds(&g.0, 370));
 }
+
+/// models/nafnet.ron's generator at a small width, every level and the PixelShuffle ups, with
+/// random betas and gammas (NAFNet starts them at 0, which would hide the branches).
+#[test]
+fn nafnet_generator() {
+    let set: Vec<(String, String)> = [("width", "4"), ("enc4", "2"), ("H", "32"), ("W", "32")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let model = ir::front::load(std::path::Path::new("models/nafnet.ron"), &set)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let g = model.build("generator", &[]).unwrap();
+    check(&g, &random_feeds(&g, 380));
+}

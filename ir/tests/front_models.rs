@@ -294,3 +294,44 @@ fn set_arguments() {
         ("ndf".to_string(), "16".to_string())
     );
 }
+
+/// NAFNet's parameters, counted per part: a NAF block at c channels has 7c^2 + 33c (1x1 convs
+/// c -> 2c, c -> c twice, c -> 2c, c -> c with biases: 7c^2 + 7c; the depthwise 3x3 on 2c
+/// channels 20c; two layer norms 4c; beta and gamma 2c), a down 2x2 conv c -> 2c 8c^2 + 2c, an
+/// up 1x1 conv c -> 2c without bias 2c^2, the intro 3x3 conv 3 -> w 28w, the ending w -> 3 27w + 3.
+fn nafnet_params(w: usize, enc: [usize; 4], middle: usize, dec: [usize; 4]) -> usize {
+    let block = |c: usize| 7 * c * c + 33 * c;
+    let mut total = 28 * w + 27 * w + 3;
+    for (level, (&e, &d)) in enc.iter().zip(dec.iter().rev()).enumerate() {
+        let c = w << level;
+        total += e * block(c) + 8 * c * c + 2 * c; // encoder blocks and the down conv
+        total += 2 * (2 * c) * (2 * c) + d * block(c); // the up conv into this level, its decoder
+    }
+    total + middle * block(16 * w)
+}
+
+#[test]
+fn nafnet_has_the_papers_parameter_count() {
+    // NAFNet-width32 for GoPro (the file's defaults): 17.11 M in the paper.
+    let g = model("nafnet.ron", &[]).build("generator", &[]).unwrap();
+    assert_eq!(param_count(&g), 17_111_907);
+    assert_eq!(
+        param_count(&g),
+        nafnet_params(32, [1, 1, 1, 28], 1, [1, 1, 1, 1])
+    );
+    assert_eq!(output_shape(&g, "sharp"), [1, 3, 256, 256]);
+    let set = [
+        ("width", "16"),
+        ("enc4", "1"),
+        ("middle", "2"),
+        ("dec1", "2"),
+    ];
+    let g = model("nafnet.ron", &set).build("generator", &[]).unwrap();
+    assert_eq!(
+        param_count(&g),
+        nafnet_params(16, [1, 1, 1, 1], 2, [1, 1, 1, 2])
+    );
+    // Each block's per-channel scales, named by path, start at 0.
+    let beta = g.find("e4.0.beta").expect("the first deep block's beta");
+    assert_eq!(g.nodes[beta].shape, [1, 128, 1, 1]);
+}

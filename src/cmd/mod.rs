@@ -50,8 +50,8 @@ impl ModelArgs {
 pub struct GraphArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// The graph, e.g. generator
-    #[arg(long)]
+    /// The graph (an error lists the model's graphs if it has none of this name)
+    #[arg(long, default_value = "generator")]
     pub graph: String,
 }
 
