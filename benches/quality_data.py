@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = {"DeblurGAN": ROOT / "models" / "deblurgan.ron", "IRD-GAN": ROOT / "models" / "ird_gan.ron"}
+MODELS = {"DeblurGAN": ROOT / "models" / "deblurgan.ron", "IRD-GAN": ROOT / "models" / "ird_gan.ron",
+          "NAFNet": ROOT / "models" / "nafnet.ron", "U-Net": ROOT / "models" / "unet.ron"}
 
 # skimage.data photos that ship in the wheel (checked with scikit-image 0.26: no download).
 # `cat` is `chelsea` again and is left out; the motorcycle pair is one scene, kept on one side.
@@ -225,4 +226,8 @@ def model_copies(out):
     paths = {"DeblurGAN": d / "deblurgan_bench.ron", "IRD-GAN": d / "ird_gan_bench.ron"}
     paths["DeblurGAN"].write_text(dg)
     paths["IRD-GAN"].write_text(ird)
+    # The supervised models are trained as written (seed, batch, width are their parameters).
+    for name, file in (("NAFNet", "nafnet_bench.ron"), ("U-Net", "unet_bench.ron")):
+        paths[name] = d / file
+        paths[name].write_text(MODELS[name].read_text())
     return paths
