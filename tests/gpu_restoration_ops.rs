@@ -167,16 +167,28 @@ fn layer_norm_over_channels() {
     check(&g.0, &random_feeds(&g.0, 370));
 }
 
+/// `file`'s generator with `set`, on the device against the CPU with random parameters.
+fn model_generator(file: &str, set: &[(&str, &str)], seed: u64) {
+    let set: Vec<(String, String)> = set
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let model = ir::front::load(std::path::Path::new(file), &set).unwrap_or_else(|e| panic!("{e}"));
+    let g = model.build("generator", &[]).unwrap();
+    check(&g, &random_feeds(&g, seed));
+}
+
 /// models/nafnet.ron's generator at a small width, every level and the PixelShuffle ups, with
 /// random betas and gammas (NAFNet starts them at 0, which would hide the branches).
 #[test]
 fn nafnet_generator() {
-    let set: Vec<(String, String)> = [("width", "4"), ("enc4", "2"), ("H", "32"), ("W", "32")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let model = ir::front::load(std::path::Path::new("models/nafnet.ron"), &set)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let g = model.build("generator", &[]).unwrap();
-    check(&g, &random_feeds(&g, 380));
+    let set = [("width", "4"), ("enc4", "2"), ("H", "32"), ("W", "32")];
+    model_generator("models/nafnet.ron", &set, 380);
+}
+
+/// models/unet.ron's generator at a small width: bilinear ups, skip concatenations.
+#[test]
+fn unet_generator() {
+    let set = [("width", "4"), ("H", "24"), ("W", "40")];
+    model_generator("models/unet.ron", &set, 390);
 }

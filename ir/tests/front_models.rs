@@ -335,3 +335,25 @@ fn nafnet_has_the_papers_parameter_count() {
     let beta = g.find("e4.0.beta").expect("the first deep block's beta");
     assert_eq!(g.nodes[beta].shape, [1, 128, 1, 1]);
 }
+
+/// The U-Net at width 32: a double 3x3 conv from c_in to c has 9 c_in c + 9 c^2 + 2c; the levels
+/// 3 -> 32 -> 64 -> 128 -> 256 (bottom), up again with a 1x1 conv (c_in c + c) before each
+/// concatenation, whose double conv reads 2c; and the 1x1 conv to RGB.
+#[test]
+fn unet_parameter_count() {
+    let double = |cin: usize, c: usize| 9 * cin * c + 9 * c * c + 2 * c;
+    let up = |cin: usize, c: usize| cin * c + c + double(2 * c, c);
+    let want = double(3, 32)
+        + double(32, 64)
+        + double(64, 128)
+        + double(128, 256)
+        + up(256, 128)
+        + up(128, 64)
+        + up(64, 32)
+        + 32 * 3
+        + 3;
+    let g = model("unet.ron", &[]).build("generator", &[]).unwrap();
+    assert_eq!(param_count(&g), want);
+    assert_eq!(want, 1_796_643);
+    assert_eq!(output_shape(&g, "sharp"), [1, 3, 256, 256]);
+}
