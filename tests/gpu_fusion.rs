@@ -313,3 +313,20 @@ fn channel_attention_fused_matches_unfused() {
         fused_matches_unfused(&g, &random_feeds(&g, 41), policy);
     }
 }
+
+/// models/nafnet.ron's NAF block: layer norms, a depthwise conv, SimpleGates, the simplified
+/// channel attention and the learnable branch scales, forward and with every parameter's
+/// gradient, under both fusion policies.
+#[test]
+fn nafnet_block_fused_matches_unfused() {
+    let set: Vec<(String, String)> = [("width", "4"), ("H", "8"), ("W", "8")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let m = ir::front::load(Path::new("models/nafnet.ron"), &set).unwrap_or_else(|e| panic!("{e}"));
+    let g = m.build_with("block", &[], &Autodiff).unwrap();
+    let g = with_gradients(&g);
+    for policy in [GPU_POLICY, 1] {
+        fused_matches_unfused(&g, &random_feeds(&g, 51), policy);
+    }
+}
