@@ -48,6 +48,14 @@ pub(crate) fn positive(op: &str, what: &str, v: usize) -> Result<(), String> {
     }
 }
 
+/// A normalisation's eps: finite in f32 and >= 0.
+pub(crate) fn eps(op: &str, eps: f64) -> Result<(), String> {
+    if !(eps >= 0.0 && (eps as f32).is_finite()) {
+        return Err(format!("{op}: expected a finite eps >= 0, found {eps:?}"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,12 +35,7 @@ impl LayerNorm {
                 ));
             }
         }
-        if !(self.eps >= 0.0 && (self.eps as f32).is_finite()) {
-            return Err(format!(
-                "{OP}: expected a finite eps >= 0, found {:?}",
-                self.eps
-            ));
-        }
+        check::eps(OP, self.eps)?;
         Ok(inputs[0].to_vec())
     }
 

@@ -25,12 +25,7 @@ impl InstanceNorm {
         const OP: &str = "instance_norm";
         check::arity(OP, inputs, 1, "x")?;
         check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        if !(self.eps >= 0.0 && (self.eps as f32).is_finite()) {
-            return Err(format!(
-                "{OP}: expected a finite eps >= 0, found {:?}",
-                self.eps
-            ));
-        }
+        check::eps(OP, self.eps)?;
         Ok(inputs[0].to_vec())
     }
 
