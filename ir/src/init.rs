@@ -5,7 +5,7 @@ use crate::ops::Init;
 use crate::{Graph, Op, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::{Distribution, Normal, Uniform};
 
 /// Initialise every parameter of `graph` from `seed`, in node order, by name.
 pub fn init_params(graph: &Graph, seed: u64) -> Vec<(String, Tensor<f32>)> {
@@ -19,6 +19,10 @@ pub fn init_params(graph: &Graph, seed: u64) -> Vec<(String, Tensor<f32>)> {
         let data = match init {
             Init::Zeros => vec![0.0f32; n],
             Init::Fill { value } => vec![*value as f32; n],
+            Init::Uniform { bound } => {
+                let d = Uniform::new_inclusive(-*bound, *bound).expect("a finite bound");
+                (0..n).map(|_| d.sample(&mut rng) as f32).collect()
+            }
             Init::Normal { std } => {
                 let d = Normal::new(0.0, *std).expect("a finite, non-negative std");
                 (0..n).map(|_| d.sample(&mut rng) as f32).collect()

@@ -106,3 +106,39 @@ fn param_mistakes_are_worded() {
         "bad.ron:1:93: error: in g.y.1: Param reads no input, so it cannot be a layer of a Seq"
     );
 }
+
+/// `init: PyTorch`: a conv's weight and bias uniform on +-1 / sqrt(fan_in), fan_in the weight's
+/// second dimension times the kernel's area (grouped and transposed convs alike), as PyTorch.
+#[test]
+fn convs_can_start_as_pytorchs() {
+    let src = r#"Model(
+        init: PyTorch,
+        graphs: { g: Graph(inputs: { x: [1, 8, 4, 4] }, nodes: {
+            c: Conv(in: x, out: 4, kernel: 3),
+            d: Conv(in: c, out: 4, kernel: 3, groups: 4),
+            t: ConvT(in: d, out: 6, kernel: 2, stride: 2, pad: 0, out_pad: 0),
+        }, outputs: { y: t }) },
+    )"#;
+    let g = front::parse(src, "t.ron", &[])
+        .unwrap()
+        .build("g", &[])
+        .unwrap();
+    let init = |name: &str| {
+        let Op::Param { init } = &g.nodes[g.find(name).unwrap()].op else {
+            unreachable!()
+        };
+        init.clone()
+    };
+    let uniform = |fan_in: f64| Init::Uniform {
+        bound: 1.0 / fan_in.sqrt(),
+    };
+    assert_eq!(init("c.weight"), uniform(72.0));
+    assert_eq!(init("c.bias"), uniform(72.0));
+    assert_eq!(init("d.weight"), uniform(9.0));
+    assert_eq!(init("t.weight"), uniform(24.0));
+    let values = ir::init::init_params(&g, 1);
+    let (_, w) = values.iter().find(|(n, _)| n == "c.weight").unwrap();
+    let bound = 1.0 / 72f32.sqrt();
+    assert!(w.data.iter().all(|v| v.abs() <= bound));
+    assert!(w.data.iter().any(|v| v.abs() > bound / 2.0));
+}

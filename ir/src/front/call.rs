@@ -16,6 +16,8 @@ pub struct Call<'a> {
     graph: &'a Graph,
     chained: Option<NodeId>,
     pub init_std: f64,
+    /// Convolutions initialised as PyTorch's (the model's `init: PyTorch`).
+    pub pytorch_init: bool,
 }
 
 impl<'a> Call<'a> {
@@ -25,7 +27,7 @@ impl<'a> Call<'a> {
         scope: &'a Scope,
         graph: &'a Graph,
         chained: Option<NodeId>,
-        init_std: f64,
+        (init_std, pytorch_init): (f64, bool),
     ) -> Self {
         Call {
             f,
@@ -34,6 +36,7 @@ impl<'a> Call<'a> {
             graph,
             chained,
             init_std,
+            pytorch_init,
         }
     }
     /// An error at the node.

@@ -192,7 +192,7 @@ impl Builder<'_> {
             scope,
             &self.graph,
             chained,
-            self.parts.init_std,
+            (self.parts.init_std, self.parts.pytorch_init),
         );
         if op == "Param" {
             // The node is the parameter itself, named by its path like a conv's weights.

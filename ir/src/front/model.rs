@@ -41,6 +41,8 @@ pub struct GraphDef {
 pub struct Parts {
     pub params: BTreeMap<String, f64>,
     pub init_std: f64,
+    /// `init: PyTorch`: convolutions start as PyTorch's do (see `ops::conv_init`), not N(0, init_std).
+    pub pytorch_init: bool,
     pub blocks: BTreeMap<String, BlockDef>,
     pub graphs: Vec<GraphDef>,
     pub training: Option<Value>,
@@ -91,6 +93,18 @@ pub fn read_model(v: &Value, overrides: &[(String, String)]) -> R<Parts> {
         Some(v) => fields::num(v, &params)?,
         None => 0.02,
     };
+    let pytorch_init = match f.get("init") {
+        None => false,
+        Some(v) => match fields::ident(v, "`PyTorch` (convs as PyTorch initialises them)")? {
+            "PyTorch" => true,
+            _ => {
+                return Err(fields::expected(
+                    v,
+                    "`PyTorch` (convs as PyTorch initialises them)",
+                ))
+            }
+        },
+    };
     let mut blocks = BTreeMap::new();
     if let Some(b) = f.get("blocks") {
         for (k, v) in fields::map(b, "a map of blocks `{ Name: Block(..), .. }`")? {
@@ -117,6 +131,7 @@ pub fn read_model(v: &Value, overrides: &[(String, String)]) -> R<Parts> {
     Ok(Parts {
         params,
         init_std,
+        pytorch_init,
         blocks,
         graphs,
         training,

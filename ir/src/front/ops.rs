@@ -368,9 +368,18 @@ fn conv(c: &mut Call, transposed: bool) -> R<Built> {
     } else {
         vec![out, cin / groups, k, k]
     };
-    let mut params = vec![("weight", weight, Init::Normal { std: c.init_std })];
+    // PyTorch's default (kaiming_uniform with a = sqrt(5), and its bias rule): both uniform on
+    // +-1 / sqrt(fan_in), fan_in being the weight's second dimension times the kernel's area.
+    let (w_init, b_init) = match c.pytorch_init {
+        true => {
+            let bound = 1.0 / ((weight[1] * k * k) as f64).sqrt();
+            (Init::Uniform { bound }, Init::Uniform { bound })
+        }
+        false => (Init::Normal { std: c.init_std }, Init::Zeros),
+    };
+    let mut params = vec![("weight", weight, w_init)];
     if bias {
-        params.push(("bias", vec![out], Init::Zeros));
+        params.push(("bias", vec![out], b_init));
     }
     let op = if transposed {
         Op::ConvTranspose2d(ConvTranspose2d {

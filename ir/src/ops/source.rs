@@ -17,6 +17,10 @@ pub enum Init {
     Fill {
         value: f64,
     },
+    /// Uniform on [-bound, bound] (PyTorch's default for convolutions).
+    Uniform {
+        bound: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
