@@ -3,6 +3,7 @@
 //! and the errors a user meets.
 
 mod cli_support;
+mod onnx_made;
 
 use cli_support::*;
 use std::path::{Path, PathBuf};
@@ -103,6 +104,26 @@ fn elementwise_ops_pad_norms_and_reductions_run_as_the_reference_evaluator_does(
 }
 
 #[test]
+fn layout_attention_and_head_ops_run_as_the_reference_evaluator_does() {
+    let ron = import("layout", "layout.ron", &[]);
+    let text = std::fs::read_to_string(&ron).unwrap();
+    // Reshape's 0 and -1 are resolved from the input's shape; a weight matrix gains batch axes.
+    for line in [
+        "split_q: Reshape(in: down, shape: [1, 2, 2, 16])",
+        "proj_weight: Param(shape: [1, 1, 4, 3])",
+        "up_nearest: Resize(in: unshuffle, factor: 2, mode: \"nearest\")",
+        "up_linear: Resize(in: x, factor: 2, mode: \"bilinear\")",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+    let weights = runtime::io::read_tensors(&ron.with_extension("safetensors")).unwrap();
+    let mut names: Vec<&str> = weights.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["fc_bias", "fc_weight", "proj_weight"]);
+    runs_as_the_reference("layout", &ron);
+}
+
+#[test]
 fn an_open_input_size_asks_for_the_shape() {
     let out = scratch("open.ron");
     fails_with(
@@ -130,7 +151,7 @@ fn every_unsupported_op_is_listed_with_its_nodes() {
         ],
         &format!(
             "error: tests/onnx/unsupported.onnx: 4 nodes irdc cannot import: Conv with dilations [2, 2] \
-             (dilated); Gather (pick, pick2); Softmax (output y); irdc imports {IMPORTED} \
+             (dilated); Gather (pick, pick2); Transpose (output y); irdc imports {IMPORTED} \
              (docs/onnx.md): replace the others in the model before exporting it"
         ),
     );
@@ -190,126 +211,6 @@ fn what_is_not_an_onnx_model_is_a_clear_error() {
     assert!(stderr(&o).starts_with(prefix), "{}", stderr(&o));
 }
 
-/// ONNX models written here with the protobuf types, for the refusals a Python-made file would
-/// need one model each for.
-mod made {
-    use onnx_protobuf::attribute_proto::AttributeType;
-    use onnx_protobuf::tensor_shape_proto::{dimension, Dimension};
-    use onnx_protobuf::type_proto::{Tensor, Value};
-    use onnx_protobuf::*;
-    use protobuf::{EnumOrUnknown, MessageField};
-
-    pub fn node(op: &str, name: &str, inputs: &[&str], attrs: Vec<AttributeProto>) -> NodeProto {
-        NodeProto {
-            op_type: op.into(),
-            name: name.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![format!("{name}_out")],
-            attribute: attrs,
-            ..Default::default()
-        }
-    }
-
-    pub fn ints(name: &str, v: &[i64]) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            type_: EnumOrUnknown::new(AttributeType::INTS),
-            ints: v.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    pub fn int(name: &str, v: i64) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            type_: EnumOrUnknown::new(AttributeType::INT),
-            i: v,
-            ..Default::default()
-        }
-    }
-
-    pub fn string(name: &str, v: &str) -> AttributeProto {
-        AttributeProto {
-            name: name.into(),
-            type_: EnumOrUnknown::new(AttributeType::STRING),
-            s: v.as_bytes().to_vec(),
-            ..Default::default()
-        }
-    }
-
-    /// A float initialiser of zeros.
-    pub fn zeros(name: &str, dims: &[i64]) -> TensorProto {
-        TensorProto {
-            name: name.into(),
-            dims: dims.to_vec(),
-            data_type: 1,
-            float_data: vec![0.0; dims.iter().product::<i64>() as usize],
-            ..Default::default()
-        }
-    }
-
-    /// A float tensor's name and shape.
-    pub fn info(name: &str, dims: &[i64]) -> ValueInfoProto {
-        let dim = (dims.iter())
-            .map(|&d| Dimension {
-                value: Some(dimension::Value::DimValue(d)),
-                ..Default::default()
-            })
-            .collect();
-        ValueInfoProto {
-            name: name.into(),
-            type_: MessageField::some(TypeProto {
-                value: Some(Value::TensorType(Tensor {
-                    elem_type: 1,
-                    shape: MessageField::some(TensorShapeProto {
-                        dim,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// A model with input `x` [1, 4, 6, 6], `nodes`, `inits` and the output of the last node.
-    pub fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, opset: i64) -> Vec<u8> {
-        let y = ValueInfoProto {
-            name: nodes.last().unwrap().output[0].clone(),
-            ..Default::default()
-        };
-        model_with(nodes, inits, opset, y)
-    }
-
-    /// [`model`] with output `y`.
-    pub fn model_with(
-        nodes: Vec<NodeProto>,
-        inits: Vec<TensorProto>,
-        opset: i64,
-        y: ValueInfoProto,
-    ) -> Vec<u8> {
-        let x = info("x", &[1, 4, 6, 6]);
-        let graph = GraphProto {
-            node: nodes,
-            input: vec![x],
-            output: vec![y],
-            initializer: inits,
-            ..Default::default()
-        };
-        let model = ModelProto {
-            ir_version: 8,
-            opset_import: vec![OperatorSetIdProto {
-                version: opset,
-                ..Default::default()
-            }],
-            graph: MessageField::some(graph),
-            ..Default::default()
-        };
-        model.write_to_bytes().unwrap()
-    }
-}
-
 fn write_made(name: &str, bytes: Vec<u8>) -> String {
     let path = scratch(name);
     std::fs::write(&path, bytes).unwrap();
@@ -318,7 +219,7 @@ fn write_made(name: &str, bytes: Vec<u8>) -> String {
 
 #[test]
 fn uses_of_ops_irdc_has_but_not_so_are_listed_with_their_nodes() {
-    use made::*;
+    use onnx_made::*;
     let mut foo = node("Foo", "foo", &["x"], vec![]);
     foo.domain = "com.example".into();
     let nodes = vec![
@@ -368,13 +269,102 @@ fn uses_of_ops_irdc_has_but_not_so_are_listed_with_their_nodes() {
 }
 
 const IMPORTED: &str =
-    "Abs, Add, BatchNormalization, Clip, Concat, Constant, Conv, ConvTranspose, Div, Dropout, \
-    Erf, Exp, Gelu, Identity, InstanceNormalization, LeakyRelu, Log, Max, MaxPool, Min, Mul, \
-    Neg, Pad, ReduceMean, ReduceSum, Relu, Sigmoid, Softplus, Sqrt, Sub, Tanh";
+    "Abs, Add, AveragePool, BatchNormalization, Clip, Concat, Constant, Conv, ConvTranspose, \
+    DepthToSpace, Div, Dropout, Erf, Exp, Flatten, Gelu, Gemm, GlobalAveragePool, Identity, \
+    InstanceNormalization, LeakyRelu, Log, MatMul, Max, MaxPool, Min, Mul, Neg, Pad, ReduceMean, \
+    ReduceSum, Relu, Reshape, Resize, Sigmoid, Softmax, Softplus, SpaceToDepth, Sqrt, Sub, Tanh";
+
+#[test]
+fn uses_of_layout_and_attention_ops_irdc_computes_otherwise_are_listed() {
+    use onnx_made::*;
+    let mut scales = zeros("scales", &[4]);
+    scales.float_data = vec![1.0, 1.0, 1.5, 1.5];
+    let nodes = vec![
+        node("DepthToSpace", "dcr", &["x"], vec![int("blocksize", 2)]),
+        node("SpaceToDepth", "s2d", &["x"], vec![int("blocksize", 2)]),
+        node(
+            "Resize",
+            "cubic",
+            &["x", "", "scales"],
+            vec![string("mode", "cubic")],
+        ),
+        node("Resize", "third", &["x", "", "scales"], vec![]),
+        node(
+            "Resize",
+            "corners",
+            &["x", "", "scales"],
+            vec![
+                string("mode", "linear"),
+                string("coordinate_transformation_mode", "align_corners"),
+            ],
+        ),
+        node(
+            "AveragePool",
+            "exclusive",
+            &["x"],
+            vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])],
+        ),
+        node("MatMul", "vec", &["x", "v"], vec![]),
+        node("Reshape", "r5", &["x", "five"], vec![]),
+        node(
+            "LayerNormalization",
+            "ln",
+            &["x", "v"],
+            vec![float("epsilon", 1e-5)],
+        ),
+    ];
+    let mut five = zeros("five", &[5]);
+    five.data_type = 7;
+    five.float_data.clear();
+    five.int64_data = vec![1, 2, 2, 6, 6];
+    let path = write_made(
+        "layout_uses.onnx",
+        model(nodes, vec![scales, zeros("v", &[6]), five], 18),
+    );
+    let out = scratch("layout_uses.ron");
+    fails_with(
+        &["import", &path, "--out", out.to_str().unwrap()],
+        &format!(
+            "error: {path}: 9 nodes irdc cannot import: AveragePool with count_include_pad 0 \
+             and padding (irdc counts the padding in) (exclusive); DepthToSpace in DCR mode \
+             (irdc's PixelShuffle is CRD) (dcr); LayerNormalization (ln); MatMul of ranks 4 and \
+             1 (irdc multiplies rank-4 tensors) (vec); Reshape to shape [1, 2, 2, 6, 6] (irdc's \
+             tensors have rank 1 to 4) (r5); Resize by [1.0, 1.0, 1.5, 1.5] (irdc resizes height \
+             and width of NCHW by one whole factor) (third); Resize in cubic mode (cubic); Resize \
+             linear with align_corners coordinates (corners); SpaceToDepth of an input of shape \
+             [1, 4, 6, 6] (ONNX orders the channels block first, irdc channel first: they agree \
+             for one channel) (s2d); irdc imports {IMPORTED} (docs/onnx.md): replace the others \
+             in the model before exporting it"
+        ),
+    );
+}
+
+#[test]
+fn a_softmax_before_opset_13_is_imported_only_along_the_last_axis() {
+    use onnx_made::*;
+    let nodes = vec![node("Softmax", "rows", &["x"], vec![])];
+    let path = write_made("softmax11.onnx", model(nodes, vec![], 11));
+    let out = scratch("softmax11.ron");
+    let out = out.to_str().unwrap();
+    fails_with(
+        &["import", &path, "--out", out],
+        &format!(
+            "error: {path}: 1 node irdc cannot import: Softmax along axes 1 to 3 of opset 11 \
+             (irdc's softmax is along one axis) (rows); irdc imports {IMPORTED} (docs/onnx.md): \
+             replace the others in the model before exporting it"
+        ),
+    );
+    let nodes = vec![node("Softmax", "rows", &["x"], vec![int("axis", -1)])];
+    let path = write_made("softmax11_last.onnx", model(nodes, vec![], 11));
+    let o = irdc(&["import", &path, "--out", out, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out).unwrap();
+    assert!(text.contains("rows: Softmax(in: x, axis: 3)"), "{text}");
+}
 
 #[test]
 fn a_malformed_node_an_unknown_opset_and_an_unknown_input_are_clear_errors() {
-    use made::*;
+    use onnx_made::*;
     let out = scratch("malformed.ron");
     let out = out.to_str().unwrap();
     let path = write_made(
@@ -405,7 +395,7 @@ fn a_malformed_node_an_unknown_opset_and_an_unknown_input_are_clear_errors() {
 
 #[test]
 fn an_output_of_another_shape_than_the_model_declares_is_reported() {
-    use made::*;
+    use onnx_made::*;
     let nodes = vec![node(
         "MaxPool",
         "pool",

@@ -1,7 +1,7 @@
 //! The irdc graph as it is built from the ONNX nodes: what each ONNX tensor name stands for,
 //! identifiers for the nodes, the nodes as model-language text, and the parameters' tensors.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ir::Tensor;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -38,6 +38,10 @@ pub struct Builder {
     pub tensors: Vec<(String, Tensor<f32>)>,
     /// The node that holds a known tensor used as an operand, by its ONNX name.
     placed: HashMap<String, (String, usize)>,
+    /// The graph's inputs and their shapes, which the shapes of its values follow from.
+    pub inputs: Vec<(String, Vec<usize>)>,
+    /// The version of the default domain, which some ops' meaning depends on.
+    pub opset: i64,
 }
 
 impl Builder {
@@ -127,6 +131,25 @@ impl Builder {
         }
     }
 
+    /// A known tensor as a new node of `shape` (its elements in the same order), where an op
+    /// reads it at another rank than ONNX gives it.
+    pub fn known_as(&mut self, k: &Known, shape: &[usize]) -> String {
+        let id = self.ident(&k.name, "constant");
+        self.tensor_node(&id, shape, k);
+        id
+    }
+
+    /// The shape of value `id`, as irdc builds the nodes so far: the ONNX file declares few
+    /// shapes, and the ops' own shape rules are the one account of them.
+    pub fn shape(&self, id: &str) -> Result<Vec<usize>> {
+        let outputs = [("value".to_string(), id.to_string())];
+        let text = model_text(&self.inputs, &self.nodes, &outputs);
+        let bug = "the imported model does not build; please report it with the ONNX file";
+        let model = ir::front::parse(&text, "(imported so far)", &[]).context(bug)?;
+        let graph = model.build(super::GRAPH, &[]).context(bug)?;
+        Ok(graph.nodes[graph.outputs[0].1].shape.clone())
+    }
+
     /// Append node `id`, op `op` with `fields`.
     pub fn push(&mut self, id: &str, op: &str, fields: &[Field]) {
         let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
@@ -139,6 +162,31 @@ impl Builder {
         let data = k.values.iter().map(|&v| v as f32).collect();
         self.tensors.push((name, Tensor::new(&k.shape, data)));
     }
+}
+
+/// The model-language text of a model whose one graph has these inputs, nodes and outputs.
+pub fn model_text(
+    inputs: &[(String, Vec<usize>)],
+    nodes: &[(String, String)],
+    outputs: &[(String, String)],
+) -> String {
+    let mut s = format!(
+        "Model(\n    graphs: {{\n        {}: Graph(\n            inputs: {{\n",
+        super::GRAPH
+    );
+    for (id, shape) in inputs {
+        s += &format!("                {id}: {},\n", list(shape));
+    }
+    s += "            },\n            nodes: {\n";
+    for (id, text) in nodes {
+        s += &format!("                {id}: {text},\n");
+    }
+    s += "            },\n            outputs: {\n";
+    for (key, id) in outputs {
+        s += &format!("                {key}: {id},\n");
+    }
+    s += "            },\n        ),\n    },\n)\n";
+    s
 }
 
 /// ASCII letters, digits and `_`, runs of anything else made one `_`, trimmed; `n` before a

@@ -1,7 +1,7 @@
 //! The ONNX layers irdc has: Conv and ConvTranspose (their weights become the node's
 //! `weight` and `bias` in PyTorch's layouts, which are ONNX's), MaxPool, InstanceNormalization
 //! (its affine as Mul and Add), BatchNormalization (folded into such an affine), reflect Pad,
-//! ReduceMean and ReduceSum.
+//! ReduceMean and ReduceSum, AveragePool and GlobalAveragePool.
 
 use super::graph::{list, num, Builder, Known};
 use super::ops::{lacks, Node, Refusal, Step};
@@ -42,7 +42,12 @@ fn window(n: &Node, k: usize) -> Result<(usize, usize), Refusal> {
 }
 
 /// The known tensor of input `i`, or a refusal saying that it is computed in the graph.
-fn known_input(b: &Builder, n: &Node, i: usize, what: &str) -> Result<Rc<Known>, Refusal> {
+pub(super) fn known_input(
+    b: &Builder,
+    n: &Node,
+    i: usize,
+    what: &str,
+) -> Result<Rc<Known>, Refusal> {
     let name = n.input(i).ok_or_else(|| anyhow::anyhow!("has no {what}"))?;
     match b.known(name)? {
         Some(k) => Ok(k),
@@ -125,6 +130,26 @@ pub fn max_pool(b: &mut Builder, n: &Node) -> Step {
     if n.has_output(1) {
         return lacks("with its indices output");
     }
+    pool(b, n, "MaxPool")
+}
+
+/// AveragePool as irdc's, which divides every window by its size: padding counted in
+/// (`count_include_pad` 1), or no padding.
+pub fn avg_pool(b: &mut Builder, n: &Node) -> Step {
+    n.only(&[
+        "kernel_shape",
+        "strides",
+        "pads",
+        "dilations",
+        "auto_pad",
+        "ceil_mode",
+        "count_include_pad",
+    ])?;
+    pool(b, n, "AvgPool")
+}
+
+/// A pooling of a square window with one padding, no ceil mode, as irdc's `op`.
+fn pool(b: &mut Builder, n: &Node, op: &str) -> Step {
     if n.a.int("ceil_mode", 0)? != 0 {
         return lacks("with ceil_mode 1");
     }
@@ -137,6 +162,9 @@ pub fn max_pool(b: &mut Builder, n: &Node) -> Step {
     if pad > k / 2 {
         return lacks(format!("with pad {pad} > kernel / 2 ({k})"));
     }
+    if op == "AvgPool" && pad > 0 && n.a.int("count_include_pad", 0)? == 0 {
+        return lacks("with count_include_pad 0 and padding (irdc counts the padding in)");
+    }
     let (x, rank) = b.operand(n.first()?)?;
     let id = n.ident(b);
     let fields = [
@@ -145,7 +173,21 @@ pub fn max_pool(b: &mut Builder, n: &Node) -> Step {
         ("stride", stride.to_string()),
         ("pad", pad.to_string()),
     ];
-    b.push(&id, "MaxPool", &fields);
+    b.push(&id, op, &fields);
+    n.defines(b, id, rank);
+    Ok(())
+}
+
+/// GlobalAveragePool: the mean over every axis after the channels, kept.
+pub fn global_avg_pool(b: &mut Builder, n: &Node) -> Step {
+    n.only(&[])?;
+    let (x, rank) = b.operand(n.first()?)?;
+    if rank < 3 {
+        return lacks(format!("of rank {rank}"));
+    }
+    let id = n.ident(b);
+    let spatial: Vec<usize> = (2..rank).collect();
+    b.push(&id, "Mean", &[("in", x), ("axes", list(&spatial))]);
     n.defines(b, id, rank);
     Ok(())
 }
@@ -259,12 +301,12 @@ pub fn pad(b: &mut Builder, n: &Node) -> Step {
     Ok(())
 }
 
-fn known_ints(k: &Known) -> Vec<i64> {
+pub(super) fn known_ints(k: &Known) -> Vec<i64> {
     k.values.iter().map(|&v| v as i64).collect()
 }
 
 /// Axes counted from the end made positive, checked against `rank`.
-fn axes(raw: &[i64], rank: usize) -> Result<Vec<usize>, Refusal> {
+pub(super) fn axes(raw: &[i64], rank: usize) -> Result<Vec<usize>, Refusal> {
     let r = rank as i64;
     (raw.iter())
         .map(|&a| match a {

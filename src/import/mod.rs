@@ -7,6 +7,8 @@
 
 mod graph;
 mod layers;
+mod layout;
+mod linear;
 mod ops;
 mod proto;
 
@@ -53,6 +55,8 @@ pub fn import(path: &Path, shapes: &[(String, Vec<usize>)], header: &str) -> Res
         );
     }
     let inputs = inputs(&mut b, g, shapes).with_context(|| file.clone())?;
+    b.inputs = inputs.clone();
+    b.opset = proto::default_opset(&model).unwrap_or(0);
     nodes(&mut b, g, &file)?;
     let outputs = outputs(&mut b, g).with_context(|| file.clone())?;
     let ron = ron_text(&model, header, &inputs, &b, &outputs);
@@ -235,19 +239,7 @@ fn ron_text(
     };
     let opset = proto::default_opset(model).unwrap_or(0);
     s += &format!("// ONNX opset {opset}{producer}.\n");
-    s += &format!("Model(\n    graphs: {{\n        {GRAPH}: Graph(\n            inputs: {{\n");
-    for (id, shape) in inputs {
-        s += &format!("                {id}: {},\n", graph::list(shape));
-    }
-    s += "            },\n            nodes: {\n";
-    for (id, text) in &b.nodes {
-        s += &format!("                {id}: {text},\n");
-    }
-    s += "            },\n            outputs: {\n";
-    for (key, id) in outputs {
-        s += &format!("                {key}: {id},\n");
-    }
-    s += "            },\n        ),\n    },\n)\n";
+    s += &graph::model_text(inputs, &b.nodes, outputs);
     s
 }
 

@@ -1,9 +1,10 @@
 //! Each ONNX op irdc has, as model-language nodes; the elementwise ops, constants and aliases
-//! here, the layers (conv, pooling, norm, padding, reductions) in `layers.rs`.
+//! here, the layers (conv, pooling, norm, padding, reductions) in `layers.rs`, the ops that move
+//! elements in `layout.rs`, matrix products and softmax in `linear.rs`.
 
 use super::graph::{num, Builder, Field, Known, Value};
-use super::layers;
 use super::proto::{is_default_domain, tensor_values, Attrs};
+use super::{layers, layout, linear};
 use onnx_protobuf::NodeProto;
 use std::rc::Rc;
 
@@ -32,21 +33,27 @@ pub fn lacks<T>(detail: impl Into<String>) -> Result<T, Refusal> {
 pub const IMPORTED: &[&str] = &[
     "Abs",
     "Add",
+    "AveragePool",
     "BatchNormalization",
     "Clip",
     "Concat",
     "Constant",
     "Conv",
     "ConvTranspose",
+    "DepthToSpace",
     "Div",
     "Dropout",
     "Erf",
     "Exp",
+    "Flatten",
     "Gelu",
+    "Gemm",
+    "GlobalAveragePool",
     "Identity",
     "InstanceNormalization",
     "LeakyRelu",
     "Log",
+    "MatMul",
     "Max",
     "MaxPool",
     "Min",
@@ -56,8 +63,12 @@ pub const IMPORTED: &[&str] = &[
     "ReduceMean",
     "ReduceSum",
     "Relu",
+    "Reshape",
+    "Resize",
     "Sigmoid",
+    "Softmax",
     "Softplus",
+    "SpaceToDepth",
     "Sqrt",
     "Sub",
     "Tanh",
@@ -161,6 +172,16 @@ pub fn convert(b: &mut Builder, p: &NodeProto) -> Step {
         "BatchNormalization" => layers::batch_norm(b, &n),
         "Pad" => layers::pad(b, &n),
         op @ ("ReduceMean" | "ReduceSum") => layers::reduce(b, &n, op == "ReduceMean"),
+        "AveragePool" => layers::avg_pool(b, &n),
+        "GlobalAveragePool" => layers::global_avg_pool(b, &n),
+        "DepthToSpace" => layout::depth_to_space(b, &n),
+        "SpaceToDepth" => layout::space_to_depth(b, &n),
+        "Resize" => layout::resize(b, &n),
+        "Reshape" => layout::reshape(b, &n),
+        "Flatten" => layout::flatten(b, &n),
+        "MatMul" => linear::matmul(b, &n),
+        "Gemm" => linear::gemm(b, &n),
+        "Softmax" => linear::softmax(b, &n),
         _ => lacks(""),
     }
 }
@@ -324,7 +345,7 @@ mod tests {
             assert!(!matches!(r, Err(Refusal::Lacks(d)) if d.is_empty()), "{op}");
         }
         let p = NodeProto {
-            op_type: "Softmax".into(),
+            op_type: "Transpose".into(),
             output: vec!["y".into()],
             ..Default::default()
         };

@@ -145,8 +145,58 @@ def elementwise():
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), "x"
 
 
+def layout():
+    """The ops of upsampling, attention and an MLP head, in the opset-18 form: DepthToSpace (CRD)
+    and SpaceToDepth of one channel, Resize nearest (as PyTorch exports it, and in ONNX's default
+    half-pixel form) and linear (by sizes), AveragePool with and without padding, Reshape with 0 and -1, MatMul of rank-4
+    tensors and of a weight matrix, Softmax, and GlobalAveragePool, Flatten and Gemm."""
+    nodes = [
+        helper.make_node("DepthToSpace", ["x"], ["d2s"], name="shuffle", blocksize=2, mode="CRD"),
+        helper.make_node("SpaceToDepth", ["d2s"], ["s2d"], name="unshuffle", blocksize=2),
+        const("scales", [1.0, 1.0, 2.0, 2.0]),
+        helper.make_node("Resize", ["s2d", "", "scales"], ["near"], name="up_nearest",
+                         mode="nearest", coordinate_transformation_mode="asymmetric",
+                         nearest_mode="floor"),
+        const("sizes", [1, 4, 8, 8], np.int64),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["lin"], name="up_linear",
+                         mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+        helper.make_node("Resize", ["s2d", "", "scales"], ["near2"], name="up_half_pixel"),
+        helper.make_node("Add", ["near", "lin"], ["up1"], name="up_sum1"),
+        helper.make_node("Add", ["up1", "near2"], ["up"], name="up_sum"),
+        helper.make_node("AveragePool", ["up"], ["smooth"], name="smooth", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1], count_include_pad=1),
+        helper.make_node("AveragePool", ["smooth"], ["down"], name="down", kernel_shape=[2, 2],
+                         strides=[2, 2]),
+        const("heads", [0, 2, -1, 16], np.int64),
+        helper.make_node("Reshape", ["down", "heads"], ["q"], name="split_q"),
+        const("heads_t", [1, 2, 16, -1], np.int64),
+        helper.make_node("Reshape", ["x", "heads_t"], ["k"], name="split_k"),
+        helper.make_node("MatMul", ["q", "k"], ["scores"], name="scores"),
+        helper.make_node("Softmax", ["scores"], ["attn"], name="attn", axis=-1),
+        helper.make_node("Reshape", ["x", "heads"], ["v"], name="split_v"),
+        helper.make_node("MatMul", ["attn", "v"], ["mixed"], name="mix"),
+        const("nchw", [1, 4, 4, 4], np.int64),
+        helper.make_node("Reshape", ["mixed", "nchw"], ["y"], name="merge"),
+        helper.make_node("MatMul", ["y", "proj.weight"], ["proj"], name="proj"),
+        helper.make_node("Softmax", ["proj"], ["probs"], name="probs", axis=1),
+        helper.make_node("GlobalAveragePool", ["y"], ["pooled"], name="gap"),
+        helper.make_node("Flatten", ["pooled"], ["flat"], name="flat"),
+        helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["head"], name="fc",
+                         alpha=0.5, beta=2.0, transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "layout",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4]),
+         helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 4, 4, 3]),
+         helper.make_tensor_value_info("head", TensorProto.FLOAT, [1, 3])],
+        [init("proj.weight", 4, 3), init("fc.weight", 3, 4), init("fc.bias", 3, scale=0.2)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), "x"
+
+
 def unsupported():
-    """Ops irdc lacks (Gather twice, Softmax, a node without a name) and a dilated conv."""
+    """Ops irdc lacks (Gather twice, Transpose, a node without a name) and a dilated conv."""
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], name="dilated", kernel_shape=[3, 3],
                          pads=[2, 2, 2, 2], dilations=[2, 2]),
@@ -154,12 +204,12 @@ def unsupported():
         helper.make_node("Gather", ["c", "idx"], ["g"], name="pick", axis=1),
         helper.make_node("Gather", ["g", "idx"], ["g2"], name="pick2", axis=2),
         helper.make_node("Relu", ["g2"], ["r"], name="relu"),
-        helper.make_node("Softmax", ["r"], ["y"], axis=1),
+        helper.make_node("Transpose", ["r"], ["y"], perm=[0, 1, 3, 2]),
     ]
     graph = helper.make_graph(
         nodes, "unsupported",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 2])],
         [init("w", 4, 4, 3, 3)],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), None
@@ -190,3 +240,4 @@ if __name__ == "__main__":
     write("convnet", convnet())
     write("elementwise", elementwise())
     write("unsupported", unsupported())
+    write("layout", layout())
