@@ -4,6 +4,7 @@
 
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::{Kernel, ValuePlan};
+use std::fmt::Write;
 
 const CONV2D: &str = include_str!("../../../shaders/grouped_conv2d.wgsl");
 const CONV_TRANSPOSE2D: &str = include_str!("../../../shaders/grouped_conv_transpose2d.wgsl");
@@ -38,12 +39,54 @@ pub(super) fn conv(
     ] {
         b.u32(name, v as u64)?;
     }
-    let (template, src) = match transposed {
-        false => ("grouped_conv2d", CONV2D),
-        true => ("grouped_conv_transpose2d", CONV_TRANSPOSE2D),
-    };
     let total = ir::numel(&y.shape) as u64;
-    ctx.kernel(template, src, b, Dispatch::Threads { total, wg: 64 })
+    if transposed {
+        let src = CONV_TRANSPOSE2D;
+        let dispatch = Dispatch::Threads { total, wg: 64 };
+        return ctx.kernel("grouped_conv_transpose2d", src, b, dispatch);
+    }
+    let run = [4, 2, 1]
+        .into_iter()
+        .find(|r| y.shape[3].is_multiple_of(*r))
+        .unwrap_or(1);
+    b.u32("RUN", run as u64)?;
+    let src = runs(CONV2D, run, stride, kw);
+    let total = total / run as u64;
+    ctx.kernel(
+        "grouped_conv2d",
+        &src,
+        b,
+        Dispatch::Threads { total, wg: 64 },
+    )
+}
+
+/// The template's RUN_DECL, RUN_STEP and RUN_STORE written out for `run` outputs of a row: one
+/// accumulator each, the row segment's loads `v_t` and the weights `w_k` of one kernel row, and
+/// output r's products v_{r*stride + k} * w_k.
+fn runs(template: &str, run: usize, stride: usize, kw: usize) -> String {
+    let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
+    for r in 0..run {
+        let _ = writeln!(decl, "    var a_{r} = ld_b(0u, 0u, 0u, p.y);");
+        let _ = writeln!(store, "    st_y(p.x, p.y, p.z, p.w + {r}u, a_{r});");
+    }
+    for t in 0..(run - 1) * stride + kw {
+        let _ = writeln!(
+            step,
+            "            let v_{t} = x_or_zero(p.x, c0 + c, u32(h), w0 + {t});"
+        );
+    }
+    for k in 0..kw {
+        let _ = writeln!(step, "            let w_{k} = ld_w(p.y, c, kh, {k}u);");
+    }
+    for r in 0..run {
+        for k in 0..kw {
+            let _ = writeln!(step, "            a_{r} += v_{} * w_{k};", r * stride + k);
+        }
+    }
+    template
+        .replace("RUN_DECL\n", &decl)
+        .replace("RUN_STEP\n", &step)
+        .replace("RUN_STORE\n", &store)
 }
 
 /// out[a, b, ki, kj] = sum over n, i, j of s[n, a, i, j] * g[n, group(a) + b, ...], as
