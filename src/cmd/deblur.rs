@@ -98,6 +98,27 @@ pub fn output_paths(files: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
             out.join(format!("{stem}.png"))
         })
         .collect();
+    let over = landing_on_inputs(files, &outputs)?;
+    if !over.is_empty() {
+        bail!(
+            "nothing written: outputs would write over inputs; choose an --out that holds none of \
+             them:\n{}",
+            over.join("\n")
+        );
+    }
+    let shared = shared_outputs(files, &outputs);
+    if !shared.is_empty() {
+        bail!(
+            "nothing written: inputs with the same name would write the same output; rename one, \
+             or deblur them into different --out folders:\n{}",
+            shared.join("\n")
+        );
+    }
+    Ok(outputs)
+}
+
+/// A line for each output that is an input file.
+fn landing_on_inputs(files: &[PathBuf], outputs: &[PathBuf]) -> Result<Vec<String>> {
     let mut inputs = HashMap::new();
     for f in files {
         let real = f
@@ -105,19 +126,27 @@ pub fn output_paths(files: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
             .with_context(|| format!("cannot resolve {}", f.display()))?;
         inputs.insert(real, f);
     }
-    let mut over = Vec::new();
-    let mut first: HashMap<&Path, &Path> = HashMap::new();
-    let mut shared = Vec::new();
-    for (file, output) in files.iter().zip(&outputs) {
-        // Only an existing path can be an input; its canonical form sees through links.
-        if let Some(input) = output.canonicalize().ok().and_then(|r| inputs.get(&r)) {
-            over.push(format!(
+    // Only an existing path can be an input; its canonical form sees through links and `..`.
+    Ok(files
+        .iter()
+        .zip(outputs)
+        .filter_map(|(file, output)| {
+            let input = inputs.get(&output.canonicalize().ok()?)?;
+            Some(format!(
                 "  {} -> {}, which is the input {}",
                 file.display(),
                 output.display(),
                 input.display()
-            ));
-        }
+            ))
+        })
+        .collect())
+}
+
+/// A line for each input whose output an earlier input already has.
+fn shared_outputs(files: &[PathBuf], outputs: &[PathBuf]) -> Vec<String> {
+    let mut first: HashMap<&Path, &Path> = HashMap::new();
+    let mut shared = Vec::new();
+    for (file, output) in files.iter().zip(outputs) {
         match first.get(output.as_path()) {
             Some(earlier) => shared.push(format!(
                 "  {} and {} -> {}",
@@ -130,21 +159,7 @@ pub fn output_paths(files: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    if !over.is_empty() {
-        bail!(
-            "nothing written: outputs would write over inputs; choose an --out that holds none of \
-             them:\n{}",
-            over.join("\n")
-        );
-    }
-    if !shared.is_empty() {
-        bail!(
-            "nothing written: inputs with the same name would write the same output; rename one, \
-             or deblur them into different --out folders:\n{}",
-            shared.join("\n")
-        );
-    }
-    Ok(outputs)
+    shared
 }
 
 /// The image files among `inputs`: files as given, folders searched recursively (sorted) for
