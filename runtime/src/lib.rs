@@ -11,7 +11,7 @@ pub mod app;
 pub mod gpu;
 
 // The modules by their short paths (`runtime::train`, `crate::io`), wherever they live.
-pub use app::{checkpoint, data, image_io, metrics, pad, train};
+pub use app::{atomic, checkpoint, data, image_io, metrics, pad, train};
 pub(crate) use gpu::layout;
 pub use gpu::{autotune, device, driver, error, exec, io, pipeline_cache, profile};
 

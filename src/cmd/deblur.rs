@@ -3,15 +3,17 @@
 //! INPUTs are images or folders (searched recursively for files with an image extension), of any
 //! size and any format the `image` crate reads. Each image is reflect-padded on the bottom and
 //! right to the multiple the generator needs, run on the GPU, cropped back and written as
-//! `DIR/<stem>.png`. An image that cannot be read is reported on stderr, naming the file, and
-//! skipped; the others are still written. Exit status: 0 when every image was written, 1 when
+//! `DIR/<stem>.png` (atomically; alpha, 16-bit depth and EXIF orientation kept: see
+//! runtime::image_io). An output that would land on an input, or two inputs sharing an output,
+//! refuses the whole run before anything is written. An image that cannot be read is reported on
+//! stderr, naming the file, and skipped; the others are still written. Exit status: 0 when every image was written, 1 when
 //! any failed (or nothing could start: no checkpoint, no GPU).
 
 use super::checkpoint::{load_generator, Generator};
 use anyhow::{bail, Context, Result};
 use compiler::Plan;
 use ir::{NodeId, Tensor, ValueKind};
-use runtime::image_io::{read_image, write_png};
+use runtime::image_io::{read_photo, write_photo};
 use runtime::pad::{crop, reflect_pad, size_multiple};
 use runtime::{Executable, Gpu, PipelineCache};
 use std::collections::HashMap;
@@ -44,37 +46,19 @@ pub fn main(args: Args) -> Result<()> {
     if files.is_empty() {
         bail!("no images found in the inputs given");
     }
+    // Every refusal comes before any work, so a refused run writes nothing.
+    let outputs = output_paths(&files, &args.out)?;
     let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
     let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut failed = 0;
-    // Outputs are named by stem alone: a second `a.jpg` (another folder, or `a.png`) would
-    // overwrite the first, so it fails instead.
-    let mut written: HashMap<PathBuf, &Path> = HashMap::new();
-    for (i, file) in files.iter().enumerate() {
+    for (i, (file, out)) in files.iter().zip(&outputs).enumerate() {
         let started = Instant::now();
-        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
-        let out = args.out.join(format!("{stem}.png"));
-        let result = match written.get(&out) {
-            Some(first) => Err(anyhow::anyhow!(
-                "{}: {} is already the output of {}",
-                file.display(),
-                out.display(),
-                first.display()
-            )),
-            None => read_image(file).map_err(anyhow::Error::from),
-        };
-        let result = result
-            .and_then(|img| deblurrer.deblur(&img))
-            .and_then(|sharp| {
-                write_png(&out, &sharp)?;
-                written.insert(out.clone(), file);
-                Ok((out, sharp.shape[3], sharp.shape[2]))
-            });
+        let result = deblur_file(&mut deblurrer, file, out);
         match result {
-            Ok((out, w, h)) => eprintln!(
+            Ok((w, h)) => eprintln!(
                 "[{}/{}] {} ({w}x{h}) -> {} in {:.2} s",
                 i + 1,
                 files.len(),
@@ -92,6 +76,90 @@ pub fn main(args: Args) -> Result<()> {
         bail!("{failed} of {} images failed", files.len());
     }
     Ok(())
+}
+
+/// Deblur `file` into `out` with its alpha and depth kept; its width and height.
+fn deblur_file(deblurrer: &mut Deblurrer, file: &Path, out: &Path) -> Result<(usize, usize)> {
+    let photo = read_photo(file)?;
+    let sharp = deblurrer.deblur(&photo.rgb)?;
+    write_photo(out, &sharp, photo.alpha.as_deref(), photo.depth)?;
+    Ok((sharp.shape[3], sharp.shape[2]))
+}
+
+/// `OUT/<stem>.png` for each file, refused when an output would land on an input (the same
+/// file after resolving links and `..`) or two inputs share an output: the originals are never
+/// written over, and no output silently replaces another. An existing output that is not an
+/// input is replaced (atomically), as a rerun expects.
+pub fn output_paths(files: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
+    let outputs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| {
+            let stem = f.file_stem().unwrap_or_default().to_string_lossy();
+            out.join(format!("{stem}.png"))
+        })
+        .collect();
+    let over = landing_on_inputs(files, &outputs)?;
+    if !over.is_empty() {
+        bail!(
+            "nothing written: outputs would write over inputs; choose an --out that holds none of \
+             them:\n{}",
+            over.join("\n")
+        );
+    }
+    let shared = shared_outputs(files, &outputs);
+    if !shared.is_empty() {
+        bail!(
+            "nothing written: inputs with the same name would write the same output; rename one, \
+             or deblur them into different --out folders:\n{}",
+            shared.join("\n")
+        );
+    }
+    Ok(outputs)
+}
+
+/// A line for each output that is an input file.
+fn landing_on_inputs(files: &[PathBuf], outputs: &[PathBuf]) -> Result<Vec<String>> {
+    let mut inputs = HashMap::new();
+    for f in files {
+        let real = f
+            .canonicalize()
+            .with_context(|| format!("cannot resolve {}", f.display()))?;
+        inputs.insert(real, f);
+    }
+    // Only an existing path can be an input; its canonical form sees through links and `..`.
+    Ok(files
+        .iter()
+        .zip(outputs)
+        .filter_map(|(file, output)| {
+            let input = inputs.get(&output.canonicalize().ok()?)?;
+            Some(format!(
+                "  {} -> {}, which is the input {}",
+                file.display(),
+                output.display(),
+                input.display()
+            ))
+        })
+        .collect())
+}
+
+/// A line for each input whose output an earlier input already has.
+fn shared_outputs(files: &[PathBuf], outputs: &[PathBuf]) -> Vec<String> {
+    let mut first: HashMap<&Path, &Path> = HashMap::new();
+    let mut shared = Vec::new();
+    for (file, output) in files.iter().zip(outputs) {
+        match first.get(output.as_path()) {
+            Some(earlier) => shared.push(format!(
+                "  {} and {} -> {}",
+                earlier.display(),
+                file.display(),
+                output.display()
+            )),
+            None => {
+                first.insert(output, file);
+            }
+        }
+    }
+    shared
 }
 
 /// The image files among `inputs`: files as given, folders searched recursively (sorted) for

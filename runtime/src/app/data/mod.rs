@@ -82,6 +82,10 @@ impl From<crate::image_io::ImageError> for DataError {
                 path: PathBuf::new(),
                 message: format!("tensor of shape {s:?} is not an image"),
             },
+            e @ E::Alpha { .. } => DataError::Image {
+                path: PathBuf::new(),
+                message: e.to_string(),
+            },
         }
     }
 }
