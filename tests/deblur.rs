@@ -64,6 +64,17 @@ fn deblur_writes_every_readable_image_and_reports_the_corrupt_one() {
         err.trim_end().ends_with("error: 1 of 5 images failed"),
         "{err}"
     );
+    // Decoding, deblurring and writing overlap, yet each image's line comes in input order,
+    // then the throughput.
+    let order: Vec<usize> = (1..=5)
+        .map(|i| err.find(&format!("[{i}/5] ")).expect("a line per image"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{err}");
+    let summary = err
+        .lines()
+        .find(|l| l.starts_with("5 images in "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(summary.ends_with(" images/s)"), "{summary}");
     assert_eq!(
         err.matches("compiling the generator for ").count(),
         3,

@@ -6,14 +6,15 @@
 //! `DIR/<stem>.png` (atomically; alpha, 16-bit depth and EXIF orientation kept: see
 //! runtime::image_io). An output that would land on an input, or two inputs sharing an output,
 //! refuses the whole run before anything is written. An image that cannot be read is reported on
-//! stderr, naming the file, and skipped; the others are still written. Exit status: 0 when every image was written, 1 when
+//! stderr, naming the file, and skipped; the others are still written. Decoding, deblurring and
+//! writing overlap (`stream`). Exit status: 0 when every image was written, 1 when
 //! any failed (or nothing could start: no checkpoint, no GPU).
 
 use super::checkpoint::{load_generator, Generator};
 use anyhow::{bail, Context, Result};
 use compiler::Plan;
 use ir::{NodeId, Tensor, ValueKind};
-use runtime::image_io::{read_photo, write_photo};
+use runtime::image_io::{read_photo, write_photo, Photo};
 use runtime::pad::{crop, reflect_pad, size_multiple};
 use runtime::{Executable, Gpu, PipelineCache};
 use std::collections::HashMap;
@@ -53,37 +54,93 @@ pub fn main(args: Args) -> Result<()> {
     let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut failed = 0;
-    for (i, (file, out)) in files.iter().zip(&outputs).enumerate() {
-        let started = Instant::now();
-        let result = deblur_file(&mut deblurrer, file, out);
-        match result {
-            Ok((w, h)) => eprintln!(
-                "[{}/{}] {} ({w}x{h}) -> {} in {:.2} s",
-                i + 1,
-                files.len(),
-                file.display(),
-                out.display(),
-                started.elapsed().as_secs_f64()
-            ),
-            Err(e) => {
-                failed += 1;
-                eprintln!("[{}/{}] error: {e:#}; skipped", i + 1, files.len());
-            }
-        }
-    }
+    let started = Instant::now();
+    let failed = stream(&mut deblurrer, &files, &outputs);
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} images in {seconds:.1} s ({:.2} images/s)",
+        files.len(),
+        files.len() as f64 / seconds.max(1e-9)
+    );
     if failed > 0 {
         bail!("{failed} of {} images failed", files.len());
     }
     Ok(())
 }
 
-/// Deblur `file` into `out` with its alpha and depth kept; its width and height.
-fn deblur_file(deblurrer: &mut Deblurrer, file: &Path, out: &Path) -> Result<(usize, usize)> {
-    let photo = read_photo(file)?;
-    let sharp = deblurrer.deblur(&photo.rgb)?;
-    write_photo(out, &sharp, photo.alpha.as_deref(), photo.depth)?;
-    Ok((sharp.shape[3], sharp.shape[2]))
+/// An image's index, when the device started it, and its result with the photo it came from.
+type Deblurred = (usize, Instant, Result<(Tensor<f32>, Photo)>);
+
+/// Images waiting between two stages: the decoded ones ahead of the device, the deblurred ones
+/// ahead of the writer. It bounds the memory a long folder takes.
+const QUEUE: usize = 2;
+
+/// Deblur `files` into `outputs` in three overlapping stages, so the device need not wait for
+/// files: a thread decodes the next images, this one deblurs, a thread encodes and writes. Each
+/// image's line (or error) is printed in order, above a progress bar of images per second and
+/// the time left where stderr is a terminal. Returns how many images failed.
+fn stream(deblurrer: &mut Deblurrer, files: &[PathBuf], outputs: &[PathBuf]) -> usize {
+    let n = files.len();
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{wide_bar} {pos}/{len} images, {per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (read_tx, read_rx) = std::sync::mpsc::sync_channel(QUEUE);
+    let (write_tx, write_rx) = std::sync::mpsc::sync_channel::<Deblurred>(QUEUE);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for file in files {
+                // The receiver is gone only if deblurring stopped; nothing more to read then.
+                if read_tx.send(read_photo(file)).is_err() {
+                    break;
+                }
+            }
+        });
+        let bar = &bar;
+        let writer = s.spawn(move || {
+            let mut failed = 0;
+            for (i, started, result) in write_rx {
+                let out: &PathBuf = &outputs[i];
+                let written = result.and_then(|(sharp, photo)| {
+                    write_photo(out, &sharp, photo.alpha.as_deref(), photo.depth)?;
+                    Ok((sharp.shape[3], sharp.shape[2]))
+                });
+                let line = match written {
+                    Ok((w, h)) => format!(
+                        "[{}/{n}] {} ({w}x{h}) -> {} in {:.2} s",
+                        i + 1,
+                        files[i].display(),
+                        out.display(),
+                        started.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        format!("[{}/{n}] error: {e:#}; skipped", i + 1)
+                    }
+                };
+                bar.suspend(|| eprintln!("{line}"));
+                bar.inc(1);
+            }
+            failed
+        });
+        for (i, photo) in read_rx.into_iter().enumerate() {
+            let started = Instant::now();
+            let result = photo.map_err(anyhow::Error::from).and_then(|photo| {
+                let sharp = deblurrer.deblur(&photo.rgb)?;
+                Ok((sharp, photo))
+            });
+            if write_tx.send((i, started, result)).is_err() {
+                break;
+            }
+        }
+        drop(write_tx);
+        let failed = writer.join().unwrap_or(n);
+        bar.finish_and_clear();
+        failed
+    })
 }
 
 /// `OUT/<stem>.png` for each file, refused when an output would land on an input (the same
