@@ -84,7 +84,7 @@ fn values(t: &TensorProto) -> Result<Vec<f64>> {
             .collect(),
         (Some(DataType::FLOAT), true) => t.float_data.iter().map(|&v| v as f64).collect(),
         (Some(DataType::DOUBLE), false) => words(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .map(|b| f64::from_le_bytes(std::array::from_fn(|i| b[i])))
             .collect(),
         (Some(DataType::DOUBLE), true) => t.double_data.clone(),
         (Some(DataType::FLOAT16), false) => words(2)
@@ -94,7 +94,7 @@ fn values(t: &TensorProto) -> Result<Vec<f64>> {
             .map(|&v| half::f16::from_bits(v as u16).to_f64())
             .collect(),
         (Some(DataType::INT64), false) => words(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64)
+            .map(|b| i64::from_le_bytes(std::array::from_fn(|i| b[i])) as f64)
             .collect(),
         (Some(DataType::INT64), true) => t.int64_data.iter().map(|&v| v as f64).collect(),
         (Some(DataType::INT32), false) => words(4)

@@ -2,7 +2,7 @@
 //! instance normalisation, Sum/Mean reductions and softmax.
 
 use super::{Ctx, Dispatch, KernelBuilder};
-use crate::Kernel;
+use crate::{Kernel, ValuePlan};
 use ir::ops::{InstanceNorm, InstanceNormStats, LayerNorm, Reduce, ReduceKind, Softmax};
 
 const INSTANCE_NORM: &str = include_str!("../../../shaders/instance_norm.wgsl");
@@ -34,15 +34,21 @@ fn subgroup(ctx: &Ctx) -> Option<u32> {
     (t.policy.subgroup_reductions && t.subgroup_size() > 0).then(|| t.subgroup_size())
 }
 
-/// One workgroup per (n, c): mean, then variance about it (two passes, for accuracy), then
-/// normalise.
-pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, String> {
+/// A normalisation's kernel builder: its input `x` (returned) and output `y`, x's dims, `EPS`.
+fn normalising<'a>(ctx: &'a Ctx, eps: f64) -> Result<(KernelBuilder, &'a ValuePlan), String> {
     let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
     let mut b = KernelBuilder::default();
     b.load("x", x)?;
     b.store("y", y)?;
     b.dims("X", &x.shape)?;
-    b.f32("EPS", o.eps);
+    b.f32("EPS", eps);
+    Ok((b, x))
+}
+
+/// One workgroup per (n, c): mean, then variance about it (two passes, for accuracy), then
+/// normalise.
+pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, String> {
+    let (b, x) = normalising(ctx, o.eps)?;
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
     let (src, wg) = summing(ctx, INSTANCE_NORM);
@@ -53,12 +59,7 @@ pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, Strin
 /// and 1 / sqrt(var + eps) at w = 0 and 1 of `[N, C, 1, 2]`. The normalisation itself is
 /// elementwise (`InstanceNormApply`), so fusion computes it in the kernels that read it.
 pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Kernel, String> {
-    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
-    let mut b = KernelBuilder::default();
-    b.load("x", x)?;
-    b.store("y", y)?;
-    b.dims("X", &x.shape)?;
-    b.f32("EPS", o.eps);
+    let (mut b, x) = normalising(ctx, o.eps)?;
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
     let (src, wg) = summing(ctx, INSTANCE_NORM_STATS);
@@ -219,12 +220,7 @@ pub(super) fn softmax(ctx: &Ctx, o: &Softmax) -> Result<Kernel, String> {
 /// One invocation per pixel normalises its C channels (shaders/layer_norm.wgsl): a channel
 /// reduction is short and strided, so a pixel's loop beats a workgroup's tree.
 pub(super) fn layer_norm(ctx: &Ctx, o: &LayerNorm) -> Result<Kernel, String> {
-    let (x, y) = (ctx.input(0, "x")?, ctx.out()?);
-    let mut b = KernelBuilder::default();
-    b.load("x", x)?;
-    b.store("y", y)?;
-    b.dims("X", &x.shape)?;
-    b.f32("EPS", o.eps);
+    let (mut b, x) = normalising(ctx, o.eps)?;
     let affine = match o.affine {
         true => {
             b.load("w", ctx.input(1, "weight")?)?;
