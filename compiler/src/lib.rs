@@ -26,6 +26,7 @@ pub mod recompute;
 pub mod rewrite;
 pub mod schedule;
 pub mod simplify;
+pub mod stream;
 pub mod target;
 pub mod verify;
 pub mod winograd;

@@ -75,6 +75,14 @@ macro_rules! op_set {
             }
 
             /// What passes ask of this op (see [`Properties`]): each op states its own.
+            /// Where its output pixels read its inputs (`Reach`), for tiled runs.
+            pub fn reach(&self, inputs: &[&[usize]]) -> Reach {
+                match self {
+                    Op::Input { .. } | Op::Param { .. } => Reach::Pixel,
+                    $( Op::$variant(o) => o.reach(inputs), )*
+                }
+            }
+
             pub fn properties(&self) -> Properties {
                 match self {
                     Op::Input { .. } | Op::Param { .. } => Properties::NONE,

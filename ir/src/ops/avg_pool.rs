@@ -5,6 +5,7 @@
 use super::check;
 use super::pool::MaxPool2d;
 use super::properties::{elements, Flops, Properties};
+use super::reach::{window_reach, Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -172,3 +173,10 @@ impl Flops for AvgPoolGrad {
         elements(inputs.first().copied().unwrap_or_default()) * (self.kernel * self.kernel) as u64
     }
 }
+
+impl Spatial for AvgPool {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Window(window_reach(self.kernel, self.pad))
+    }
+}
+impl Spatial for AvgPoolGrad {}

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Flops;
 use super::properties::Properties;
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -123,6 +124,18 @@ impl ChannelSlice {
 impl Flops for Concat {}
 
 impl Flops for ChannelSlice {}
+
+impl Spatial for Concat {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
+
+impl Spatial for ChannelSlice {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
 
 #[cfg(test)]
 mod tests {

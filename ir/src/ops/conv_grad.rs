@@ -8,6 +8,7 @@ use super::check;
 use super::conv::{Conv2d, ConvTranspose2d};
 use super::properties::Properties;
 use super::properties::{elements, window, Flops};
+use super::reach::Spatial;
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -238,6 +239,9 @@ impl Flops for ConvTranspose2dWeightGrad {
         2 * elements(inputs.first().copied().unwrap_or_default()) * window(out, 1)
     }
 }
+
+impl Spatial for Conv2dWeightGrad {}
+impl Spatial for ConvTranspose2dWeightGrad {}
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -139,6 +140,17 @@ impl Dropout {
 impl Flops for Dropout {
     fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
         elements(out)
+    }
+}
+
+impl Spatial for Dropout {
+    fn reach(&self, inputs: &[&[usize]]) -> Reach {
+        // With its seed (training) each element draws its own mask bit from its index, which a
+        // tile would renumber; without it, dropout is the identity.
+        match inputs.len() {
+            1 => Reach::Pixel,
+            _ => Reach::Whole,
+        }
     }
 }
 

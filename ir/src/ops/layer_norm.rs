@@ -5,6 +5,7 @@ use super::check;
 use super::norm::normalized_vjp;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{Reach, Spatial};
 use super::vjp::binary;
 use super::vjp::VjpResult;
 use super::{Binary, Reduce, ReduceKind, Reshape};
@@ -117,6 +118,12 @@ impl Flops for LayerNorm {
     fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
         // Mean and variance (3 per element), normalise (2), the affine (2).
         (5 + 2 * self.affine as u64) * elements(out)
+    }
+}
+
+impl Spatial for LayerNorm {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
     }
 }
 

@@ -6,6 +6,7 @@ use super::check;
 use super::elementwise::broadcast_shapes;
 use super::properties::Flops;
 use super::properties::Properties;
+use super::reach::{Reach, Spatial};
 use super::reduce::{Reduce, ReduceKind};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
@@ -141,6 +142,13 @@ pub fn sum_to(g: &mut Graph, name: &str, v: NodeId, shape: &[usize]) -> Result<N
 impl Flops for Expand {}
 
 impl Flops for Reshape {}
+
+impl Spatial for Expand {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
+impl Spatial for Reshape {}
 
 #[cfg(test)]
 mod tests {

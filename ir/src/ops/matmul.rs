@@ -5,6 +5,7 @@ use super::check;
 use super::layout::sum_to;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::Spatial;
 use super::vjp::VjpResult;
 use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -145,6 +146,8 @@ impl Flops for MatMul {
         2 * elements(out) * k
     }
 }
+
+impl Spatial for MatMul {}
 
 #[cfg(test)]
 mod tests {

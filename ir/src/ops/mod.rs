@@ -16,6 +16,7 @@ mod norm_parts;
 mod pad;
 mod pool;
 mod properties;
+mod reach;
 mod reduce;
 mod resize;
 mod shuffle;
@@ -39,6 +40,7 @@ pub use norm_parts::{InstanceNormApply, InstanceNormStats, PlaneMeans, PlaneStat
 pub use pad::{ReflectPad, ReflectPadGrad};
 pub use pool::{MaxPool2d, MaxPool2dGrad};
 pub use properties::{Flops, Properties};
+pub use reach::{Reach, Spatial};
 pub use reduce::{Reduce, ReduceKind};
 pub use resize::{Resize, ResizeGrad, ResizeMode};
 pub use shuffle::{PixelShuffle, PixelUnshuffle};

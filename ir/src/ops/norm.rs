@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::Spatial;
 use super::vjp::VjpResult;
 use super::vjp::{binary, unary};
 use super::{Binary, Reduce, ReduceKind, Unary};
@@ -105,6 +106,8 @@ impl Flops for InstanceNorm {
         5 * elements(out)
     }
 }
+
+impl Spatial for InstanceNorm {}
 
 #[cfg(test)]
 mod tests {

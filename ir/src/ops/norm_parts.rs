@@ -11,6 +11,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use super::InstanceNorm;
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
@@ -209,6 +210,30 @@ impl Flops for PlaneStat {}
 impl Flops for PlaneMeans {
     fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
         2 * elements(inputs.first().copied().unwrap_or_default())
+    }
+}
+
+impl Spatial for InstanceNormStats {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Planes
+    }
+}
+
+impl Spatial for InstanceNormApply {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
+
+impl Spatial for PlaneStat {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
+
+impl Spatial for PlaneMeans {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Planes
     }
 }
 

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -148,6 +149,13 @@ impl Flops for ReflectPadGrad {
         elements(inputs.first().copied().unwrap_or_default())
     }
 }
+
+impl Spatial for ReflectPad {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Window(self.pads.into_iter().max().unwrap_or(0))
+    }
+}
+impl Spatial for ReflectPadGrad {}
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{window_reach, Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -192,6 +193,13 @@ impl Flops for MaxPool2dGrad {
         elements(inputs.get(1).copied().unwrap_or_default()) * (self.kernel * self.kernel) as u64
     }
 }
+
+impl Spatial for MaxPool2d {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Window(window_reach(self.kernel, self.pad))
+    }
+}
+impl Spatial for MaxPool2dGrad {}
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{over_axes, Reach, Spatial};
 use super::vjp::VjpResult;
 use super::{Expand, Unary};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
@@ -109,6 +110,15 @@ impl Reduce {
 impl Flops for Reduce {
     fn flops(&self, inputs: &[&[usize]], _out: &[usize]) -> u64 {
         elements(inputs.first().copied().unwrap_or_default())
+    }
+}
+
+impl Spatial for Reduce {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        match self.axes.is_empty() {
+            true => Reach::Whole,
+            false => over_axes(&self.axes),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::check;
 use super::properties::{elements, Flops, Properties};
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -187,3 +188,10 @@ impl Flops for ResizeGrad {
         elements(inputs.first().copied().unwrap_or_default()) * per_element(self.mode, 1)
     }
 }
+
+impl Spatial for Resize {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Window(2)
+    }
+}
+impl Spatial for ResizeGrad {}

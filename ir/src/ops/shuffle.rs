@@ -4,6 +4,7 @@
 
 use super::check;
 use super::properties::{Flops, Properties};
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
@@ -120,3 +121,15 @@ impl PixelUnshuffle {
 impl Flops for PixelShuffle {}
 
 impl Flops for PixelUnshuffle {}
+
+impl Spatial for PixelShuffle {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Window(1)
+    }
+}
+
+impl Spatial for PixelUnshuffle {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Window(self.factor)
+    }
+}

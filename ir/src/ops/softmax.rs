@@ -4,6 +4,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{over_axes, Reach, Spatial};
 use super::reduce::{Reduce, ReduceKind};
 use super::vjp::{binary, VjpResult};
 use super::Binary;
@@ -80,6 +81,12 @@ impl Flops for Softmax {
     /// for the sum, and the division.
     fn flops(&self, _inputs: &[&[usize]], out: &[usize]) -> u64 {
         5 * elements(out)
+    }
+}
+
+impl Spatial for Softmax {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        over_axes(&[self.axis])
     }
 }
 

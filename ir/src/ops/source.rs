@@ -2,6 +2,7 @@
 
 use super::properties::Flops;
 use super::properties::Properties;
+use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
 use crate::{Graph, NodeId, Shape, Tensor};
 use num_traits::Float;
@@ -51,3 +52,9 @@ impl Const {
 }
 
 impl Flops for Const {}
+
+impl Spatial for Const {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}

@@ -4,6 +4,7 @@ use super::check;
 use super::conv_grad::{conv_transpose_to, Conv2dWeightGrad, ConvTranspose2dWeightGrad};
 use super::properties::Properties;
 use super::properties::{elements, window, Flops};
+use super::reach::{kernel_side, window_reach, Reach, Spatial};
 use super::vjp::VjpResult;
 use super::{Reduce, ReduceKind, Reshape};
 use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
@@ -329,6 +330,20 @@ impl Flops for ConvTranspose2d {
         // x [N, C, H, W] scatters through weight [C, O, kh, kw]: 2 N C H W O kh kw.
         2 * elements(inputs.first().copied().unwrap_or_default())
             * window(inputs.get(1).copied().unwrap_or_default(), 1)
+    }
+}
+
+impl Spatial for Conv2d {
+    fn reach(&self, inputs: &[&[usize]]) -> Reach {
+        Reach::Window(window_reach(kernel_side(inputs), self.pad))
+    }
+}
+
+impl Spatial for ConvTranspose2d {
+    fn reach(&self, inputs: &[&[usize]]) -> Reach {
+        // An output pixel reads the input pixels its taps land on, rounded down by the stride:
+        // one more input pixel than the stride-1 window.
+        Reach::Window(window_reach(kernel_side(inputs), self.pad) + 1)
     }
 }
 

@@ -5,6 +5,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::{Reach, Spatial};
 use crate::{shape4, Shape, Tensor};
 use num_traits::Float;
 
@@ -405,6 +406,24 @@ impl Flops for ChannelAffine {
 }
 
 mod vjp;
+
+impl Spatial for Unary {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
+
+impl Spatial for Binary {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
+
+impl Spatial for ChannelAffine {
+    fn reach(&self, _inputs: &[&[usize]]) -> Reach {
+        Reach::Pixel
+    }
+}
 
 #[cfg(test)]
 mod tests;

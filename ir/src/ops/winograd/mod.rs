@@ -21,6 +21,7 @@
 use super::check;
 use super::properties::Properties;
 use super::properties::{elements, Flops};
+use super::reach::Spatial;
 use super::vjp::VjpResult;
 pub use super::winograd_transforms::{WinogradKind, WinogradTransforms};
 use crate::{shape4, Graph, NodeId, Shape, Tensor};
@@ -330,6 +331,11 @@ fn winograd_side(
 ) -> u64 {
     WinogradTransforms::of(tile, kind).map_or(0, |t| side(&t) as u64)
 }
+
+impl Spatial for WinogradWeight {}
+impl Spatial for WinogradInput {}
+impl Spatial for WinogradGemm {}
+impl Spatial for WinogradOutput {}
 
 #[cfg(test)]
 mod tests;
