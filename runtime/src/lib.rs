@@ -13,9 +13,10 @@ pub mod gpu;
 // The modules by their short paths (`runtime::train`, `crate::io`), wherever they live.
 pub use app::{atomic, checkpoint, data, image_io, metrics, pad, train};
 pub(crate) use gpu::layout;
-pub use gpu::{autotune, device, driver, error, exec, io, pipeline_cache, profile};
+pub use gpu::{autotune, device, driver, error, exec, io, pipeline_cache, profile, streamed};
 
 pub use device::Gpu;
 pub use error::RuntimeError;
 pub use exec::{execute, Executable};
 pub use pipeline_cache::PipelineCache;
+pub use streamed::Streamed;

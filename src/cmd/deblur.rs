@@ -10,13 +10,10 @@
 //! writing overlap (`stream`). Exit status: 0 when every image was written, 1 when
 //! any failed (or nothing could start: no checkpoint, no GPU).
 
-use super::checkpoint::{load_generator, Generator};
+use super::deblurrer::{Deblurrer, WINDOW};
 use anyhow::{bail, Context, Result};
-use compiler::Plan;
-use ir::{NodeId, Tensor, ValueKind};
+use ir::Tensor;
 use runtime::image_io::{read_photo, write_photo, Photo};
-use runtime::pad::{crop, reflect_pad, size_multiple};
-use runtime::{Executable, Gpu, PipelineCache};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,6 +35,11 @@ pub struct Args {
     /// Use the trained weights even when the checkpoint has their moving average (`ema`)
     #[arg(long)]
     trained_weights: bool,
+    /// Images larger than this on both sides run in windows of this side, stage by stage with
+    /// the whole image's statistics: memory bounded by the window, one compiled plan for every
+    /// size (0: every image whole)
+    #[arg(long, default_value_t = WINDOW, value_name = "PIXELS")]
+    window: usize,
     #[command(flatten)]
     device: super::DeviceArgs,
 }
@@ -51,16 +53,18 @@ pub fn main(args: Args) -> Result<()> {
     let outputs = output_paths(&files, &args.out)?;
     let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
-    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?;
+    let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?
+        .with_window(args.window);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let started = Instant::now();
     let failed = stream(&mut deblurrer, &files, &outputs);
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "{} images in {seconds:.1} s ({:.2} images/s)",
+        "{} images in {seconds:.1} s ({:.2} images/s); {} pipelines compiled",
         files.len(),
-        files.len() as f64 / seconds.max(1e-9)
+        files.len() as f64 / seconds.max(1e-9),
+        deblurrer.pipelines()
     );
     if failed > 0 {
         bail!("{failed} of {} images failed", files.len());
@@ -84,7 +88,7 @@ fn stream(deblurrer: &mut Deblurrer, files: &[PathBuf], outputs: &[PathBuf]) -> 
     let bar = indicatif::ProgressBar::new(n as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{wide_bar} {pos}/{len} images, {per_sec}, {eta} left",
+            "{wide_bar} {pos}/{len} images, {per_sec}, {eta} left{msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
@@ -129,7 +133,11 @@ fn stream(deblurrer: &mut Deblurrer, files: &[PathBuf], outputs: &[PathBuf]) -> 
         for (i, photo) in read_rx.into_iter().enumerate() {
             let started = Instant::now();
             let result = photo.map_err(anyhow::Error::from).and_then(|photo| {
-                let sharp = deblurrer.deblur(&photo.rgb)?;
+                let windows = |done: usize, total: usize| {
+                    bar.set_message(format!("; image {}: window {done}/{total}", i + 1));
+                };
+                let sharp = deblurrer.deblur_with(&photo.rgb, &mut { windows })?;
+                bar.set_message("");
                 Ok((sharp, photo))
             });
             if write_tx.send((i, started, result)).is_err() {
@@ -255,134 +263,4 @@ fn is_image_name(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| image::ImageFormat::from_extension(e).is_some())
-}
-
-/// A checkpoint's generator on the GPU, compiled once per image size.
-pub struct Deblurrer {
-    gpu: Gpu,
-    generator: Generator,
-    input: String,
-    /// Height and width must be multiples of this.
-    multiple: usize,
-    compiled: HashMap<(usize, usize), Compiled>,
-    pipelines: PipelineCache,
-}
-
-struct Compiled {
-    exe: Executable,
-    input: NodeId,
-    output: NodeId,
-}
-
-impl Deblurrer {
-    /// The generator of `checkpoint` (with `sets` applied) on `gpu`: the moving average of its
-    /// weights when the checkpoint has one, unless `trained_weights`.
-    pub fn new(
-        checkpoint: &Path,
-        sets: &[String],
-        trained_weights: bool,
-        gpu: Gpu,
-    ) -> Result<Deblurrer> {
-        let generator = load_generator(checkpoint, sets, trained_weights)?;
-        eprintln!(
-            "{}: generator `{}` at step {}, {} weights",
-            checkpoint.display(),
-            generator.graph,
-            generator.step,
-            generator.weights
-        );
-        let declared = generator.model.input_shapes(&generator.graph)?;
-        let [(input, _)] = &declared[..] else {
-            bail!(
-                "graph {} has {} inputs; a generator takes one image",
-                generator.graph,
-                declared.len()
-            );
-        };
-        let multiple = size_multiple(&generator.model, &generator.graph, input).with_context(|| {
-            format!(
-                "graph {} changes the size of every image tried; it is not an image-to-image generator",
-                generator.graph
-            )
-        })?;
-        Ok(Deblurrer {
-            gpu,
-            input: input.clone(),
-            generator,
-            multiple,
-            compiled: HashMap::new(),
-            pipelines: PipelineCache::new(),
-        })
-    }
-
-    /// Deblur one image `[1, 3, H, W]` in [-1, 1]; the result has the same shape.
-    pub fn deblur(&mut self, image: &Tensor<f32>) -> Result<Tensor<f32>> {
-        let [1, 3, h, w] = image.shape[..] else {
-            bail!(
-                "image tensor has shape {:?}; expected [1, 3, H, W]",
-                image.shape
-            );
-        };
-        let (ph, pw) = (
-            h.next_multiple_of(self.multiple),
-            w.next_multiple_of(self.multiple),
-        );
-        if !self.compiled.contains_key(&(ph, pw)) {
-            let c = self.compile(ph, pw)?;
-            self.compiled.insert((ph, pw), c);
-        }
-        let c = &self.compiled[&(ph, pw)];
-        c.exe.write(c.input, &reflect_pad(image, ph, pw).data)?;
-        c.exe.run()?;
-        let out = Tensor::new(&[1, 3, ph, pw], c.exe.read(c.output)?);
-        Ok(crop(&out, h, w))
-    }
-
-    fn compile(&mut self, h: usize, w: usize) -> Result<Compiled> {
-        // Compiling (and building pipelines) dominates a first image; same-size images reuse it.
-        eprintln!("compiling the generator for {w}x{h}");
-        let g = &self.generator;
-        let shapes = [(self.input.clone(), vec![1, 3, h, w])];
-        let graph = g
-            .model
-            .build_with(&g.graph, &shapes, &compiler::differentiate::Autodiff)?;
-        let (plan, _) = compiler::compile(&graph, &self.gpu.target())?;
-        let exe = Executable::with_cache(&self.gpu, &plan, &mut self.pipelines)?;
-        let mut input = None;
-        for v in plan.values.iter().filter(|v| v.kind != ValueKind::Computed) {
-            match v.kind {
-                ValueKind::Input if v.name == self.input => input = Some(v.node),
-                ValueKind::Param => {
-                    let t = g.params.get(&v.name).with_context(|| {
-                        format!(
-                            "the checkpoint has no tensor `generator.{}` (shape {:?})",
-                            v.name, v.shape
-                        )
-                    })?;
-                    if t.shape != v.shape {
-                        bail!("checkpoint tensor `generator.{}` has shape {:?}, the generator expects {:?} (were the same --set overrides given?)", v.name, t.shape, v.shape);
-                    }
-                    if !v.pieces.is_empty() {
-                        exe.write(v.node, &t.data)?;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let input =
-            input.with_context(|| format!("the compiled plan has no input `{}`", self.input))?;
-        let output = output_of(&plan)?;
-        Ok(Compiled { exe, input, output })
-    }
-}
-
-fn output_of(plan: &Plan) -> Result<NodeId> {
-    match &plan.outputs[..] {
-        [(_, node)] => Ok(*node),
-        outs => bail!(
-            "graph {} has {} outputs; a generator gives one image",
-            plan.graph,
-            outs.len()
-        ),
-    }
 }

@@ -4,7 +4,7 @@
 //! procedural pairs with the checkpoint it wrote (as `irdc deblur` does) and prints PSNR/SSIM of
 //! the blurred inputs and of the deblurred outputs. Sized to take a few minutes on lavapipe.
 
-use super::deblur::Deblurrer;
+use super::deblurrer::Deblurrer;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use runtime::data::{DataSpec, Split};

@@ -6,7 +6,7 @@
 //! size (padded as `irdc deblur` does). Metrics are those of `runtime::metrics` (RGB 8-bit, as
 //! the literature reports them). In the JSON, an infinite PSNR (identical images) is `null`.
 
-use super::deblur::Deblurrer;
+use super::deblurrer::Deblurrer;
 use anyhow::{bail, Context, Result};
 use runtime::image_io::read_image;
 use runtime::metrics::{psnr, ssim, Rgb8};

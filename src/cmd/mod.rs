@@ -6,6 +6,7 @@ pub mod blur;
 pub mod check;
 pub mod checkpoint;
 pub mod deblur;
+pub mod deblurrer;
 pub mod demo;
 pub mod eval;
 pub mod grad;

@@ -48,6 +48,31 @@ pub fn plan(
     at_double: &Graph,
     window: [usize; 2],
 ) -> Result<StreamPlan, String> {
+    let plan = unchecked(at_window, at_double, window)?;
+    plan.check()?;
+    Ok(plan)
+}
+
+/// Plan square windows of `side` image pixels or, where the graph's halos need more, of the
+/// least side that fits them. `build(s)` builds the graph for an `s` x `s` image; `side` must
+/// be a size it builds at.
+pub fn plan_fitted(
+    build: &dyn Fn(usize) -> Result<Graph, String>,
+    side: usize,
+) -> Result<StreamPlan, String> {
+    let first = unchecked(&build(side)?, &build(2 * side)?, [side, side])?;
+    let least = first.least_side().next_multiple_of(first.align);
+    match side >= least {
+        true => plan(&build(side)?, &build(2 * side)?, [side, side]),
+        false => plan(&build(least)?, &build(2 * least)?, [least, least]),
+    }
+}
+
+fn unchecked(
+    at_window: &Graph,
+    at_double: &Graph,
+    window: [usize; 2],
+) -> Result<StreamPlan, String> {
     let (graph, _) = crate::lower::instance_norms(at_window);
     let (double, _) = crate::lower::instance_norms(at_double);
     let extents = geometry::extents(&graph, &double, window)?;
@@ -67,7 +92,7 @@ pub fn plan(
     for s in &mut stages {
         s.halo = s.halo.next_multiple_of(align);
     }
-    let plan = StreamPlan {
+    Ok(StreamPlan {
         window,
         align,
         graph,
@@ -76,9 +101,7 @@ pub fn plan(
         stages,
         input,
         output,
-    };
-    plan.check()?;
-    Ok(plan)
+    })
 }
 
 fn ends(graph: &Graph) -> Result<(NodeId, NodeId), String> {

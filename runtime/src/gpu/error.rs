@@ -67,6 +67,11 @@ pub enum RuntimeError {
     UnknownFeed { name: String, graph: String },
     #[error("reading back from the GPU: {0}")]
     Map(String),
+    /// A graph that cannot run window by window, or a window that does not fit an image.
+    #[error("{0}")]
+    Stream(String),
+    #[error("compiling: {0}")]
+    Compile(#[from] compiler::CompileError),
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

@@ -13,3 +13,4 @@ pub mod io;
 pub(crate) mod layout;
 pub mod pipeline_cache;
 pub mod profile;
+pub mod streamed;

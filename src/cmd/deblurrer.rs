@@ -1,0 +1,244 @@
+//! A checkpoint's generator on the GPU for images of any size (`irdc deblur`, `eval`, `demo`).
+//!
+//! An image no larger than the window on one side runs whole, compiled for its size (the last
+//! few sizes kept). A larger one runs streamed (`compiler::stream`): window by window, stage by
+//! stage, with the statistics of the whole image between stages, so the device holds one
+//! window's stage at a time and one compiled plan serves every such image, whatever its size.
+
+use super::checkpoint::{load_generator, Generator};
+use anyhow::{anyhow, bail, Context, Result};
+use compiler::Plan;
+use ir::{NodeId, Tensor, ValueKind};
+use runtime::pad::{crop, reflect_pad, size_multiple};
+use runtime::{Executable, Gpu, PipelineCache, Streamed};
+use std::path::Path;
+
+/// The window side images larger than it on both sides run in, by default: large enough that
+/// halos cost little, small enough that a stage fits any device.
+pub const WINDOW: usize = 512;
+
+/// Whole-image executables kept, most recent last: a folder of one size compiles once, a
+/// folder of many sizes does not grow without bound.
+const KEPT_SIZES: usize = 2;
+
+pub struct Deblurrer {
+    gpu: Gpu,
+    generator: Generator,
+    input: String,
+    /// Height and width must be multiples of this.
+    multiple: usize,
+    /// Images larger than this on both sides run streamed (0: never).
+    window: usize,
+    whole: Vec<((usize, usize), Compiled)>,
+    streamed: Option<Streamed>,
+    pipelines: PipelineCache,
+}
+
+struct Compiled {
+    exe: Executable,
+    input: NodeId,
+    output: NodeId,
+}
+
+impl Deblurrer {
+    /// The generator of `checkpoint` (with `sets` applied) on `gpu`: the moving average of its
+    /// weights when the checkpoint has one, unless `trained_weights`.
+    pub fn new(
+        checkpoint: &Path,
+        sets: &[String],
+        trained_weights: bool,
+        gpu: Gpu,
+    ) -> Result<Deblurrer> {
+        let generator = load_generator(checkpoint, sets, trained_weights)?;
+        eprintln!(
+            "{}: generator `{}` at step {}, {} weights",
+            checkpoint.display(),
+            generator.graph,
+            generator.step,
+            generator.weights
+        );
+        let declared = generator.model.input_shapes(&generator.graph)?;
+        let [(input, _)] = &declared[..] else {
+            bail!(
+                "graph {} has {} inputs; a generator takes one image",
+                generator.graph,
+                declared.len()
+            );
+        };
+        let multiple = size_multiple(&generator.model, &generator.graph, input).with_context(|| {
+            format!(
+                "graph {} changes the size of every image tried; it is not an image-to-image generator",
+                generator.graph
+            )
+        })?;
+        Ok(Deblurrer {
+            gpu,
+            input: input.clone(),
+            generator,
+            multiple,
+            window: WINDOW,
+            whole: Vec::new(),
+            streamed: None,
+            pipelines: PipelineCache::new(),
+        })
+    }
+
+    /// Run images larger than `side` on both sides in windows of `side` (0: every image whole).
+    pub fn with_window(mut self, side: usize) -> Deblurrer {
+        self.window = side;
+        self
+    }
+
+    /// Deblur one image `[1, 3, H, W]` in [-1, 1]; the result has the same shape.
+    pub fn deblur(&mut self, image: &Tensor<f32>) -> Result<Tensor<f32>> {
+        self.deblur_with(image, &mut |_, _| {})
+    }
+
+    /// [`Deblurrer::deblur`], calling `progress(done, total)` after each window of a streamed
+    /// image.
+    pub fn deblur_with(
+        &mut self,
+        image: &Tensor<f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor<f32>> {
+        let [1, 3, h, w] = image.shape[..] else {
+            bail!(
+                "image tensor has shape {:?}; expected [1, 3, H, W]",
+                image.shape
+            );
+        };
+        let (ph, pw) = (
+            h.next_multiple_of(self.multiple),
+            w.next_multiple_of(self.multiple),
+        );
+        let out = match self.window > 0 && ph > self.window && pw > self.window {
+            true => self.streamed_run(&reflect_pad(image, ph, pw), progress)?,
+            false => self.whole_run(&reflect_pad(image, ph, pw))?,
+        };
+        Ok(crop(&out, h, w))
+    }
+
+    fn whole_run(&mut self, padded: &Tensor<f32>) -> Result<Tensor<f32>> {
+        let size = (padded.shape[2], padded.shape[3]);
+        let at = match self.whole.iter().position(|(s, _)| *s == size) {
+            Some(at) => at,
+            None => {
+                let c = self.compile(size.0, size.1)?;
+                if self.whole.len() == KEPT_SIZES {
+                    self.whole.remove(0);
+                }
+                self.whole.push((size, c));
+                self.whole.len() - 1
+            }
+        };
+        let c = &self.whole[at].1;
+        c.exe.write(c.input, &padded.data)?;
+        c.exe.run()?;
+        Ok(Tensor::new(&padded.shape, c.exe.read(c.output)?))
+    }
+
+    fn streamed_run(
+        &mut self,
+        padded: &Tensor<f32>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Tensor<f32>> {
+        if self.streamed.is_none() {
+            self.streamed = Some(self.plan_windows()?);
+        }
+        let streamed = self
+            .streamed
+            .as_ref()
+            .ok_or_else(|| anyhow!("no stream plan"))?;
+        if !streamed.plan.fits(padded.shape[2], padded.shape[3]) {
+            // Larger than the window asked for, but not than the one the halos need: whole.
+            return self.whole_run(padded);
+        }
+        let params = &self.generator.params;
+        Ok(streamed.run(
+            &self.gpu,
+            &mut self.pipelines,
+            params,
+            padded.clone(),
+            progress,
+        )?)
+    }
+
+    /// The generator cut into stages for windows of `self.window` (or the least its halos
+    /// allow), each stage compiled.
+    fn plan_windows(&self) -> Result<Streamed> {
+        let g = &self.generator;
+        let build = |side: usize| {
+            let shapes = [(self.input.clone(), vec![1, 3, side, side])];
+            (g.model)
+                .build_with(&g.graph, &shapes, &compiler::differentiate::Autodiff)
+                .map_err(|e| e.to_string())
+        };
+        let side = self.window.next_multiple_of(self.multiple);
+        let plan = compiler::stream::plan_fitted(&build, side).map_err(|e| anyhow!(e))?;
+        let streamed = Streamed::compile(plan, &self.gpu.target())?;
+        let p = &streamed.plan;
+        eprintln!(
+            "streaming large images in windows of {}x{}: {} stages, {} kernels, {:.1} MB on the \
+             device at a time",
+            p.window[1],
+            p.window[0],
+            p.stages.len(),
+            streamed.kernels(),
+            streamed.device_bytes() as f64 / 1e6
+        );
+        Ok(streamed)
+    }
+
+    fn compile(&mut self, h: usize, w: usize) -> Result<Compiled> {
+        // Compiling (and building pipelines) dominates a first image; same-size images reuse it.
+        eprintln!("compiling the generator for {w}x{h}");
+        let g = &self.generator;
+        let shapes = [(self.input.clone(), vec![1, 3, h, w])];
+        let graph = g
+            .model
+            .build_with(&g.graph, &shapes, &compiler::differentiate::Autodiff)?;
+        let (plan, _) = compiler::compile(&graph, &self.gpu.target())?;
+        let exe = Executable::with_cache(&self.gpu, &plan, &mut self.pipelines)?;
+        let mut input = None;
+        for v in plan.values.iter().filter(|v| v.kind != ValueKind::Computed) {
+            match v.kind {
+                ValueKind::Input if v.name == self.input => input = Some(v.node),
+                ValueKind::Param => {
+                    let t = g.params.get(&v.name).with_context(|| {
+                        format!(
+                            "the checkpoint has no tensor `generator.{}` (shape {:?})",
+                            v.name, v.shape
+                        )
+                    })?;
+                    if t.shape != v.shape {
+                        bail!("checkpoint tensor `generator.{}` has shape {:?}, the generator expects {:?} (were the same --set overrides given?)", v.name, t.shape, v.shape);
+                    }
+                    if !v.pieces.is_empty() {
+                        exe.write(v.node, &t.data)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let input =
+            input.with_context(|| format!("the compiled plan has no input `{}`", self.input))?;
+        let output = output_of(&plan)?;
+        Ok(Compiled { exe, input, output })
+    }
+
+    /// Pipelines compiled so far (a folder of many sizes that all run streamed compiles once).
+    pub fn pipelines(&self) -> usize {
+        self.pipelines.len()
+    }
+}
+
+fn output_of(plan: &Plan) -> Result<NodeId> {
+    match &plan.outputs[..] {
+        [(_, node)] => Ok(*node),
+        outs => bail!(
+            "graph {} has {} outputs; a generator gives one image",
+            plan.graph,
+            outs.len()
+        ),
+    }
+}
