@@ -14,8 +14,9 @@ use runtime::{Executable, Gpu, PipelineCache, Streamed};
 use std::path::Path;
 
 /// The window side images larger than it on both sides run in, by default: large enough that
-/// halos cost little, small enough that a stage fits any device.
-pub const WINDOW: usize = 512;
+/// halos and overlaps cost little (a 4000x3000 photo in 4x3 windows computes 5% more pixels),
+/// small enough that a stage fits any device, and above a 1280x720 frame, which runs whole.
+pub const WINDOW: usize = 1024;
 
 /// Whole-image executables kept, most recent last: a folder of one size compiles once, a
 /// folder of many sizes does not grow without bound.

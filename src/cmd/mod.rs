@@ -14,6 +14,7 @@ pub mod import;
 pub mod params;
 pub mod plan;
 pub mod plan_step;
+pub mod plan_stream;
 pub mod profile;
 pub mod run;
 pub mod train;

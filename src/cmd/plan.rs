@@ -60,6 +60,10 @@ pub struct Args {
     /// each, and 3x3 convs as Winograd products (the default plans for a GPU)
     #[arg(long)]
     cpu: bool,
+    /// Plan the graph streamed in windows of this side, as `irdc deblur` runs images larger than
+    /// it: stages, halos, kernels, and for the --input size the windows and the memory
+    #[arg(long, value_name = "PIXELS", conflicts_with = "train")]
+    window: Option<usize>,
 }
 
 pub fn main(args: Args) -> Result<()> {
@@ -72,6 +76,13 @@ pub fn main(args: Args) -> Result<()> {
     let Some(graph_name) = &args.graph else {
         return super::plan_step::main(&model, &target_of(&args)?, &options_of(&args));
     };
+    if let Some(side) = args.window {
+        let (target, options) = (target_of(&args)?, options_of(&args));
+        let verbose = args.verbose;
+        return super::plan_stream::main(
+            &model, graph_name, &inputs, side, &target, &options, verbose,
+        );
+    }
     let mut graph = super::build_graph(&model, &args.model.model, graph_name, &inputs)?;
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;

@@ -10,6 +10,7 @@
 //! stage plans depend on the window alone: one set serves every image at least that large.
 
 mod geometry;
+mod report;
 mod run;
 mod stages;
 mod tiles;

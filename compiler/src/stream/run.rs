@@ -2,7 +2,7 @@
 //! from them and its results pasted back, and the plane ops computed between stages.
 
 use super::tiles::{cut, paste, spans};
-use super::{StreamPlan, When};
+use super::StreamPlan;
 use ir::{NodeId, Tensor};
 
 /// Runs one stage's graph on one window (a GPU executable, or the CPU reference in tests).
@@ -34,10 +34,8 @@ pub fn run(
             plan.window[1], plan.window[0], plan.align
         ));
     }
-    let total: usize = (plan.stages.iter())
-        .map(|s| spans(h, plan.window[0], s.halo).len() * spans(w, plan.window[1], s.halo).len())
-        .sum();
-    let last = last_reads(plan);
+    let total: usize = (0..plan.stages.len()).map(|k| plan.windows(k, h, w)).sum();
+    let last = plan.last_reads();
     let mut store: Vec<Option<Tensor<f32>>> = vec![None; plan.graph.nodes.len()];
     store[plan.input] = Some(image);
     let mut done = 0;
@@ -59,24 +57,6 @@ pub fn run(
     store[plan.output]
         .take()
         .ok_or_else(|| "the graph's output was never computed".to_string())
-}
-
-/// For each node, the last moment it is read: plane ops before stage k read at 2k, stage k at
-/// 2k + 1; the output is never forgotten.
-fn last_reads(plan: &StreamPlan) -> Vec<usize> {
-    let mut last = vec![0; plan.graph.nodes.len()];
-    for (v, node) in plan.graph.nodes.iter().enumerate() {
-        let at = match plan.when[v] {
-            When::Stage(k) => 2 * k + 1,
-            When::Planes(k) => 2 * k,
-            When::Source => continue,
-        };
-        for &u in &node.inputs {
-            last[u] = last[u].max(at);
-        }
-    }
-    last[plan.output] = usize::MAX;
-    last
 }
 
 fn forget(store: &mut [Option<Tensor<f32>>], last: &[usize], now: usize) {
@@ -106,8 +86,8 @@ fn stage(
         }
     }
     let mut count = 0;
-    for y in spans(h, wh, s.halo) {
-        for x in spans(w, ww, s.halo) {
+    for y in spans(h, wh, s.halo, plan.align) {
+        for x in spans(w, ww, s.halo, plan.align) {
             let inputs = (s.reads.iter())
                 .map(|&u| {
                     let value = store[u].as_ref().ok_or_else(|| missing(plan, u))?;

@@ -10,24 +10,31 @@ pub struct Span {
     pub keep: (usize, usize),
 }
 
-/// Windows of `window` pixels covering `0..size`, each keeping what lies at least `halo` from
-/// its inner edges. Windows never leave the image: at its edges a window pads as the whole
-/// image does, so only inner edges need a halo. All positions are multiples of `align`
-/// (`size`, `window` and `halo` are).
-pub fn spans(size: usize, window: usize, halo: usize) -> Vec<Span> {
-    let core = window - 2 * halo;
-    let mut out = Vec::new();
-    let mut from = 0;
-    while from < size {
-        let to = (from + core).min(size);
-        let start = from.saturating_sub(halo).min(size - window);
-        out.push(Span {
-            start,
-            keep: (from, to),
-        });
-        from = to;
+/// The fewest windows of `window` pixels covering `0..size`, spread evenly, each keeping what
+/// lies at least `halo` from its inner edges (overlaps split in the middle). Windows never leave
+/// the image: at its edges a window pads as the whole image does, so only inner edges need a
+/// halo. Every position is a multiple of `align`, as `size`, `window` and `halo` are.
+pub fn spans(size: usize, window: usize, halo: usize, align: usize) -> Vec<Span> {
+    let (size, window, halo) = (size / align, window / align, halo / align);
+    if size <= window {
+        return vec![Span {
+            start: 0,
+            keep: (0, size * align),
+        }];
     }
-    out
+    let core = window - 2 * halo;
+    let steps = (size - window).div_ceil(core);
+    let starts: Vec<usize> = (0..=steps).map(|i| i * (size - window) / steps).collect();
+    // Each boundary halfway through the overlap of two neighbours, which is at least 2 halos.
+    let mut bounds = vec![0];
+    bounds.extend(starts.windows(2).map(|s| (s[0] + s[1] + window) / 2));
+    bounds.push(size);
+    (starts.iter().zip(bounds.windows(2)))
+        .map(|(&start, keep)| Span {
+            start: start * align,
+            keep: (keep[0] * align, keep[1] * align),
+        })
+        .collect()
 }
 
 /// Rows `y0..y0 + h` and columns `x0..x0 + w` of every plane of `t` `[N, C, H, W]`.
@@ -72,8 +79,15 @@ mod tests {
 
     #[test]
     fn spans_cover_the_image_once_and_stay_inside_it() {
-        for (size, window, halo) in [(40, 16, 4), (16, 16, 4), (100, 36, 8), (64, 20, 0)] {
-            let spans = spans(size, window, halo);
+        let cases = [
+            (40, 16, 4, 4),
+            (16, 16, 4, 4),
+            (100, 36, 8, 4),
+            (64, 20, 0, 4),
+            (96, 32, 8, 8),
+        ];
+        for (size, window, halo, align) in cases {
+            let spans = spans(size, window, halo, align);
             let mut next = 0;
             for s in &spans {
                 assert_eq!(s.keep.0, next, "{size} {window} {halo}: {spans:?}");
@@ -81,9 +95,13 @@ mod tests {
                 // Kept results are at least `halo` from an inner edge of the window.
                 assert!(s.keep.0 == 0 || s.keep.0 >= s.start + halo);
                 assert!(s.keep.1 == size || s.keep.1 + halo <= s.start + window);
+                assert!(s.start % align == 0 && s.keep.0 % align == 0);
                 next = s.keep.1;
             }
             assert_eq!(next, size);
+            // The fewest windows: one less could not cover the image.
+            let core = window - 2 * halo;
+            assert!(size <= window || (spans.len() - 2) * core + window < size);
         }
     }
 
