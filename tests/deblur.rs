@@ -226,22 +226,6 @@ fn eval_reports_the_metrics_of_the_deblurred_and_blurred_images() {
     }
 }
 
-/// Whether `out` is the CPU reference of `params` on `img`, within one level of rounding.
-fn matches(out: &Path, params: &HashMap<String, Tensor<f32>>, img: &Tensor<f32>) -> bool {
-    let written = image::open(out).unwrap().to_rgb8();
-    let expected = cpu_deblur(params, img);
-    let (h, w) = (img.shape[2], img.shape[3]);
-    (0..3).all(|c| {
-        (0..h).all(|y| {
-            (0..w).all(|x| {
-                let want = quantize(expected.data[(c * h + y) * w + x] as f32) as i32;
-                let got = written.get_pixel(x as u32, y as u32).0[c] as i32;
-                (want - got).abs() <= 1
-            })
-        })
-    })
-}
-
 #[test]
 fn deblur_uses_the_moving_average_when_the_checkpoint_has_one() {
     let dir = scratch("ema");

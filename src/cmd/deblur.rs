@@ -40,6 +40,10 @@ pub struct Args {
     /// size (0: every image whole)
     #[arg(long, default_value_t = WINDOW, value_name = "PIXELS")]
     window: usize,
+    /// The most device memory a compiled plan may take, e.g. 512M or 2G: the window shrinks
+    /// until its largest stage fits (default: the window's own need)
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_bytes)]
+    memory: Option<u64>,
     #[command(flatten)]
     device: super::DeviceArgs,
 }
@@ -54,7 +58,8 @@ pub fn main(args: Args) -> Result<()> {
     let gpu = args.device.open()?;
     eprintln!("{}", gpu.describe());
     let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?
-        .with_window(args.window);
+        .with_window(args.window)
+        .with_memory(args.memory);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let started = Instant::now();

@@ -30,6 +30,8 @@ pub struct Deblurrer {
     multiple: usize,
     /// Images larger than this on both sides run streamed (0: never).
     window: usize,
+    /// The most device memory a compiled plan may take (`None`: no limit but the device's).
+    memory: Option<u64>,
     whole: Vec<((usize, usize), Compiled)>,
     streamed: Option<Streamed>,
     pipelines: PipelineCache,
@@ -78,6 +80,7 @@ impl Deblurrer {
             generator,
             multiple,
             window: WINDOW,
+            memory: None,
             whole: Vec::new(),
             streamed: None,
             pipelines: PipelineCache::new(),
@@ -87,6 +90,13 @@ impl Deblurrer {
     /// Run images larger than `side` on both sides in windows of `side` (0: every image whole).
     pub fn with_window(mut self, side: usize) -> Deblurrer {
         self.window = side;
+        self
+    }
+
+    /// Keep every compiled plan within `bytes` of device memory: the window shrinks until its
+    /// largest stage fits, and an image run whole must fit too.
+    pub fn with_memory(mut self, bytes: Option<u64>) -> Deblurrer {
+        self.memory = bytes;
         self
     }
 
@@ -174,9 +184,28 @@ impl Deblurrer {
                 .build_with(&g.graph, &shapes, &compiler::differentiate::Autodiff)
                 .map_err(|e| e.to_string())
         };
-        let side = self.window.next_multiple_of(self.multiple);
-        let plan = compiler::stream::plan_fitted(&build, side).map_err(|e| anyhow!(e))?;
-        let streamed = Streamed::compile(plan, &self.gpu.target())?;
+        let mut side = self.window.next_multiple_of(self.multiple);
+        let streamed = loop {
+            let plan = compiler::stream::plan_fitted(&build, side).map_err(|e| anyhow!(e))?;
+            let (least, window) = (plan.least_side(), plan.window[0]);
+            let streamed = Streamed::compile(plan, &self.gpu.target())?;
+            let bytes = streamed.device_bytes();
+            let Some(budget) = self.memory.filter(|&b| bytes > b) else {
+                break streamed;
+            };
+            // Memory grows with the window's area: shrink the side by the square root.
+            let fitted = (window as f64 * (budget as f64 / bytes as f64).sqrt()) as usize;
+            let smaller = fitted / streamed.plan.align * streamed.plan.align;
+            if smaller < least || smaller >= window {
+                bail!(
+                    "--memory {:.1} MB is too little: the generator's stages take {:.1} MB in \
+                     windows of {window}, and its halos need windows of at least {least}",
+                    mb(budget),
+                    mb(bytes)
+                );
+            }
+            side = smaller;
+        };
         let p = &streamed.plan;
         eprintln!(
             "streaming large images in windows of {}x{}: {} stages, {} kernels, {:.1} MB on the \
@@ -185,7 +214,7 @@ impl Deblurrer {
             p.window[0],
             p.stages.len(),
             streamed.kernels(),
-            streamed.device_bytes() as f64 / 1e6
+            mb(streamed.device_bytes())
         );
         Ok(streamed)
     }
@@ -199,6 +228,14 @@ impl Deblurrer {
             .model
             .build_with(&g.graph, &shapes, &compiler::differentiate::Autodiff)?;
         let (plan, _) = compiler::compile(&graph, &self.gpu.target())?;
+        if let Some(budget) = self.memory.filter(|&b| plan.memory.peak_bytes > b) {
+            bail!(
+                "a {w}x{h} image takes {:.1} MB whole, over --memory {:.1} MB; a smaller --window \
+                 streams images larger than it on both sides",
+                mb(plan.memory.peak_bytes),
+                mb(budget)
+            );
+        }
         let exe = Executable::with_cache(&self.gpu, &plan, &mut self.pipelines)?;
         let mut input = None;
         for v in plan.values.iter().filter(|v| v.kind != ValueKind::Computed) {
@@ -231,6 +268,10 @@ impl Deblurrer {
     pub fn pipelines(&self) -> usize {
         self.pipelines.len()
     }
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 fn output_of(plan: &Plan) -> Result<NodeId> {

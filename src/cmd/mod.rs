@@ -400,3 +400,29 @@ pub fn execute_to_file(
     );
     Ok((plan.kernels.len(), outputs.len()))
 }
+
+/// A size in bytes from `512M`, `2G`, `1.5G` or a plain number (K, M, G: powers of 1024).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let scale: u64 = match unit {
+        'B' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: a size is a number with K, M or G, e.g. 512M or 2G"
+            ))
+        }
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok((v * scale as f64) as u64),
+        _ => Err(format!(
+            "`{text}`: a size is a positive number with K, M or G, e.g. 512M or 2G"
+        )),
+    }
+}

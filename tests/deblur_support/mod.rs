@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use ir::Tensor;
+use runtime::image_io::quantize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,4 +88,20 @@ pub fn cpu_deblur(params: &HashMap<String, Tensor<f32>>, img: &Tensor<f32>) -> T
 
 pub fn pattern(x: u32, y: u32, c: u32) -> u8 {
     ((x * 37 + y * 23 + c * 71 + x * y) % 256) as u8
+}
+
+/// Whether `out` is the CPU reference of `params` on `img`, within one level of rounding.
+pub fn matches(out: &Path, params: &HashMap<String, Tensor<f32>>, img: &Tensor<f32>) -> bool {
+    let written = image::open(out).unwrap().to_rgb8();
+    let expected = cpu_deblur(params, img);
+    let (h, w) = (img.shape[2], img.shape[3]);
+    (0..3).all(|c| {
+        (0..h).all(|y| {
+            (0..w).all(|x| {
+                let want = quantize(expected.data[(c * h + y) * w + x] as f32) as i32;
+                let got = written.get_pixel(x as u32, y as u32).0[c] as i32;
+                (want - got).abs() <= 1
+            })
+        })
+    })
 }

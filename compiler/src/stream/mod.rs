@@ -13,6 +13,7 @@ mod geometry;
 mod report;
 mod run;
 mod stages;
+mod store;
 mod tiles;
 
 pub use geometry::Extent;

@@ -54,13 +54,21 @@ impl StreamPlan {
             let at = match self.when[v] {
                 When::Stage(k) => 2 * k + 1,
                 When::Planes(k) => 2 * k,
-                When::Source => continue,
+                When::Source | When::View(_) => continue,
             };
             for &u in &node.inputs {
                 last[u] = last[u].max(at);
             }
         }
         last[self.output] = usize::MAX;
+        // A view is read through its parts: they live as long as it is read.
+        for (v, node) in self.graph.nodes.iter().enumerate().rev() {
+            if let When::View(_) = self.when[v] {
+                for &u in &node.inputs {
+                    last[u] = last[u].max(last[v]);
+                }
+            }
+        }
         last
     }
 }

@@ -1,7 +1,8 @@
 //! The host's part of a streamed run: the values kept between stages, each window's inputs cut
 //! from them and its results pasted back, and the plane ops computed between stages.
 
-use super::tiles::{cut, paste, spans};
+use super::store::Store;
+use super::tiles::{paste, spans};
 use super::StreamPlan;
 use ir::{NodeId, Tensor};
 
@@ -36,14 +37,13 @@ pub fn run(
     }
     let total: usize = (0..plan.stages.len()).map(|k| plan.windows(k, h, w)).sum();
     let last = plan.last_reads();
-    let mut store: Vec<Option<Tensor<f32>>> = vec![None; plan.graph.nodes.len()];
-    store[plan.input] = Some(image);
+    let mut store = Store::new(plan, image);
     let mut done = 0;
     for k in 0..=plan.stages.len() {
         for p in plan.planes_before(k) {
-            store[p] = Some(planes(plan, p, &store)?);
+            store.values[p] = Some(planes(plan, p, &store)?);
         }
-        forget(&mut store, &last, 2 * k);
+        store.forget(&last, 2 * k);
         if k == plan.stages.len() {
             break;
         }
@@ -52,19 +52,11 @@ pub fn run(
         let ran = stage(plan, k, (h, w), &mut store, runner, counted);
         runner.end(k);
         done += ran?;
-        forget(&mut store, &last, 2 * k + 1);
+        store.forget(&last, 2 * k + 1);
     }
-    store[plan.output]
+    store.values[plan.output]
         .take()
         .ok_or_else(|| "the graph's output was never computed".to_string())
-}
-
-fn forget(store: &mut [Option<Tensor<f32>>], last: &[usize], now: usize) {
-    for (v, value) in store.iter_mut().enumerate() {
-        if last[v] <= now {
-            *value = None;
-        }
-    }
 }
 
 /// Stage `k` over every window of an `(h, w)` image: its reads cut from `store`, its writes
@@ -73,7 +65,7 @@ fn stage(
     plan: &StreamPlan,
     k: usize,
     (h, w): (usize, usize),
-    store: &mut [Option<Tensor<f32>>],
+    store: &mut Store,
     runner: &mut dyn StageRunner,
     progress: &mut dyn FnMut(usize),
 ) -> Result<usize, String> {
@@ -82,35 +74,27 @@ fn stage(
     for &v in &s.writes {
         if let Some(e) = plan.extents[v] {
             let [n, c, _, _] = ir::shape4(&plan.graph.nodes[v].shape);
-            store[v] = Some(Tensor::zeros(&[n, c, h / e.scale, w / e.scale]));
+            store.values[v] = Some(Tensor::zeros(&[n, c, h / e.scale, w / e.scale]));
         }
     }
     let mut count = 0;
     for y in spans(h, wh, s.halo, plan.align) {
         for x in spans(w, ww, s.halo, plan.align) {
             let inputs = (s.reads.iter())
-                .map(|&u| {
-                    let value = store[u].as_ref().ok_or_else(|| missing(plan, u))?;
-                    Ok(match plan.extents[u] {
-                        Some(e) => {
-                            let at = (y.start / e.scale, x.start / e.scale);
-                            cut(value, at, (wh / e.scale, ww / e.scale))
-                        }
-                        None => value.clone(),
-                    })
-                })
+                .map(|&u| store.window(u, (y.start, x.start)))
                 .collect::<Result<Vec<_>, String>>()?;
             let outputs = runner.run(k, inputs)?;
             for (&v, part) in s.writes.iter().zip(outputs) {
                 let Some(e) = plan.extents[v] else {
-                    store[v] = Some(part);
+                    store.values[v] = Some(part);
                     continue;
                 };
                 let f = e.scale;
                 let to = (y.keep.0 / f, x.keep.0 / f);
                 let from = ((y.keep.0 - y.start) / f, (x.keep.0 - x.start) / f);
                 let size = ((y.keep.1 - y.keep.0) / f, (x.keep.1 - x.keep.0) / f);
-                let whole = store[v].as_mut().ok_or_else(|| missing(plan, v))?;
+                let whole = (store.values[v].as_mut())
+                    .ok_or_else(|| format!("`{}` has no room kept", plan.graph.nodes[v].name))?;
                 paste(whole, to, &part, from, size);
             }
             count += 1;
@@ -120,62 +104,55 @@ fn stage(
     Ok(count)
 }
 
-fn missing(plan: &StreamPlan, v: NodeId) -> String {
-    format!(
-        "`{}` is read before it is computed",
-        plan.graph.nodes[v].name
-    )
-}
-
 /// A plane op (`Reach::Planes`) over complete values: each (image, channel) plane on its own
 /// through the op's CPU reference, in f64, so sums over millions of pixels keep their digits.
-fn planes(
-    plan: &StreamPlan,
-    p: NodeId,
-    store: &[Option<Tensor<f32>>],
-) -> Result<Tensor<f32>, String> {
+fn planes(plan: &StreamPlan, p: NodeId, store: &Store) -> Result<Tensor<f32>, String> {
     let node = &plan.graph.nodes[p];
-    let inputs = (node.inputs.iter())
-        .map(|&u| store[u].as_ref().ok_or_else(|| missing(plan, u)))
-        .collect::<Result<Vec<_>, String>>()?;
     let [n, c, oh, ow] = ir::shape4(&node.shape);
-    for t in &inputs {
-        if t.shape.len() != 4 || t.shape[..2] != [n, c] {
+    for &u in &node.inputs {
+        let shape = store.shape(u);
+        if shape.len() != 4 || shape[..2] != [n, c] {
             return Err(format!(
-                "`{}` reads a value of shape {:?} for {n} images of {c} channels",
-                node.name, t.shape
+                "`{}` reads a value of shape {shape:?} for {n} images of {c} channels",
+                node.name
             ));
         }
     }
-    let plane = |i: usize| -> Vec<f32> {
-        let parts: Vec<Tensor<f64>> = (inputs.iter())
-            .map(|t| {
-                let size = t.shape[2] * t.shape[3];
-                let data = t.data[i * size..(i + 1) * size]
-                    .iter()
-                    .map(|&v| f64::from(v));
-                Tensor::new(&[1, 1, t.shape[2], t.shape[3]], data.collect())
+    let plane = |i: usize| -> Result<Vec<f32>, String> {
+        let parts = (node.inputs.iter())
+            .map(|&u| {
+                let shape = store.shape(u);
+                let data = store.plane(u, i / c, i % c)?.iter().map(|&v| f64::from(v));
+                Ok(Tensor::new(&[1, 1, shape[2], shape[3]], data.collect()))
             })
-            .collect();
+            .collect::<Result<Vec<Tensor<f64>>, String>>()?;
         let refs: Vec<&Tensor<f64>> = parts.iter().collect();
         let out = node.op.cpu(&refs, &[1, 1, oh, ow]);
-        out.data.iter().map(|&v| v as f32).collect()
+        Ok(out.data.iter().map(|&v| v as f32).collect())
     };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(8));
     let mut out = vec![0f32; n * c * oh * ow];
+    let planes: Vec<(usize, &mut [f32])> = out.chunks_mut(oh * ow).enumerate().collect();
+    let per = planes.len().div_ceil(threads).max(1);
+    let mut rest = planes;
     std::thread::scope(|scope| {
-        let chunks = out.chunks_mut(oh * ow).enumerate().collect::<Vec<_>>();
-        let per = chunks.len().div_ceil(threads).max(1);
-        let mut rest = chunks;
+        let mut running = Vec::new();
         while !rest.is_empty() {
             let batch: Vec<_> = rest.drain(..per.min(rest.len())).collect();
             let plane = &plane;
-            scope.spawn(move || {
+            running.push(scope.spawn(move || {
                 for (i, dst) in batch {
-                    dst.copy_from_slice(&plane(i));
+                    dst.copy_from_slice(&plane(i)?);
                 }
-            });
+                Ok::<(), String>(())
+            }));
         }
-    });
+        (running.into_iter())
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("a plane op's thread failed".into()))
+            })
+            .collect::<Result<(), String>>()
+    })?;
     Ok(Tensor::new(&node.shape, out))
 }

@@ -32,6 +32,9 @@ pub enum When {
     Stage(usize),
     /// On the host before stage k, from complete planes.
     Planes(usize),
+    /// Channels stacked (`Reach::Stack`) from values complete before stage k, read by later
+    /// stages alone: the host keeps the parts, never a copy.
+    View(usize),
 }
 
 /// Each node's [`When`]: a node runs in the first stage after all it reads is complete.
@@ -50,7 +53,7 @@ pub fn schedule(graph: &Graph) -> Result<Vec<When>, String> {
                 .map(|&i| match when[i] {
                     When::Source => 0,
                     When::Stage(s) => done_after(s),
-                    When::Planes(k) => k,
+                    When::Planes(k) | When::View(k) => k,
                 })
                 .max()
                 .unwrap_or(0)
@@ -58,10 +61,34 @@ pub fn schedule(graph: &Graph) -> Result<Vec<When>, String> {
         when.push(match node.op.reach(&shapes) {
             Reach::Whole => return Err(whole(node)),
             Reach::Planes => When::Planes(ready(|s| s + 1)),
-            Reach::Pixel | Reach::Window(_) => When::Stage(ready(|s| s)),
+            Reach::Pixel | Reach::Window(_) | Reach::Stack => When::Stage(ready(|s| s)),
         });
     }
+    views(graph, &mut when);
     Ok(when)
+}
+
+/// Stacks of kept values that no node of their own stage reads become views: the host keeps
+/// their parts (which become the stage's writes) and cuts windows from those.
+fn views(graph: &Graph, when: &mut [When]) {
+    let consumers = graph.consumers();
+    for (v, node) in graph.nodes.iter().enumerate() {
+        let When::Stage(k) = when[v] else { continue };
+        let shapes: Vec<&[usize]> = (node.inputs.iter())
+            .map(|&i| graph.nodes[i].shape.as_slice())
+            .collect();
+        let kept = |i: &NodeId| match when[*i] {
+            When::Source => matches!(graph.nodes[*i].op, Op::Input { .. }),
+            _ => true,
+        };
+        if node.op.reach(&shapes) == Reach::Stack
+            && node.inputs.iter().all(kept)
+            && consumers[v].iter().all(|&c| when[c] != When::Stage(k))
+            && !graph.outputs.iter().any(|&(_, o)| o == v)
+        {
+            when[v] = When::View(k + 1);
+        }
+    }
 }
 
 fn whole(node: &Node) -> String {

@@ -127,7 +127,7 @@ impl Flops for ChannelSlice {}
 
 impl Spatial for Concat {
     fn reach(&self, _inputs: &[&[usize]]) -> Reach {
-        Reach::Pixel
+        Reach::Stack
     }
 }
 

@@ -8,6 +8,9 @@ pub enum Reach {
     /// The same pixel of each input (inputs without spatial extent, broadcast, are read whole):
     /// elementwise ops, channel mixing, a layer norm over channels.
     Pixel,
+    /// Pixels as `Pixel`, and the output is its inputs' channels one after another: a tiled run
+    /// may keep the parts rather than a copy (a dense block's growing concatenation).
+    Stack,
     /// Input pixels at most this many pixels away from the output's own position (scaled to
     /// the input's size): convolutions, pools, pads, resampling.
     Window(usize),
