@@ -196,8 +196,8 @@ class Cases:
         line = ("env -u IRDC_CACHE_DIR MESA_SHADER_CACHE_DIR=$C/mesa XDG_CACHE_HOME=$C/xdg "
                 f"{shown(cmd, self.root)} (C=$(mktemp -d); the same C twice)")
         for start, p in zip(("cold", "warm"), irdc):
-            b.note(f"first frame {w}x{h} {start}, irdc: {p.seconds:.1f} s, max RSS {gb(p.max_rss)}: "
-                   f"{line}")
+            b.note(f"first frame {w}x{h} {start}, irdc: {p.seconds:.1f} s, "
+                   f"max RSS {gb(p.max_rss)}: {line}")
         for label, peer in b.peer_cmds:
             pcmd = peer + ["deblur", "--weights", ckpt, "--input", frame,
                            "--output", self.out / "first_peer.png"]
@@ -207,6 +207,15 @@ class Cases:
                        f"{gb(q.max_rss)}: {shown(pcmd, self.root)}")
                 b.row(f"first frame {w}x{h}, {start} (process)", p.seconds,
                       [(label, {"seconds": q.seconds})])
+
+    def planned(self, w, h):
+        """`irdc plan`'s memory line for the generator at WxH as lavapipe runs it, or its error."""
+        cmd = [self.b.irdc, "plan", self.b.model, "--set", f"N={self.a.n}", "--graph", "generator",
+               "--cpu", "--input", f"blurred=1x3x{h}x{w}", *self.b.precision]
+        p = self.run(cmd)
+        memory = [l for l in p.stdout.splitlines() if l.startswith("memory:")]
+        what = memory[0] if p.rc == 0 and memory else f"failed: {p.error()}"
+        self.b.note(f"photo {w}x{h}, irdc plan: {what}: {shown(cmd, self.root)}")
 
     def bigphoto(self):
         """Each of --photos, one process each side under --mem-cap-gb of address space: time and
@@ -219,6 +228,7 @@ class Cases:
             folder = self.out / f"photo_{w}x{h}"
             self.frames(folder, 1, w, h, 300)
             photo = folder / "0000.png"
+            self.planned(w, h)
             sides = [("irdc", self.deblur_cmd(ckpt, photo, self.out / f"photo_irdc_{w}x{h}"))]
             sides += [(label, peer + ["deblur", "--weights", ckpt, "--input", photo,
                                       "--output", self.out / f"photo_peer_{w}x{h}.png"])
