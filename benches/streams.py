@@ -18,6 +18,7 @@ from pathlib import Path
 IMAGE_LINE = re.compile(r"^\[(\d+)/(\d+)\] ")
 # The noise lavapipe prints on a machine without a session bus.
 NOISE = "XDG_RUNTIME_DIR"
+ERROR_LINE = re.compile(r"(^|[\s\]])(error|[\w.]*Error):|bad_alloc")
 
 
 @dataclass
@@ -31,9 +32,11 @@ class Proc:
     lines: list = field(default_factory=list)
 
     def error(self):
-        """The last lines of stderr that are not driver noise: what the process died of."""
-        text = [l for _, l in self.lines if NOISE not in l and l.strip()]
-        return " / ".join(text[-3:]) or f"exit status {self.rc}"
+        """What the process died of: its first error line (irdc's `error: ...`, Python's
+        `...Error: ...`, C++'s bad_alloc), else its last line, else its exit status."""
+        text = [l.strip() for _, l in self.lines if NOISE not in l and l.strip()]
+        errors = [l for l in text if ERROR_LINE.search(l)]
+        return (errors or text[-1:] or [f"exit status {self.rc}"])[0]
 
 
 def measured(cmd, cwd, env=None, cap_bytes=None):
