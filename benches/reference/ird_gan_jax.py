@@ -12,6 +12,7 @@ Subcommands (each prints one JSON line on stdout):
   train-step  five critic steps (WGAN-GP) and one generator step (adversarial + perceptual + L1)
               with Adam (beta1 0.5, beta2 0.999), one jitted function; times `--repeat` steps
   deblur      one-shot: read a PNG, run the generator (jit included), write a PNG
+  stream      a folder of PNGs through one jitted generator; when each frame was written
   critic-loss the WGAN-GP critic loss and its gradients for given inputs, to check this reference
               against `irdc grad --graph critic_loss`
 """
@@ -275,23 +276,59 @@ def cmd_train_step(args):
             "last_generator_loss": float(losses_seen[-1][1])}
 
 
-def cmd_deblur(args):
-    started = time.perf_counter()
-    jax, jnp, lax = lazy_jax()
+def read_png(jnp, path):
+    """A PNG as the generator's input: 1x3xHxW in [-1, 1], reflect-padded on the bottom and right
+    to the generator's multiple of 4 (as `irdc deblur` does); with its H and W to crop back to."""
     import numpy as np
     from PIL import Image
 
-    generator, _, _ = build(jax, jnp, lax)
-    params = {k: jnp.asarray(v) for k, v in load(args.weights, args.prefix).items()}
-    img = np.asarray(Image.open(args.input).convert("RGB"), dtype=np.float32)
+    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
     x = jnp.asarray(img.transpose(2, 0, 1)[None] / 127.5 - 1.0)
     h, w = x.shape[2], x.shape[3]
-    ph, pw = (-h) % 4, (-w) % 4  # reflect-pad to the generator's multiple, crop back
-    xp = jnp.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
-    y = np.asarray(jax.jit(generator)(params, xp))[0, :, :h, :w]
+    xp = jnp.pad(x, ((0, 0), (0, 0), (0, (-h) % 4), (0, (-w) % 4)), mode="reflect")
+    return xp, h, w
+
+
+def write_png(y, h, w, path):
+    """The generator's output, cropped to HxW, as an 8-bit PNG."""
+    import numpy as np
+    from PIL import Image
+
+    y = np.asarray(y)[0, :, :h, :w]
     out = np.clip(np.rint((y.transpose(1, 2, 0) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    Image.fromarray(out).save(args.output)
+    Image.fromarray(out).save(path)
+
+
+def cmd_deblur(args):
+    started = time.perf_counter()
+    jax, jnp, lax = lazy_jax()
+
+    generator, _, _ = build(jax, jnp, lax)
+    params = {k: jnp.asarray(v) for k, v in load(args.weights, args.prefix).items()}
+    xp, h, w = read_png(jnp, args.input)
+    write_png(jax.jit(generator)(params, xp), h, w, args.output)
     return {"case": "deblur", "shape": [1, 3, h, w], "seconds": time.perf_counter() - started}
+
+
+def cmd_stream(args):
+    """Every PNG of a folder in name order, one after another through one jitted generator: the
+    first frame compiles it. Each frame's time counts reading, conversion, the forward and
+    writing; `done_s` is when each frame was written, from the start of the first."""
+    jax, jnp, lax = lazy_jax()
+    from pathlib import Path
+
+    generator, _, _ = build(jax, jnp, lax)
+    params = {k: jnp.asarray(v) for k, v in load(args.weights, args.prefix).items()}
+    fwd = jax.jit(generator)
+    frames = sorted(Path(args.input_dir).glob("*.png"))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started, done = time.perf_counter(), []
+    for f in frames:
+        xp, h, w = read_png(jnp, f)
+        write_png(fwd(params, xp), h, w, out / f.name)
+        done.append(time.perf_counter() - started)
+    return {"case": "stream", "frames": len(frames), "done_s": done, "seconds": done[-1]}
 
 
 def cmd_critic_loss(args):
@@ -342,6 +379,13 @@ def main(argv=None):
     d.add_argument("--input", required=True)
     d.add_argument("--output", required=True)
     d.set_defaults(run=cmd_deblur)
+
+    st = sub.add_parser("stream", help="deblur a folder's PNGs through one jitted generator")
+    st.add_argument("--weights", required=True)
+    st.add_argument("--prefix", default="generator.", help="name prefix of the generator's tensors")
+    st.add_argument("--input-dir", required=True)
+    st.add_argument("--output-dir", required=True)
+    st.set_defaults(run=cmd_stream)
 
     c = sub.add_parser("critic-loss", help="the critic loss and its gradients, for checking")
     c.add_argument("--weights", required=True, help="critic.* parameters")
