@@ -88,7 +88,7 @@ fn a_memory_budget_shrinks_the_window_or_is_refused() {
         .and_then(|s| s.split('x').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{err}"));
-    assert!(side < 96 && side % 4 == 0, "{err}");
+    assert!(side < 96 && side.is_multiple_of(4), "{err}");
     let (code, err) = run("1K");
     assert_eq!(code, Some(1), "{err}");
     assert!(

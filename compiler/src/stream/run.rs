@@ -147,12 +147,10 @@ fn planes(plan: &StreamPlan, p: NodeId, store: &Store) -> Result<Tensor<f32>, St
                 Ok::<(), String>(())
             }));
         }
-        (running.into_iter())
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err("a plane op's thread failed".into()))
-            })
-            .collect::<Result<(), String>>()
+        (running.into_iter()).try_for_each(|t| {
+            t.join()
+                .unwrap_or_else(|_| Err("a plane op's thread failed".into()))
+        })
     })?;
     Ok(Tensor::new(&node.shape, out))
 }
