@@ -154,7 +154,13 @@ impl Deblurrer {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor<f32>> {
         if self.streamed.is_none() {
-            self.streamed = Some(self.plan_windows()?);
+            match self.plan_windows()? {
+                Some(streamed) => self.streamed = Some(streamed),
+                None => {
+                    self.window = 0;
+                    return self.whole_run(padded);
+                }
+            }
         }
         let streamed = self
             .streamed
@@ -175,8 +181,8 @@ impl Deblurrer {
     }
 
     /// The generator cut into stages for windows of `self.window` (or the least its halos
-    /// allow), each stage compiled.
-    fn plan_windows(&self) -> Result<Streamed> {
+    /// allow), each stage compiled; `None` (said on stderr) for a generator that cannot stream.
+    fn plan_windows(&self) -> Result<Option<Streamed>> {
         let g = &self.generator;
         let build = |side: usize| {
             let shapes = [(self.input.clone(), vec![1, 3, side, side])];
@@ -186,7 +192,13 @@ impl Deblurrer {
         };
         let mut side = self.window.next_multiple_of(self.multiple);
         let streamed = loop {
-            let plan = compiler::stream::plan_fitted(&build, side).map_err(|e| anyhow!(e))?;
+            let plan = match compiler::stream::plan_fitted(&build, side) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    eprintln!("images run whole: this generator cannot stream: {e}");
+                    return Ok(None);
+                }
+            };
             let (least, window) = (plan.least_side(), plan.window[0]);
             let streamed = Streamed::compile(plan, &self.gpu.target())?;
             let bytes = streamed.device_bytes();
@@ -216,7 +228,7 @@ impl Deblurrer {
             streamed.kernels(),
             mb(streamed.device_bytes())
         );
-        Ok(streamed)
+        Ok(Some(streamed))
     }
 
     fn compile(&mut self, h: usize, w: usize) -> Result<Compiled> {

@@ -123,8 +123,8 @@ pub fn main(args: Args) -> Result<()> {
 }
 
 /// The target the options describe: a GPU's policy on the given limits, or with `--cpu` a CPU
-/// adapter's on lavapipe's (8-lane subgroups, as Mesa 25 has); the `IRDC_*` switches apply as
-/// they do when a device opens.
+/// adapter's on lavapipe's (8-lane subgroups and 48 storage buffers, as Mesa 25 has); the
+/// `IRDC_*` switches apply as they do when a device opens.
 fn target_of(args: &Args) -> Result<compiler::Target> {
     let overrides = compiler::Overrides::from_env().map_err(anyhow::Error::msg)?;
     let mut limits = compiler::Limits {
@@ -133,7 +133,9 @@ fn target_of(args: &Args) -> Result<compiler::Target> {
     };
     let kind = match args.cpu {
         true => {
+            // lavapipe's own limits (Mesa 25), so a plan fails where the run would.
             limits.subgroup_size = 8;
+            limits.max_storage_buffers_per_stage = 48;
             compiler::DeviceKind::Cpu
         }
         false => compiler::DeviceKind::Gpu,
