@@ -289,7 +289,7 @@ fn bad_plans_are_errors_that_name_the_node() {
     };
     assert_eq!(
         message(generate(&g, &conv, &place(&g, false), &[], &few)),
-        "code generation for `conv`: binds 3 arenas, more than the device's 2 storage buffers per stage: its values are too large for this device (split over bindings of at most 128.00 MiB); use smaller inputs (a smaller image)"
+        "code generation for `conv`: binds 3 arenas, more than the device's 2 storage buffers per stage: its values are too large for this device (split over bindings of at most 128.00 MiB); use smaller inputs (a smaller image; `irdc deblur` streams images larger than its --window, shown by `irdc plan --window`)"
     );
 
     let mut values = place(&g, false);

@@ -233,7 +233,7 @@ impl KernelBuilder {
             // Values over max_binding_bytes are split over arenas, one binding a piece: only
             // smaller inputs bring the count down.
             return Err(format!(
-                "binds {} arenas, more than the device's {} storage buffers per stage: its values are too large for this device (split over bindings of at most {}); use smaller inputs (a smaller image)",
+                "binds {} arenas, more than the device's {} storage buffers per stage: its values are too large for this device (split over bindings of at most {}); use smaller inputs (a smaller image; `irdc deblur` streams images larger than its --window, shown by `irdc plan --window`)",
                 arenas.len(),
                 target.limits.max_storage_buffers_per_stage,
                 crate::print::bytes(target.limits.max_binding_bytes)
