@@ -171,6 +171,15 @@ fn plan_prints_the_policy_and_the_switches_that_changed_it() {
         stderr(&o).trim_end(),
         "error: IRDC_SUBGROUPS=\"no\": use 0 (off) or 1 (the default)"
     );
+    // The conv tiles' switch is parsed and shown with the others.
+    let o = plan(false, Some(("IRDC_AUTOTUNE", "0")));
+    assert!(second(&o).starts_with("policy: GPU (overridden: IRDC_AUTOTUNE=0): "));
+    let o = plan(false, Some(("IRDC_AUTOTUNE", "yes")));
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: IRDC_AUTOTUNE=\"yes\": use 0 (off) or 1 (on, CPU adapters too)"
+    );
 }
 
 #[test]
