@@ -28,14 +28,19 @@ const SHUFFLE: Properties = Properties {
     ..Properties::NONE
 };
 
+/// The one input's [N, C, H, W], checked as both shuffles check it.
+fn input(op: &str, factor: usize, inputs: &[&[usize]]) -> Result<[usize; 4], String> {
+    check::arity(op, inputs, 1, "x")?;
+    check::positive(op, "factor", factor)?;
+    check::rank4(op, "an input", "[N, C, H, W]", inputs[0])
+}
+
 impl PixelShuffle {
     pub const PROPERTIES: Properties = SHUFFLE;
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "pixel_shuffle";
-        check::arity(OP, inputs, 1, "x")?;
-        check::positive(OP, "factor", self.factor)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let [n, c, h, w] = input(OP, self.factor, inputs)?;
         let rr = self.factor * self.factor;
         if c % rr != 0 {
             return Err(format!(
@@ -65,11 +70,10 @@ impl PixelShuffle {
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::PixelUnshuffle(PixelUnshuffle {
             factor: self.factor,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 
@@ -78,9 +82,7 @@ impl PixelUnshuffle {
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "pixel_unshuffle";
-        check::arity(OP, inputs, 1, "x")?;
-        check::positive(OP, "factor", self.factor)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let [n, c, h, w] = input(OP, self.factor, inputs)?;
         let r = self.factor;
         if h % r != 0 || w % r != 0 {
             return Err(format!(
@@ -110,11 +112,10 @@ impl PixelUnshuffle {
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::PixelShuffle(PixelShuffle {
             factor: self.factor,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 

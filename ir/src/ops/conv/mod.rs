@@ -93,6 +93,21 @@ pub(super) fn check_groups(op: &str, groups: usize, c: usize, o: usize) -> Resul
 }
 
 /// The kernel height and width of a weight node.
+/// A conv's VJP from the input's gradient `gx`: the weight's, `wg` of (x, grad), named
+/// `<name>.weight`, and the bias's where it has one.
+fn with_param_grads(
+    g: &mut Graph,
+    (name, gx, wg, bias): (&str, NodeId, Op, bool),
+    (x, grad): (NodeId, NodeId),
+) -> VjpResult {
+    let gw = g.push(format!("{name}.weight"), wg, vec![x, grad])?;
+    let mut out = vec![Some(gx), Some(gw)];
+    if bias {
+        out.push(Some(bias_grad(g, name, grad)?));
+    }
+    Ok(out)
+}
+
 fn kernel(g: &Graph, w: NodeId) -> (usize, usize) {
     let [_, _, kh, kw] = shape4(&g.nodes[w].shape);
     (kh, kw)
@@ -123,12 +138,7 @@ impl Conv2d {
             kw,
             groups,
         });
-        let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
-        let mut out = vec![Some(gx), Some(gw)];
-        if self.bias {
-            out.push(Some(bias_grad(g, &name, grad)?));
-        }
-        Ok(out)
+        with_param_grads(g, (&name, gx, wg, self.bias), (ins[0], grad))
     }
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
@@ -232,12 +242,7 @@ impl ConvTranspose2d {
             kw,
             groups,
         });
-        let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
-        let mut out = vec![Some(gx), Some(gw)];
-        if self.bias {
-            out.push(Some(bias_grad(g, &name, grad)?));
-        }
-        Ok(out)
+        with_param_grads(g, (&name, gx, wg, self.bias), (ins[0], grad))
     }
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
