@@ -28,6 +28,25 @@ const SHUFFLE: Properties = Properties {
     ..Properties::NONE
 };
 
+/// The output of `out_shape`, each element `at(n, c, h, w)` in dense order.
+fn gather<T: Float>(
+    out_shape: &[usize],
+    at: impl Fn(usize, usize, usize, usize) -> T,
+) -> Tensor<T> {
+    let [n, c, oh, ow] = shape4(out_shape);
+    let mut data = Vec::with_capacity(crate::numel(out_shape));
+    for b in 0..n {
+        for ch in 0..c {
+            for i in 0..oh {
+                for j in 0..ow {
+                    data.push(at(b, ch, i, j));
+                }
+            }
+        }
+    }
+    Tensor::new(out_shape, data)
+}
+
 /// The one input's [N, C, H, W], checked as both shuffles check it.
 fn input(op: &str, factor: usize, inputs: &[&[usize]]) -> Result<[usize; 4], String> {
     check::arity(op, inputs, 1, "x")?;
@@ -52,21 +71,10 @@ impl PixelShuffle {
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let x = inputs[0];
-        let r = self.factor;
-        let [n, c, oh, ow] = shape4(out_shape);
-        let mut data = Vec::with_capacity(crate::numel(out_shape));
-        for b in 0..n {
-            for ch in 0..c {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        let from = ch * r * r + (i % r) * r + j % r;
-                        data.push(x.at4(b, from, i / r, j / r));
-                    }
-                }
-            }
-        }
-        Tensor::new(out_shape, data)
+        let (x, r) = (inputs[0], self.factor);
+        gather(out_shape, |b, ch, i, j| {
+            x.at4(b, ch * r * r + (i % r) * r + j % r, i / r, j / r)
+        })
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
@@ -94,21 +102,10 @@ impl PixelUnshuffle {
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let x = inputs[0];
-        let r = self.factor;
-        let [n, c, oh, ow] = shape4(out_shape);
-        let mut data = Vec::with_capacity(crate::numel(out_shape));
-        for b in 0..n {
-            for ch in 0..c {
-                let (from, i0, j0) = (ch / (r * r), (ch / r) % r, ch % r);
-                for i in 0..oh {
-                    for j in 0..ow {
-                        data.push(x.at4(b, from, i * r + i0, j * r + j0));
-                    }
-                }
-            }
-        }
-        Tensor::new(out_shape, data)
+        let (x, r) = (inputs[0], self.factor);
+        gather(out_shape, |b, ch, i, j| {
+            x.at4(b, ch / (r * r), i * r + (ch / r) % r, j * r + ch % r)
+        })
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {

@@ -92,6 +92,21 @@ pub(super) fn check_groups(op: &str, groups: usize, c: usize, o: usize) -> Resul
     Ok(())
 }
 
+/// The input's and the weight's shapes (the weight laid out as `layout` says), checked as both
+/// convs check them.
+fn operands(
+    op: &str,
+    (bias, stride): (bool, usize),
+    inputs: &[&[usize]],
+    layout: &str,
+) -> Result<([usize; 4], [usize; 4]), String> {
+    let (n_in, names) = names(bias);
+    check::arity(op, inputs, n_in, names)?;
+    check::positive(op, "stride", stride)?;
+    let x = check::rank4(op, "an input", "[N, C, H, W]", inputs[0])?;
+    Ok((x, check::rank4(op, "a weight", layout, inputs[1])?))
+}
+
 /// The kernel height and width of a weight node.
 /// A conv's VJP from the input's gradient `gx`: the weight's, `wg` of (x, grad), named
 /// `<name>.weight`, and the bias's where it has one.
@@ -143,11 +158,8 @@ impl Conv2d {
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv2d";
-        let (n_in, names) = names(self.bias);
-        check::arity(OP, inputs, n_in, names)?;
-        check::positive(OP, "stride", self.stride)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        let [o, wc, kh, kw] = check::rank4(OP, "a weight", "[O, C, kh, kw]", inputs[1])?;
+        let ([n, c, h, w], [o, wc, kh, kw]) =
+            operands(OP, (self.bias, self.stride), inputs, "[O, C, kh, kw]")?;
         check_groups(OP, self.groups, c, o)?;
         if wc != c / self.groups {
             let groups = match self.groups {
@@ -247,11 +259,8 @@ impl ConvTranspose2d {
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv_transpose2d";
-        let (n_in, names) = names(self.bias);
-        check::arity(OP, inputs, n_in, names)?;
-        check::positive(OP, "stride", self.stride)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        let [wc, og, kh, kw] = check::rank4(OP, "a weight", "[C, O, kh, kw]", inputs[1])?;
+        let ([n, c, h, w], [wc, og, kh, kw]) =
+            operands(OP, (self.bias, self.stride), inputs, "[C, O, kh, kw]")?;
         if wc != c {
             return Err(format!(
                 "{OP}: expected a weight with {c} input channels first (the input has {c}), found weight {:?}",
