@@ -6,7 +6,7 @@ use super::check;
 use super::properties::{Flops, Properties};
 use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
-use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
+use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 /// [N, C*r*r, H, W] -> [N, C, H*r, W*r]: y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w].
@@ -27,25 +27,6 @@ const SHUFFLE: Properties = Properties {
     reindexes: true,
     ..Properties::NONE
 };
-
-/// The output of `out_shape`, each element `at(n, c, h, w)` in dense order.
-fn gather<T: Float>(
-    out_shape: &[usize],
-    at: impl Fn(usize, usize, usize, usize) -> T,
-) -> Tensor<T> {
-    let [n, c, oh, ow] = shape4(out_shape);
-    let mut data = Vec::with_capacity(crate::numel(out_shape));
-    for b in 0..n {
-        for ch in 0..c {
-            for i in 0..oh {
-                for j in 0..ow {
-                    data.push(at(b, ch, i, j));
-                }
-            }
-        }
-    }
-    Tensor::new(out_shape, data)
-}
 
 /// The one input's [N, C, H, W], checked as both shuffles check it.
 fn input(op: &str, factor: usize, inputs: &[&[usize]]) -> Result<[usize; 4], String> {
@@ -72,7 +53,7 @@ impl PixelShuffle {
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         let (x, r) = (inputs[0], self.factor);
-        gather(out_shape, |b, ch, i, j| {
+        Tensor::from_fn(out_shape, |b, ch, i, j| {
             x.at4(b, ch * r * r + (i % r) * r + j % r, i / r, j / r)
         })
     }
@@ -103,7 +84,7 @@ impl PixelUnshuffle {
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
         let (x, r) = (inputs[0], self.factor);
-        gather(out_shape, |b, ch, i, j| {
+        Tensor::from_fn(out_shape, |b, ch, i, j| {
             x.at4(b, ch / (r * r), i * r + (ch / r) % r, j * r + ch % r)
         })
     }
