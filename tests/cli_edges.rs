@@ -82,6 +82,34 @@ fn a_size_the_generator_cannot_take_says_which_it_can() {
 }
 
 #[test]
+fn each_model_names_the_multiple_it_needs() {
+    // NAFNet halves four times, the U-Net three: at 30x30 a multiple of 4 or 8 around it does not
+    // build for NAFNet (28 does not), so the hint must name 16 and 8, not the first factor that
+    // happens to build on one side.
+    let plan = |model: &str, set: &[&str]| {
+        let mut args = vec!["plan", model, "--graph", "generator"];
+        args.extend(set.iter().flat_map(|s| ["--set", *s]));
+        args.extend(["--input", "blurred=1x3x30x30"]);
+        let o = irdc(&args);
+        assert!(!o.status.success());
+        stderr(&o).trim_end().to_string()
+    };
+    assert_eq!(
+        plan("models/nafnet.ron", &["width=16", "enc4=1"]),
+        "models/nafnet.ron:96:21: error: graph generator takes heights and widths that are \
+         multiples of 16: `blurred` is 30x30 (try 16x16 or 32x32); at the size given: in \
+         generator.s4: add: shapes [1, 128, 2, 2] and [1, 128, 3, 3] do not broadcast"
+    );
+    assert_eq!(
+        plan("models/unet.ron", &["width=8"]),
+        "models/unet.ron:41:25: error: graph generator takes heights and widths that are \
+         multiples of 8: `blurred` is 30x30 (try 24x24 or 32x32); at the size given: in \
+         generator.u3.joined: concat: expected inputs with the N, H, W of the first input \
+         [1, 32, 6, 6], found input 1 [1, 32, 7, 7]"
+    );
+}
+
+#[test]
 fn an_error_from_inside_training_is_said_once() {
     // The training section's graphs are built by the trainer, which wraps the model's error.
     let out = scratch("run62");
@@ -142,6 +170,15 @@ fn plan_prints_the_policy_and_the_switches_that_changed_it() {
     assert_eq!(
         stderr(&o).trim_end(),
         "error: IRDC_SUBGROUPS=\"no\": use 0 (off) or 1 (the default)"
+    );
+    // The conv tiles' switch is parsed and shown with the others.
+    let o = plan(false, Some(("IRDC_AUTOTUNE", "0")));
+    assert!(second(&o).starts_with("policy: GPU (overridden: IRDC_AUTOTUNE=0): "));
+    let o = plan(false, Some(("IRDC_AUTOTUNE", "yes")));
+    assert!(!o.status.success());
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: IRDC_AUTOTUNE=\"yes\": use 0 (off) or 1 (on, CPU adapters too)"
     );
 }
 

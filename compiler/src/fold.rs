@@ -4,7 +4,7 @@
 //! before autodiff, so the gradient graph never sees the dropped term at all.
 //!
 //! Only `Affine { scale: 0 }` is folded (it is how model files weight their terms). IEEE says
-//! 0 * inf = NaN, so a non-finite dropped term no longer poisons the loss: that is what a user
+//! 0 * inf = NaN, so folding it means a non-finite dropped term does not poison the loss: that is what a user
 //! who set its weight to 0 asks for.
 
 use crate::simplify::simplify;

@@ -180,7 +180,7 @@ pub fn fuse(graph: &Graph, slices: &[Option<(NodeId, usize)>], target: &Target) 
                     true => ops[v] <= max_ops && full[v] <= max_full,
                     false => ops[v] <= MAX_OPS,
                 };
-                cheap && !matches!(op, Op::Concat(_) | Op::ChannelSlice(_)) && !accumulates(u)
+                cheap && !op.properties().channel_view && !accumulates(u)
             });
     }
     f.applies = crate::plane_apply::choose(graph, &f, &consumers, slices, target);

@@ -33,20 +33,11 @@ pub fn choose(
         let Some(x) = node.inputs.first().map(|&i| &graph.nodes[i].shape) else {
             continue;
         };
-        // Its readers take one plane's results at their own (n, c): nothing else may read it.
-        let per_plane = |u: &NodeId| match node.op {
-            Op::InstanceNormStats(_) | Op::PlaneMeans(_) => {
-                matches!(
-                    graph.nodes[*u].op,
-                    Op::PlaneStat(_) | Op::InstanceNormApply(_)
-                )
-            }
-            // Broadcast over the plane it summed.
-            _ => matches!(graph.nodes[*u].op, Op::Unary(_) | Op::Binary(_)),
-        };
+        // Its readers take one plane's results at their own (n, c) (elementwise ops, which
+        // broadcast them over the plane): nothing else may read it.
+        let per_plane = |u: &NodeId| graph.nodes[*u].op.properties().elementwise;
         let plane_sum = matches!(&node.op, Op::Reduce(r) if r.axes == [2, 3]) && x.len() == 4;
-        let plane_results = matches!(node.op, Op::InstanceNormStats(_) | Op::PlaneMeans(_));
-        if !(plane_sum || plane_results) || !f.has_memory(r) {
+        if !(plane_sum || node.op.properties().reduces_planes) || !f.has_memory(r) {
             continue;
         }
         let [_, _, h, w] = shape4(x);
@@ -59,10 +50,7 @@ pub fn choose(
             continue;
         };
         let en = &graph.nodes[e];
-        let elementwise = matches!(
-            en.op,
-            Op::Unary(_) | Op::Binary(_) | Op::ChannelAffine(_) | Op::InstanceNormApply(_)
-        );
+        let elementwise = en.op.properties().elementwise;
         let plain = graph.kind(e) == ValueKind::Computed
             && f.has_memory(e)
             && !stored[e]

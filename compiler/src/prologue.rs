@@ -3,7 +3,7 @@
 //! VGG19 of a perceptual loss) and on constants, such as their Winograd weight transforms.
 //! Their kernels move to the front of the plan (`Plan::prologue`), the runtime runs them on the
 //! first run only, and what later kernels read of theirs lives for the whole plan, so no other
-//! value, fed or computed, ever shares its bytes (`verify.rs`, (h)).
+//! value, fed or computed, ever shares its bytes (`verify/`, (h)).
 //!
 //! The same reordering splits a plan in two phases (`Options::late`, `Plan::split`): the kernels
 //! that read no late source, directly or through other values, run first, so a caller can run

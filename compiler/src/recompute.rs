@@ -8,6 +8,7 @@
 //! The pass rewrites every such value; [`crate::compile_with`] plans the graph with and without it
 //! and keeps the lower peak.
 
+use crate::rewrite::{push, rewrite};
 use ir::{Graph, NodeId, Op, ValueKind};
 
 /// Prefix of the nodes this pass adds: `recompute.<node path>`.
@@ -49,31 +50,18 @@ pub fn recompute(graph: &Graph) -> (Graph, usize) {
                 && consumers[v].iter().any(|&u| back[u])
         })
         .collect();
-    let mut out = Graph {
-        name: graph.name.clone(),
-        ..Graph::default()
-    };
-    let mut new_id = vec![usize::MAX; n];
     let mut clone: Vec<Option<NodeId>> = vec![None; n];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let mut node = node.clone();
+    let out = rewrite(graph, |out, new_id, i, mut node| {
+        // A backward node reads the clone of a recomputed input, emitted right before it.
         if back[i] {
-            for j in node.inputs.iter_mut() {
-                *j = if redo[*j] {
-                    emit_clone(graph, &redo, &new_id, &mut clone, &mut out, *j)
-                } else {
-                    new_id[*j]
-                };
+            for (k, &j) in graph.nodes[i].inputs.iter().enumerate() {
+                if redo[j] {
+                    node.inputs[k] = emit_clone(graph, &redo, new_id, &mut clone, out, j);
+                }
             }
-        } else {
-            node.inputs.iter_mut().for_each(|j| *j = new_id[*j]);
         }
-        new_id[i] = out.nodes.len();
-        out.nodes.push(node);
-    }
-    out.outputs = (graph.outputs.iter())
-        .map(|(name, o)| (name.clone(), new_id[*o]))
-        .collect();
+        new_id[i] = push(out, node);
+    });
     let count = clone.iter().flatten().count();
     (out, count)
 }
@@ -99,7 +87,7 @@ fn emit_clone(
         };
     }
     node.name = format!("{PREFIX}{}", node.name);
-    out.nodes.push(node);
-    clone[v] = Some(out.nodes.len() - 1);
-    out.nodes.len() - 1
+    let c = push(out, node);
+    clone[v] = Some(c);
+    c
 }

@@ -137,7 +137,9 @@ impl Policy {
 }
 
 /// Switches that turn one choice of the policy off, to measure what it gains: each
-/// `IRDC_<NAME>=0`. Parsed once, when the device is opened; `irdc plan` prints them.
+/// `IRDC_<NAME>=0`; and `IRDC_AUTOTUNE`, whether the runtime times the conv tiles (0: the
+/// default tiles; 1: also on a CPU adapter, which keeps them otherwise). Parsed once, when the
+/// device is opened; `irdc plan` prints them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Overrides {
     pub winograd: Option<bool>,
@@ -145,16 +147,18 @@ pub struct Overrides {
     pub plane_apply: Option<bool>,
     pub subgroups: Option<bool>,
     pub coop_matrix: Option<bool>,
+    pub autotune: Option<bool>,
 }
 
 impl Overrides {
     /// The switches, by their environment variable's name.
-    pub const VARIABLES: [&'static str; 5] = [
+    pub const VARIABLES: [&'static str; 6] = [
         "IRDC_WINOGRAD",
         "IRDC_SMALL_VALUES",
         "IRDC_PLANE_APPLY",
         "IRDC_SUBGROUPS",
         "IRDC_COOP_MATRIX",
+        "IRDC_AUTOTUNE",
     ];
 
     /// The switches as the process environment sets them.
@@ -163,24 +167,30 @@ impl Overrides {
     }
 
     /// Read the switches through `var` (the process environment: [`Overrides::from_env`]).
-    /// Each takes 0 (off) or 1 (the preset's choice).
+    /// Each takes 0 (off) or 1 (the preset's choice; for `IRDC_AUTOTUNE`, tuning on any
+    /// adapter).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Overrides, String> {
-        let mut values = [None; 5];
+        let mut values = [None; 6];
         for (slot, name) in values.iter_mut().zip(Self::VARIABLES) {
+            let on = match name {
+                "IRDC_AUTOTUNE" => "on, CPU adapters too",
+                _ => "the default",
+            };
             *slot = match var(name).as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some("0") => Some(false),
                 Some("1") => Some(true),
-                Some(v) => return Err(format!("{name}={v:?}: use 0 (off) or 1 (the default)")),
+                Some(v) => return Err(format!("{name}={v:?}: use 0 (off) or 1 ({on})")),
             };
         }
-        let [winograd, small_values, plane_apply, subgroups, coop_matrix] = values;
+        let [winograd, small_values, plane_apply, subgroups, coop_matrix, autotune] = values;
         Ok(Overrides {
             winograd,
             small_values,
             plane_apply,
             subgroups,
             coop_matrix,
+            autotune,
         })
     }
 
@@ -192,6 +202,7 @@ impl Overrides {
             self.plane_apply,
             self.subgroups,
             self.coop_matrix,
+            self.autotune,
         ];
         (Self::VARIABLES.iter().zip(set))
             .filter_map(|(name, v)| v.map(|on| format!("{name}={}", u8::from(on))))
@@ -314,6 +325,14 @@ mod tests {
             err,
             "IRDC_PLANE_APPLY=\"off\": use 0 (off) or 1 (the default)"
         );
+        let err = Overrides::from_vars(env(&[("IRDC_AUTOTUNE", "yes")])).unwrap_err();
+        assert_eq!(
+            err,
+            "IRDC_AUTOTUNE=\"yes\": use 0 (off) or 1 (on, CPU adapters too)"
+        );
+        let tune = Overrides::from_vars(env(&[("IRDC_AUTOTUNE", "1")])).unwrap();
+        assert_eq!(tune.autotune, Some(true));
+        assert_eq!(tune.describe(), ["IRDC_AUTOTUNE=1"]);
         let off = Overrides::from_vars(env(&[("IRDC_SUBGROUPS", "0")])).unwrap();
         let t = Target::new(limits_with_subgroups(), DeviceKind::Cpu, &off);
         assert_eq!(t.subgroup_size(), 0);

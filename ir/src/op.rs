@@ -74,7 +74,6 @@ macro_rules! op_set {
                 }
             }
 
-            /// What passes ask of this op (see [`Properties`]): each op states its own.
             /// Where its output pixels read its inputs (`Reach`), for tiled runs.
             pub fn reach(&self, inputs: &[&[usize]]) -> Reach {
                 match self {
@@ -83,12 +82,18 @@ macro_rules! op_set {
                 }
             }
 
+            /// What passes ask of this op (see [`Properties`]): each op states its own.
             pub fn properties(&self) -> Properties {
                 match self {
                     Op::Input { .. } | Op::Param { .. } => Properties::NONE,
                     $( Op::$variant(_) => <$ty>::PROPERTIES, )*
                 }
             }
+
+            /// Every variant's name and properties, in the list's order: for checks over all
+            /// ops (no op a model file names is internal).
+            pub const VARIANTS: &'static [(&'static str, Properties)] =
+                &[$( (stringify!($variant), <$ty>::PROPERTIES), )*];
         }
     };
 }
@@ -132,7 +137,7 @@ op_set! {
     /// Channels c0..c1.
     ChannelSlice(_o: ChannelSlice) = "channel_slice";
     Reshape(_o: Reshape) = "reshape";
-    // A stride-1 3x3 conv2d as Winograd's F(m x m, 3 x 3) (`ops/winograd.rs`), which the
+    // A stride-1 3x3 conv2d as Winograd's F(m x m, 3 x 3) (`ops/winograd/`), which the
     // compiler rewrites convs into after autodiff.
     WinogradWeight(_o: WinogradWeight) = "winograd_weight";
     WinogradInput(_o: WinogradInput) = "winograd_input";

@@ -27,6 +27,22 @@ impl<T: Float> Tensor<T> {
             data,
         }
     }
+    /// A tensor of `shape` whose element at 4-D coordinates of the left-padded shape (see
+    /// [`crate::shape4`]) is `at(n, c, h, w)`.
+    pub fn from_fn(shape: &[usize], at: impl Fn(usize, usize, usize, usize) -> T) -> Self {
+        let [n, c, h, w] = crate::shape4(shape);
+        let mut data = Vec::with_capacity(crate::numel(shape));
+        for i0 in 0..n {
+            for i1 in 0..c {
+                for i2 in 0..h {
+                    for i3 in 0..w {
+                        data.push(at(i0, i1, i2, i3));
+                    }
+                }
+            }
+        }
+        Tensor::new(shape, data)
+    }
     pub fn cast<U: Float>(&self) -> Tensor<U> {
         Tensor {
             shape: self.shape.clone(),

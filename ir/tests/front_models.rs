@@ -357,3 +357,24 @@ fn unet_parameter_count() {
     assert_eq!(want, 1_796_643);
     assert_eq!(output_shape(&g, "sharp"), [1, 3, 256, 256]);
 }
+
+#[test]
+fn the_readme_model_builds_and_widens_with_n() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"));
+    let readme = readme.unwrap();
+    let start = readme.find("```ron\n").expect("README has a RON model") + "```ron\n".len();
+    let src = &readme[start..start + readme[start..].find("```").unwrap()];
+    let params = |n: &str| {
+        let m = front::parse(src, "README.md", &[("N".into(), n.into())]).unwrap();
+        let g = m.build("net", &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output_shape(&g, "sharp"), [1, 3, 64, 64]);
+        param_count(&g)
+    };
+    // Three CBR blocks of N, 2N and 3N channels, then a 1x1 conv to RGB, each with a bias.
+    let expect = |n: usize| {
+        (3 * 9 + 1) * n + (n * 9 + 1) * 2 * n + (2 * n * 9 + 1) * 3 * n + (3 * n + 1) * 3
+    };
+    assert_eq!(params("8"), expect(8));
+    assert_eq!(params("16"), expect(16));
+}

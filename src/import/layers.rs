@@ -116,17 +116,19 @@ pub fn conv(b: &mut Builder, n: &Node, transposed: bool) -> Step {
     Ok(())
 }
 
+/// The attributes both poolings read (`pool` checks their values).
+const POOL_ATTRIBUTES: [&str; 6] = [
+    "kernel_shape",
+    "strides",
+    "pads",
+    "dilations",
+    "auto_pad",
+    "ceil_mode",
+];
+
 /// MaxPool of a square window, without ceil mode or the indices output.
 pub fn max_pool(b: &mut Builder, n: &Node) -> Step {
-    n.only(&[
-        "kernel_shape",
-        "strides",
-        "pads",
-        "dilations",
-        "auto_pad",
-        "ceil_mode",
-        "storage_order",
-    ])?;
+    n.only(&[&POOL_ATTRIBUTES[..], &["storage_order"]].concat())?;
     if n.has_output(1) {
         return lacks("with its indices output");
     }
@@ -136,15 +138,7 @@ pub fn max_pool(b: &mut Builder, n: &Node) -> Step {
 /// AveragePool as irdc's, which divides every window by its size: padding counted in
 /// (`count_include_pad` 1), or no padding.
 pub fn avg_pool(b: &mut Builder, n: &Node) -> Step {
-    n.only(&[
-        "kernel_shape",
-        "strides",
-        "pads",
-        "dilations",
-        "auto_pad",
-        "ceil_mode",
-        "count_include_pad",
-    ])?;
+    n.only(&[&POOL_ATTRIBUTES[..], &["count_include_pad"]].concat())?;
     pool(b, n, "AvgPool")
 }
 

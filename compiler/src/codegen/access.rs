@@ -277,7 +277,7 @@ impl KernelBuilder {
         }
         // A uniform array's elements are 16 bytes: four offsets to an element. `main` copies
         // them into private variables first: lavapipe re-reads a uniform at every use inside
-        // a loop (a GEMM's loads ran 10-30% slower), but keeps a private variable in a register.
+        // a loop, but keeps a private variable in a register (benches/README.md).
         let _ = writeln!(
             s,
             "struct Offsets {{ o: array<vec4<u32>, {}> }}\n\

@@ -6,7 +6,7 @@
 use super::gemm::{gemm, Groups, RowTaps};
 use super::grouped_conv;
 use super::{Ctx, KernelBuilder};
-use crate::Kernel;
+use crate::{Kernel, ValuePlan};
 use ir::ops::{Conv2d, ConvTranspose2d};
 
 const CONV2D: &str = include_str!("../../../shaders/conv2d.wgsl");
@@ -43,25 +43,13 @@ fn conv(
     bias: bool,
     phases: bool,
 ) -> Result<Kernel, String> {
-    let (x, w, y) = (ctx.input(0, "x")?, ctx.input(1, "weight")?, ctx.out()?);
     // k runs channel-major, so every column of a k step reads the same input channel.
     let mut b = KernelBuilder::default();
     b.channel_runs = true;
-    b.load("x", x)?;
-    b.load("w", w)?;
-    match bias {
-        true => b.load("b", ctx.input(2, "bias")?)?,
-        false => b.zero("b"),
-    }
-    b.store("y", y)?;
-    b.dims("X", &x.shape)?;
-    b.dims("Y", &y.shape)?;
+    let [x, w, y] = operands(ctx, &mut b, (stride, pad, bias))?;
     let [_, _, kh, kw] = ir::shape4(&w.shape);
     let [n, co, oh, ow] = ir::shape4(&y.shape);
     let cin = ir::shape4(&x.shape)[1];
-    for (name, v) in [("KH", kh), ("KW", kw), ("STRIDE", stride), ("PAD", pad)] {
-        b.u32(name, v as u64)?;
-    }
     let (src, dispatch) = match phases {
         // One GEMM group per output phase (shaders/conv_transpose2d.wgsl), each sized for the
         // largest phase.
@@ -92,4 +80,28 @@ fn conv(
         }
     };
     ctx.kernel(template, &src, b, dispatch)
+}
+
+/// A conv's operands in `b`: x, the weight, the bias (0 without one) and y, x's and y's dims,
+/// and the window's KH, KW, STRIDE and PAD; the three values.
+pub(super) fn operands<'a>(
+    ctx: &'a Ctx,
+    b: &mut KernelBuilder,
+    (stride, pad, bias): (usize, usize, bool),
+) -> Result<[&'a ValuePlan; 3], String> {
+    let (x, w, y) = (ctx.input(0, "x")?, ctx.input(1, "weight")?, ctx.out()?);
+    b.load("x", x)?;
+    b.load("w", w)?;
+    match bias {
+        true => b.load("b", ctx.input(2, "bias")?)?,
+        false => b.zero("b"),
+    }
+    b.store("y", y)?;
+    b.dims("X", &x.shape)?;
+    b.dims("Y", &y.shape)?;
+    let [_, _, kh, kw] = ir::shape4(&w.shape);
+    for (name, v) in [("KH", kh), ("KW", kw), ("STRIDE", stride), ("PAD", pad)] {
+        b.u32(name, v as u64)?;
+    }
+    Ok([x, w, y])
 }

@@ -40,13 +40,8 @@ fn correlate(
     g: &ValuePlan,
     (stride, pad, kh, kw): (usize, usize, usize, usize),
 ) -> Result<Kernel, String> {
-    let out = ctx.out()?;
     let mut b = KernelBuilder::default();
-    b.load("s", s)?;
-    b.load("g", g)?;
-    b.store("out", out)?;
-    b.dims("S", &s.shape)?;
-    b.dims("G", &g.shape)?;
+    operands(ctx, &mut b, s, g)?;
     for (name, v) in [("KH", kh), ("KW", kw), ("STRIDE", stride), ("PAD", pad)] {
         b.u32(name, v as u64)?;
     }
@@ -55,4 +50,21 @@ fn correlate(
     let sizes = [sc, gc * kh * kw, sn * sh * sw];
     let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, sizes, Groups::One, None)?;
     ctx.kernel("weight_grad", &src, b, dispatch)
+}
+
+/// A weight gradient's operands in `b`: the activations s and g with their dims, and the
+/// output; its plan.
+pub(super) fn operands<'a>(
+    ctx: &'a Ctx,
+    b: &mut KernelBuilder,
+    s: &ValuePlan,
+    g: &ValuePlan,
+) -> Result<&'a ValuePlan, String> {
+    let out = ctx.out()?;
+    b.load("s", s)?;
+    b.load("g", g)?;
+    b.store("out", out)?;
+    b.dims("S", &s.shape)?;
+    b.dims("G", &g.shape)?;
+    Ok(out)
 }

@@ -16,29 +16,11 @@ pub(super) fn conv(
     (stride, pad, bias, groups): (usize, usize, bool, usize),
     transposed: bool,
 ) -> Result<Kernel, String> {
-    let (x, w, y) = (ctx.input(0, "x")?, ctx.input(1, "weight")?, ctx.out()?);
     let mut b = KernelBuilder::default();
-    b.load("x", x)?;
-    b.load("w", w)?;
-    match bias {
-        true => b.load("b", ctx.input(2, "bias")?)?,
-        false => b.zero("b"),
-    }
-    b.store("y", y)?;
-    b.dims("X", &x.shape)?;
-    b.dims("Y", &y.shape)?;
-    let [_, _, kh, kw] = ir::shape4(&w.shape);
-    let (cin, cout) = (x.shape[1], y.shape[1]);
-    for (name, v) in [
-        ("KH", kh),
-        ("KW", kw),
-        ("STRIDE", stride),
-        ("PAD", pad),
-        ("CG", cin / groups),
-        ("OG", cout / groups),
-    ] {
-        b.u32(name, v as u64)?;
-    }
+    let [x, w, y] = super::conv::operands(ctx, &mut b, (stride, pad, bias))?;
+    let kw = ir::shape4(&w.shape)[3];
+    b.u32("CG", (x.shape[1] / groups) as u64)?;
+    b.u32("OG", (y.shape[1] / groups) as u64)?;
     let total = ir::numel(&y.shape) as u64;
     if transposed {
         let src = CONV_TRANSPOSE2D;
@@ -97,13 +79,8 @@ pub(super) fn weight_grad(
     g: &ValuePlan,
     (stride, pad, groups): (usize, usize, usize),
 ) -> Result<Kernel, String> {
-    let out = ctx.out()?;
     let mut b = KernelBuilder::default();
-    b.load("s", s)?;
-    b.load("g", g)?;
-    b.store("out", out)?;
-    b.dims("S", &s.shape)?;
-    b.dims("G", &g.shape)?;
+    let out = super::conv_grad::operands(ctx, &mut b, s, g)?;
     b.dims("OUT", &out.shape)?;
     b.u32("STRIDE", stride as u64)?;
     b.u32("PAD", pad as u64)?;

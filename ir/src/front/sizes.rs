@@ -10,7 +10,8 @@ const FACTORS: [usize; 6] = [2, 4, 8, 16, 32, 64];
 
 /// `error` from building `graph` at `shapes` (every input's shape, declared or overridden),
 /// with a first sentence that names the size factor the graph needs, where its images are of
-/// one size and building at the multiples of a factor around it succeeds; else `error` as it is.
+/// one size and building at both multiples of a factor around it succeeds; else `error` as it
+/// is.
 pub(super) fn explain(
     model: &Model,
     graph: &str,
@@ -55,12 +56,10 @@ pub(super) fn explain(
             }
             changed.then_some(out)
         };
-        let fits: Vec<_> = [round(false), round(true)]
-            .into_iter()
-            .flatten()
-            .filter(|s| builds(s))
-            .collect();
-        if fits.is_empty() {
+        // The factor, when the sizes around the one given build, down and up (not down to 0):
+        // a multiple of a smaller factor may build by chance while its neighbour does not.
+        let fits: Vec<_> = [round(false), round(true)].into_iter().flatten().collect();
+        if fits.is_empty() || !fits.iter().all(|s| builds(s)) {
             continue;
         }
         let size = |s: &[usize]| format!("{}x{}", s[2], s[3]);

@@ -27,15 +27,15 @@ pub struct AvgPoolGrad {
     pub size: [usize; 2],
 }
 
-/// The pooled shape of `x` under max pooling's rule (PyTorch's: pad <= kernel / 2, and a
-/// non-empty output), its messages naming `op`.
-fn pooled(op: &str, k: usize, s: usize, p: usize, x: &[usize]) -> Result<Shape, String> {
+/// The pooled shape of `inputs` (one, x) under max pooling's rule (PyTorch's: pad <= kernel / 2,
+/// and a non-empty output), its messages naming `op`.
+fn pooled(op: &str, k: usize, s: usize, p: usize, inputs: &[&[usize]]) -> Result<Shape, String> {
     let pool = MaxPool2d {
         kernel: k,
         stride: s,
         pad: p,
     };
-    pool.shape(&[x])
+    pool.shape(inputs)
         .map_err(|e| e.replacen("max_pool2d", op, 1))
 }
 
@@ -80,12 +80,7 @@ impl AvgPool {
     };
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
-        const OP: &str = "avg_pool";
-        check::arity(OP, inputs, 1, "x")?;
-        check::positive(OP, "kernel", self.kernel)?;
-        check::positive(OP, "stride", self.stride)?;
-        check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        pooled(OP, self.kernel, self.stride, self.pad, inputs[0])
+        pooled("avg_pool", self.kernel, self.stride, self.pad, inputs)
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
@@ -103,14 +98,13 @@ impl AvgPool {
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
         let [_, _, h, w] = shape4(&g.nodes[x].shape);
-        let name = super::vjp::prefix(g, node);
         let op = Op::AvgPoolGrad(AvgPoolGrad {
             kernel: self.kernel,
             stride: self.stride,
             pad: self.pad,
             size: [h, w],
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 
@@ -128,7 +122,7 @@ impl AvgPoolGrad {
         check::positive(OP, "stride", self.stride)?;
         let [n, c, _, _] = check::rank4(OP, "a gradient", "[N, C, H, W]", inputs[0])?;
         let x = vec![n, c, self.size[0], self.size[1]];
-        let want = pooled(OP, self.kernel, self.stride, self.pad, &x)?;
+        let want = pooled(OP, self.kernel, self.stride, self.pad, &[&x])?;
         if inputs[0] != want.as_slice() {
             return Err(format!(
                 "{OP}: expected gy {want:?} (avg_pool's output for x {x:?}), found {:?}",
@@ -151,13 +145,12 @@ impl AvgPoolGrad {
 
     /// Linear, so its VJP is its adjoint: the pooling.
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::AvgPool(AvgPool {
             kernel: self.kernel,
             stride: self.stride,
             pad: self.pad,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 

@@ -21,7 +21,10 @@ pub struct ChannelSlice {
 }
 
 impl Concat {
-    pub const PROPERTIES: Properties = Properties::NONE;
+    pub const PROPERTIES: Properties = Properties {
+        channel_view: true,
+        ..Properties::NONE
+    };
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "concat";
@@ -70,7 +73,10 @@ impl Concat {
 }
 
 impl ChannelSlice {
-    pub const PROPERTIES: Properties = Properties::NONE;
+    pub const PROPERTIES: Properties = Properties {
+        channel_view: true,
+        ..Properties::NONE
+    };
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "channel_slice";

@@ -101,11 +101,10 @@ impl Reshape {
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
         let x = g.nodes[node].inputs[0];
-        let name = super::vjp::prefix(g, node);
         let op = Op::Reshape(Reshape {
             shape: g.nodes[x].shape.clone(),
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 

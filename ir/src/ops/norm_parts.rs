@@ -48,7 +48,10 @@ fn compile_time_only(op: &str) -> VjpResult {
 }
 
 impl InstanceNormStats {
-    pub const PROPERTIES: Properties = Properties::INTERNAL;
+    pub const PROPERTIES: Properties = Properties {
+        reduces_planes: true,
+        ..Properties::INTERNAL
+    };
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "instance_norm_stats";
@@ -153,7 +156,10 @@ impl PlaneStat {
 }
 
 impl PlaneMeans {
-    pub const PROPERTIES: Properties = Properties::INTERNAL;
+    pub const PROPERTIES: Properties = Properties {
+        reduces_planes: true,
+        ..Properties::INTERNAL
+    };
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "plane_means";

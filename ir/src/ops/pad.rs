@@ -87,9 +87,8 @@ impl ReflectPad {
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::ReflectPadGrad(ReflectPadGrad { pads: self.pads });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 
@@ -135,9 +134,8 @@ impl ReflectPadGrad {
 
     /// Linear, so its VJP is its adjoint: the reflect pad.
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::ReflectPad(ReflectPad { pads: self.pads });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 

@@ -25,6 +25,14 @@ pub struct Properties {
     pub reindexes: bool,
     /// Made only by the compiler (autodiff, lowering, Winograd); a model file cannot name it.
     pub internal: bool,
+    /// One workgroup reduces each (n, c) plane, and every invocation ends holding the plane's
+    /// results (an instance norm's statistics): its kernel may also compute an elementwise
+    /// reader of them (`compiler::plane_apply`).
+    pub reduces_planes: bool,
+    /// Its value is other values' bytes, with no kernel of its own where the memory plan places
+    /// it (a concat's inputs are written into its channels; a channel slice is a view of its
+    /// input's): nothing can be computed in its loads.
+    pub channel_view: bool,
 }
 
 impl Properties {
@@ -37,6 +45,8 @@ impl Properties {
         channelwise: false,
         reindexes: false,
         internal: false,
+        reduces_planes: false,
+        channel_view: false,
     };
     /// A unary or binary elementwise op of plain arithmetic.
     pub const ARITHMETIC: Properties = Properties {

@@ -111,12 +111,11 @@ impl Resize {
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::ResizeGrad(ResizeGrad {
             factor: self.factor,
             mode: self.mode,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 
@@ -159,12 +158,11 @@ impl ResizeGrad {
 
     /// Linear, so its VJP is its adjoint: the resize.
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::Resize(Resize {
             factor: self.factor,
             mode: self.mode,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 

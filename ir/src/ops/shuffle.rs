@@ -6,7 +6,7 @@ use super::check;
 use super::properties::{Flops, Properties};
 use super::reach::{Reach, Spatial};
 use super::vjp::VjpResult;
-use crate::{shape4, Graph, NodeId, Op, Shape, Tensor};
+use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
 /// [N, C*r*r, H, W] -> [N, C, H*r, W*r]: y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w].
@@ -28,14 +28,19 @@ const SHUFFLE: Properties = Properties {
     ..Properties::NONE
 };
 
+/// The one input's [N, C, H, W], checked as both shuffles check it.
+fn input(op: &str, factor: usize, inputs: &[&[usize]]) -> Result<[usize; 4], String> {
+    check::arity(op, inputs, 1, "x")?;
+    check::positive(op, "factor", factor)?;
+    check::rank4(op, "an input", "[N, C, H, W]", inputs[0])
+}
+
 impl PixelShuffle {
     pub const PROPERTIES: Properties = SHUFFLE;
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "pixel_shuffle";
-        check::arity(OP, inputs, 1, "x")?;
-        check::positive(OP, "factor", self.factor)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let [n, c, h, w] = input(OP, self.factor, inputs)?;
         let rr = self.factor * self.factor;
         if c % rr != 0 {
             return Err(format!(
@@ -47,29 +52,17 @@ impl PixelShuffle {
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let x = inputs[0];
-        let r = self.factor;
-        let [n, c, oh, ow] = shape4(out_shape);
-        let mut data = Vec::with_capacity(crate::numel(out_shape));
-        for b in 0..n {
-            for ch in 0..c {
-                for i in 0..oh {
-                    for j in 0..ow {
-                        let from = ch * r * r + (i % r) * r + j % r;
-                        data.push(x.at4(b, from, i / r, j / r));
-                    }
-                }
-            }
-        }
-        Tensor::new(out_shape, data)
+        let (x, r) = (inputs[0], self.factor);
+        Tensor::from_fn(out_shape, |b, ch, i, j| {
+            x.at4(b, ch * r * r + (i % r) * r + j % r, i / r, j / r)
+        })
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::PixelUnshuffle(PixelUnshuffle {
             factor: self.factor,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 
@@ -78,9 +71,7 @@ impl PixelUnshuffle {
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "pixel_unshuffle";
-        check::arity(OP, inputs, 1, "x")?;
-        check::positive(OP, "factor", self.factor)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
+        let [n, c, h, w] = input(OP, self.factor, inputs)?;
         let r = self.factor;
         if h % r != 0 || w % r != 0 {
             return Err(format!(
@@ -92,29 +83,17 @@ impl PixelUnshuffle {
     }
 
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let x = inputs[0];
-        let r = self.factor;
-        let [n, c, oh, ow] = shape4(out_shape);
-        let mut data = Vec::with_capacity(crate::numel(out_shape));
-        for b in 0..n {
-            for ch in 0..c {
-                let (from, i0, j0) = (ch / (r * r), (ch / r) % r, ch % r);
-                for i in 0..oh {
-                    for j in 0..ow {
-                        data.push(x.at4(b, from, i * r + i0, j * r + j0));
-                    }
-                }
-            }
-        }
-        Tensor::new(out_shape, data)
+        let (x, r) = (inputs[0], self.factor);
+        Tensor::from_fn(out_shape, |b, ch, i, j| {
+            x.at4(b, ch / (r * r), i * r + (ch / r) % r, j * r + ch % r)
+        })
     }
 
     pub fn vjp(&self, g: &mut Graph, node: NodeId, grad: NodeId) -> VjpResult {
-        let name = super::vjp::prefix(g, node);
         let op = Op::PixelShuffle(PixelShuffle {
             factor: self.factor,
         });
-        Ok(vec![Some(g.push(name, op, vec![grad])?)])
+        super::vjp::adjoint(g, node, grad, op)
     }
 }
 

@@ -12,6 +12,12 @@ pub(crate) fn prefix(g: &Graph, node: NodeId) -> String {
     format!("grad.{}", g.nodes[node].name)
 }
 
+/// A linear op's VJP: its adjoint `op` (a pad's crop, a shuffle's unshuffle) of the gradient.
+pub(crate) fn adjoint(g: &mut Graph, node: NodeId, grad: NodeId, op: Op) -> VjpResult {
+    let name = prefix(g, node);
+    Ok(vec![Some(g.push(name, op, vec![grad])?)])
+}
+
 /// A tensor of zeros of `shape`: a scalar Const 0 expanded, so no large constant is stored.
 pub fn zeros(g: &mut Graph, name: &str, shape: &[usize]) -> Result<NodeId, String> {
     filled(g, name, shape, 0.0)

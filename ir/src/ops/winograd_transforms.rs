@@ -1,6 +1,6 @@
 //! The matrices of Winograd's minimal filtering for a 3-tap filter along one dimension, for
 //! the three convs the compiler rewrites (`WinogradKind`); the 2D algorithms of
-//! `ops/winograd.rs` are their tensor products. Along a dimension, a tile's `patch` inputs d
+//! `ops/winograd/` are their tensor products. Along a dimension, a tile's `patch` inputs d
 //! give its outputs as `y = AT [(G g) .* (BT d)]`: A products where the direct conv does 3 per
 //! output (stride 1) or per input (the stride-2 ones).
 //!

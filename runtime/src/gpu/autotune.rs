@@ -229,19 +229,21 @@ impl TileState {
     }
 }
 
-/// `IRDC_AUTOTUNE=0`, cooperative matrices, or no cache directory: the default tiles; else the
-/// cached or timed ones.
+/// `IRDC_AUTOTUNE=0` (`compiler::Overrides`, read when the device opened), cooperative
+/// matrices, or no cache directory: the default tiles; else the cached or timed ones.
 /// A CPU adapter (lavapipe) is tuned only with `IRDC_AUTOTUNE=1`: there every candidate ran at
 /// the same speed (its loads go one SIMD lane at a time, whatever the tile), while timing them
 /// takes most of a minute at each first start, in every process of a test run.
 fn settle(gpu: &Gpu) -> ConvTiles {
-    let asked = std::env::var("IRDC_AUTOTUNE").ok();
+    let target = gpu.limits_target();
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-    if asked.as_deref() == Some("0") || (cpu && asked.as_deref() != Some("1")) {
-        return ConvTiles::default();
+    match target.overrides.autotune {
+        Some(false) => return ConvTiles::default(),
+        None if cpu => return ConvTiles::default(),
+        _ => {}
     }
     // GEMMs on cooperative matrices have a block of their own, whatever the tiles.
-    if compiler::codegen::uses_coop_matrices(&gpu.limits_target()) {
+    if compiler::codegen::uses_coop_matrices(&target) {
         return ConvTiles::default();
     }
     let Some(dir) = cache_dir() else {

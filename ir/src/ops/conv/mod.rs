@@ -92,7 +92,37 @@ pub(super) fn check_groups(op: &str, groups: usize, c: usize, o: usize) -> Resul
     Ok(())
 }
 
+/// The input's and the weight's shapes (the weight laid out as `layout` says), checked as both
+/// convs check them.
+fn operands(
+    op: &str,
+    (bias, stride): (bool, usize),
+    inputs: &[&[usize]],
+    layout: &str,
+) -> Result<([usize; 4], [usize; 4]), String> {
+    let (n_in, names) = names(bias);
+    check::arity(op, inputs, n_in, names)?;
+    check::positive(op, "stride", stride)?;
+    let x = check::rank4(op, "an input", "[N, C, H, W]", inputs[0])?;
+    Ok((x, check::rank4(op, "a weight", layout, inputs[1])?))
+}
+
 /// The kernel height and width of a weight node.
+/// A conv's VJP from the input's gradient `gx`: the weight's, `wg` of (x, grad), named
+/// `<name>.weight`, and the bias's where it has one.
+fn with_param_grads(
+    g: &mut Graph,
+    (name, gx, wg, bias): (&str, NodeId, Op, bool),
+    (x, grad): (NodeId, NodeId),
+) -> VjpResult {
+    let gw = g.push(format!("{name}.weight"), wg, vec![x, grad])?;
+    let mut out = vec![Some(gx), Some(gw)];
+    if bias {
+        out.push(Some(bias_grad(g, name, grad)?));
+    }
+    Ok(out)
+}
+
 fn kernel(g: &Graph, w: NodeId) -> (usize, usize) {
     let [_, _, kh, kw] = shape4(&g.nodes[w].shape);
     (kh, kw)
@@ -123,21 +153,13 @@ impl Conv2d {
             kw,
             groups,
         });
-        let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
-        let mut out = vec![Some(gx), Some(gw)];
-        if self.bias {
-            out.push(Some(bias_grad(g, &name, grad)?));
-        }
-        Ok(out)
+        with_param_grads(g, (&name, gx, wg, self.bias), (ins[0], grad))
     }
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv2d";
-        let (n_in, names) = names(self.bias);
-        check::arity(OP, inputs, n_in, names)?;
-        check::positive(OP, "stride", self.stride)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        let [o, wc, kh, kw] = check::rank4(OP, "a weight", "[O, C, kh, kw]", inputs[1])?;
+        let ([n, c, h, w], [o, wc, kh, kw]) =
+            operands(OP, (self.bias, self.stride), inputs, "[O, C, kh, kw]")?;
         check_groups(OP, self.groups, c, o)?;
         if wc != c / self.groups {
             let groups = match self.groups {
@@ -232,21 +254,13 @@ impl ConvTranspose2d {
             kw,
             groups,
         });
-        let gw = g.push(format!("{name}.weight"), wg, vec![ins[0], grad])?;
-        let mut out = vec![Some(gx), Some(gw)];
-        if self.bias {
-            out.push(Some(bias_grad(g, &name, grad)?));
-        }
-        Ok(out)
+        with_param_grads(g, (&name, gx, wg, self.bias), (ins[0], grad))
     }
 
     pub fn shape(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
         const OP: &str = "conv_transpose2d";
-        let (n_in, names) = names(self.bias);
-        check::arity(OP, inputs, n_in, names)?;
-        check::positive(OP, "stride", self.stride)?;
-        let [n, c, h, w] = check::rank4(OP, "an input", "[N, C, H, W]", inputs[0])?;
-        let [wc, og, kh, kw] = check::rank4(OP, "a weight", "[C, O, kh, kw]", inputs[1])?;
+        let ([n, c, h, w], [wc, og, kh, kw]) =
+            operands(OP, (self.bias, self.stride), inputs, "[C, O, kh, kw]")?;
         if wc != c {
             return Err(format!(
                 "{OP}: expected a weight with {c} input channels first (the input has {c}), found weight {:?}",

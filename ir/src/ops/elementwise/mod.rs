@@ -336,19 +336,10 @@ impl Binary {
         })
     }
     pub fn cpu<T: Float>(&self, inputs: &[&Tensor<T>], out_shape: &[usize]) -> Tensor<T> {
-        let [n, c, h, w] = shape4(out_shape);
-        let mut y = Vec::with_capacity(crate::numel(out_shape));
-        for i0 in 0..n {
-            for i1 in 0..c {
-                for i2 in 0..h {
-                    for i3 in 0..w {
-                        let i = [i0, i1, i2, i3];
-                        y.push(self.apply(at_broadcast(inputs[0], i), at_broadcast(inputs[1], i)));
-                    }
-                }
-            }
-        }
-        Tensor::new(out_shape, y)
+        Tensor::from_fn(out_shape, |i0, i1, i2, i3| {
+            let i = [i0, i1, i2, i3];
+            self.apply(at_broadcast(inputs[0], i), at_broadcast(inputs[1], i))
+        })
     }
 }
 

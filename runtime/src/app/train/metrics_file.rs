@@ -35,7 +35,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
 impl MetricsFile {
     /// The header for the loss parts `parts`.
     pub fn header(parts: &[String]) -> Vec<String> {
-        // `seconds` stays last, as before there was validation (benches/run reads it there).
+        // `seconds` stays last: benches/run reads it there.
         let head = ["step", "critic_loss", "generator_loss"].map(String::from);
         let tail = VAL_COLUMNS.into_iter().chain(["lr", "seconds"]);
         (head.into_iter())
