@@ -102,3 +102,59 @@ fn a_memory_budget_shrinks_the_window_or_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn plan_window_shows_the_stream_plan_deblur_runs() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ird_gan.ron");
+    let model = model.to_str().unwrap();
+    let plan = |input: &str| {
+        let args = [
+            "plan",
+            model,
+            "--graph",
+            "generator",
+            "--set",
+            "N=4",
+            "--window",
+            "48",
+        ];
+        let mut all = args.to_vec();
+        all.extend(["--input", input]);
+        let o = irdc(&all);
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        (
+            o.status.code(),
+            text,
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let (code, out, err) = plan("blurred=1x3x90x130");
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with(
+            "stream plan `generator`: windows of 48x48 (sides multiples of 4), 44 stages, "
+        ),
+        "{out}"
+    );
+    assert_eq!(lines[1], "for a 132x92 image (padded to multiples of 4):");
+    // The head keeps 24 of each 48 (halos of 12): 3 x 5 windows cover 92 x 132.
+    let first = lines[3].split_whitespace().collect::<Vec<_>>();
+    assert_eq!(
+        (first[0], first[3], first[4], first[6]),
+        ("0", "12", "15", "head_conv"),
+        "{out}"
+    );
+    assert!(
+        out.contains("plane ops on the host between stages: 79\n"),
+        "{out}"
+    );
+    let (code, _, err) = plan("image=1x3x90x130");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(
+            "error: --input image: graph generator has no input `image`; its image is `blurred`"
+        ),
+        "{err}"
+    );
+}

@@ -24,9 +24,10 @@ pub fn main(
             declared.len()
         );
     };
-    let image = (inputs.iter())
-        .find(|(name, _)| name == input)
-        .map_or(shape.clone(), |(_, s)| s.clone());
+    if let Some((name, _)) = inputs.iter().find(|(name, _)| name != input) {
+        bail!("--input {name}: graph {graph_name} has no input `{name}`; its image is `{input}`");
+    }
+    let image = inputs.first().map_or(shape.clone(), |(_, s)| s.clone());
     let build = |s: usize| {
         let shapes = [(input.clone(), vec![image[0], image[1], s, s])];
         (model.build_with(graph_name, &shapes, &compiler::differentiate::Autodiff))
@@ -36,7 +37,9 @@ pub fn main(
     let compiled = (plan.stages.iter())
         .map(|s| Ok(compiler::compile_with(&s.graph, target, options)?.0))
         .collect::<Result<Vec<_>>>()?;
-    print!("{}", text(&plan, &compiled, [image[2], image[3]]));
+    // As `irdc deblur` does, the image is padded to the sides the windows need.
+    let padded = [image[2], image[3]].map(|side| side.next_multiple_of(plan.align));
+    print!("{}", text(&plan, &compiled, padded));
     if verbose {
         for (k, p) in compiled.iter().enumerate() {
             println!("\nstage {k}:\n{}", compiler::print::text(p, false));
@@ -58,7 +61,10 @@ fn text(plan: &StreamPlan, compiled: &[compiler::Plan], [h, w]: [usize; 2]) -> S
         compiled.iter().map(|p| p.kernels.len()).sum::<usize>()
     );
     out += &match fits {
-        true => format!("for a {w}x{h} image:\n"),
+        true => format!(
+            "for a {w}x{h} image (padded to multiples of {}):\n",
+            plan.align
+        ),
         false => format!(
             "a {w}x{h} image does not fit these windows (it runs whole); windows per stage are \
              not shown\n"
