@@ -132,10 +132,10 @@ fn nafnet_streamed_in_windows_equals_the_whole_image() {
     assert!(windows > 10, "only {windows} windows ran");
 }
 
-/// Softmax along a row at one image size.
-fn row_softmax(side: usize) -> Graph {
+/// A graph of one input, an image `side` pixels square, named `x`.
+fn image_graph(name: &str, side: usize) -> Graph {
     let mut g = Graph {
-        name: "rows".into(),
+        name: name.into(),
         ..Graph::default()
     };
     g.nodes.push(ir::Node {
@@ -144,6 +144,12 @@ fn row_softmax(side: usize) -> Graph {
         inputs: vec![],
         shape: vec![1, 3, side, side],
     });
+    g
+}
+
+/// Softmax along a row at one image size.
+fn row_softmax(side: usize) -> Graph {
+    let mut g = image_graph("rows", side);
     let y = (g.push("y", ir::Op::Softmax(ir::ops::Softmax { axis: 3 }), vec![0])).unwrap();
     g.outputs.push(("y".into(), y));
     g
@@ -167,5 +173,27 @@ fn a_window_below_the_halos_is_refused_with_the_least_side() {
     assert!(
         err.starts_with("a window of 24x24 is too small: windows need sides that are multiples of 4 and at least "),
         "{err}"
+    );
+}
+
+/// An image plus a constant image of the same size.
+fn plus_constant(side: usize) -> Graph {
+    let mut g = image_graph("plus", side);
+    let shape = vec![1, 3, side, side];
+    let values = vec![0.5; 3 * side * side];
+    let c = (g.push("c", ir::Op::Const(ir::ops::Const { shape, values }), vec![])).unwrap();
+    let add = ir::Op::Binary(ir::ops::Binary::Add);
+    let y = g.push("sum", add, vec![0, c]).unwrap();
+    g.outputs.push(("sum".into(), y));
+    g
+}
+
+#[test]
+fn a_constant_that_grows_with_the_image_is_refused() {
+    let err = stream::plan(&plus_constant(16), &plus_constant(32), [16, 16]).unwrap_err();
+    assert_eq!(
+        err,
+        "`c` is a parameter or constant that grows with the image; a streamed run cannot cut it \
+         into windows"
     );
 }

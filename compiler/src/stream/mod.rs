@@ -133,6 +133,17 @@ impl StreamPlan {
     /// What the windows and the host store need of the plan: values stored between stages lie
     /// exactly on the image, windows are aligned and larger than both halos.
     fn check(&self) -> Result<(), String> {
+        // Parameters and constants are copied whole into every stage that reads them.
+        for (v, node) in self.graph.nodes.iter().enumerate() {
+            let source = matches!(self.graph.kind(v), ValueKind::Param | ValueKind::Const);
+            if source && self.extents[v].is_some() {
+                return Err(format!(
+                    "`{}` is a parameter or constant that grows with the image; a streamed run \
+                     cannot cut it into windows",
+                    node.name
+                ));
+            }
+        }
         for s in &self.stages {
             for &v in s.reads.iter().chain(&s.writes) {
                 let node = &self.graph.nodes[v];
