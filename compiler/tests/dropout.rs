@@ -169,7 +169,7 @@ fn generator_inside_generator_loss_drops_what_it_drops_alone() {
         let mut feeds = param_feeds(g, prefix);
         feeds.insert("blurred".into(), blurred.clone());
         feeds.insert("sharp".into(), Tensor::new(&[1, 3, 16, 16], values(768, 8)));
-        feeds.insert(DROPOUT_SEED.into(), Tensor::new(&[1], vec![seed]));
+        feeds.insert(DROPOUT_SEED.into(), Tensor::new(&[2], vec![seed, 0.0]));
         cpu::evaluate::<f64>(g, &feeds).unwrap().swap_remove(out)
     };
     let alone_out = alone.outputs[0].1;
