@@ -142,12 +142,20 @@ fn two_ranks_with_batch_b_train_as_one_process_with_batch_2b() {
     let ((t1, meta1), (t2, meta2)) = (load(&one), load(&two));
     assert_eq!((meta1.step, meta2.step), (20, 20));
     assert_eq!(t1.len(), t2.len());
+    // Each tensor against its own scale: the L1 loss's gradient is a sign, which a rounding
+    // difference in the weights can flip pixel by pixel, so Adam's moments differ more than the
+    // weights (about 2e-4 of their scale after 20 steps, the weights 4e-5).
     let mut compared = 0;
     for (name, a) in &t1 {
         let b = &t2[name];
         assert_eq!(a.shape, b.shape, "{name}");
-        for (x, y) in a.data.iter().zip(&b.data) {
-            close(name, *x as f64, *y as f64, 1e-3);
+        let scale = a.data.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
+        for (k, (x, y)) in a.data.iter().zip(&b.data).enumerate() {
+            let (x, y) = (*x as f64, *y as f64);
+            assert!(
+                (x - y).abs() <= 1e-3 * scale,
+                "{name}[{k}]: {x} with one process, {y} with two ranks (the tensor's scale {scale})"
+            );
         }
         compared += a.data.len();
     }
