@@ -102,7 +102,7 @@ fn generator_training_build_has_the_seed_and_a_kernel_per_dropout() {
     let seeds: Vec<&Node> = train.inputs().map(|(_, n)| n).collect();
     let names: Vec<&str> = seeds.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["blurred", DROPOUT_SEED]);
-    assert_eq!(seeds[1].shape, [1]);
+    assert_eq!(seeds[1].shape, [2]);
     // The trainer sizes its inputs from the declared ones: the seed is not among them.
     let declared = m.input_shapes("generator").unwrap();
     assert_eq!(declared, [("blurred".to_string(), vec![1, 3, 16, 16])]);
