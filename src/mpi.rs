@@ -51,7 +51,11 @@ mod with_mpi {
         /// "rank 1 of 2 on HOST".
         pub fn who(&self) -> String {
             let host = mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
-            format!("rank {} of {} on {host}", self.world.rank(), self.world.size())
+            format!(
+                "rank {} of {} on {host}",
+                self.world.rank(),
+                self.world.size()
+            )
         }
 
         /// End the whole job after `e` on this rank: every other rank may be waiting in an

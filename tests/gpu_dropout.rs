@@ -95,7 +95,10 @@ fn a_share_of_the_batch_draws_the_whole_batchs_masks() {
     let whole = run(&graph("whole", 5), ones(5), vec![77.0, 0.0]);
     let share = run(&graph("share", 3), ones(3), vec![77.0, 2.0]);
     assert_eq!(share, whole[80..]);
-    let (kept, dropped) = (share.iter().filter(|&&v| v == 2.0), share.iter().filter(|&&v| v == 0.0));
+    let (kept, dropped) = (
+        share.iter().filter(|&&v| v == 2.0),
+        share.iter().filter(|&&v| v == 0.0),
+    );
     assert!(kept.count() > 0 && dropped.count() > 0, "a trivial mask");
 }
 

@@ -2,8 +2,11 @@
 //! one thread per rank: two ranks with batch b compute what one process with batch 2b computes
 //! (losses and weights after 20 steps, within float tolerance: only the order of sums differs),
 //! and a rank that dies ends the whole job with a message naming it, no hang, the last checkpoint
-//! intact. IRD-GAN at N = 2 on 16x16 crops, with its dropout on and two critic steps.
+//! intact. IRD-GAN at N = 2 on 16x16 crops, with its dropout on and two critic steps. `irdc
+//! deblur` under mpirun shares a folder among the ranks and writes what one process writes.
 #![cfg(feature = "mpi")]
+
+mod deblur_support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -184,7 +187,11 @@ fn a_rank_that_dies_ends_the_job_naming_it_and_the_checkpoint_stays() {
         "no message naming rank 1 and its signal: {err}"
     );
     assert!(took < Duration::from_secs(300));
-    assert_eq!(std::fs::read(&ckpt).unwrap(), before, "the checkpoint changed");
+    assert_eq!(
+        std::fs::read(&ckpt).unwrap(),
+        before,
+        "the checkpoint changed"
+    );
     let (_, meta) = runtime::checkpoint::load(&ckpt).unwrap();
     assert_eq!(meta.step, 2);
 }
@@ -208,4 +215,44 @@ fn a_rank_that_cannot_open_its_adapter_ends_the_job_naming_it() {
             && err.contains("ending the whole job"),
         "no cause: {err}"
     );
+}
+
+#[test]
+fn two_ranks_deblur_a_folder_between_them_as_one_process_does() {
+    let dir = deblur_support::scratch("mpi");
+    let ck = dir.join("ck.safetensors");
+    deblur_support::write_checkpoint(&ck);
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    for (k, name) in ["a", "b", "c"].iter().enumerate() {
+        let c = k as u32;
+        image::RgbImage::from_fn(16, 12, |x, y| {
+            image::Rgb([0, 1, 2].map(|ch| deblur_support::pattern(x + c, y, ch)))
+        })
+        .save(inputs.join(format!("{name}.png")))
+        .unwrap();
+    }
+    let args = |out: &Path| -> Vec<String> {
+        let ck = ck.display().to_string();
+        let (inputs, out) = (inputs.display().to_string(), out.display().to_string());
+        ["deblur", "--checkpoint", &ck, &inputs, "--out", &out].map(String::from).into()
+    };
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    ok(&alone(&args(&one)));
+    let (o, _) = mpirun(&args(&two), Duration::from_secs(300));
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    // Two images for rank 0, one for rank 1.
+    assert!(err.contains("2 images in") && err.contains("1 images in"), "{err}");
+    let files = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (files(&one), files(&two));
+    assert_eq!(a.len(), 3);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.file_name(), y.file_name());
+        assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{}", y.display());
+    }
 }

@@ -49,7 +49,10 @@ pub(super) fn dropout(ctx: &Ctx, o: &Dropout) -> Result<Kernel, String> {
     // A [seed, first] seed moves the index by `first` samples (`ir::ops::DROPOUT_SEED`).
     let at = match seed.shape.as_slice() {
         [2] => {
-            b.u32("DROPOUT_SAMPLE", ir::ops::dropout_per_sample(&ctx.node.shape) as u64)?;
+            b.u32(
+                "DROPOUT_SAMPLE",
+                ir::ops::dropout_per_sample(&ctx.node.shape) as u64,
+            )?;
             "((n * D_C + c) * D_H + h) * D_W + w + u32(ld_seed(0u, 0u, 0u, 1u)) * DROPOUT_SAMPLE"
         }
         _ => "((n * D_C + c) * D_H + h) * D_W + w",

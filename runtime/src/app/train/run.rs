@@ -6,10 +6,10 @@
 //! ([`run_parallel`]) every rank trains on its share of each batch, and rank 0 alone writes the
 //! run directory and validates.
 
+use super::collective::{DataParallel, Share};
 use super::metrics_file::{number, MetricsFile, Row};
 use super::plot::{panels_png, triptych_png, Panel};
 use super::validate::{validation_pairs, ValScores, Validator};
-use super::collective::{DataParallel, Share};
 use super::{StepLosses, TrainError, Trainer};
 use crate::checkpoint::{self, Meta};
 use crate::data::{self, rng_for, DataSpec, Loader, Split};
@@ -336,10 +336,12 @@ pub fn ranks_of(path: &Path) -> Result<usize, TrainError> {
     let m = checkpoint::metadata(path)?;
     match m.get(RANKS) {
         None => Ok(1),
-        Some(v) => v.parse().map_err(|_| TrainError::Setup(format!(
+        Some(v) => v.parse().map_err(|_| {
+            TrainError::Setup(format!(
             "{}: its `{RANKS}` metadata is {v:?}, not a rank count; was the file changed by hand?",
             path.display()
-        ))),
+        ))
+        }),
     }
 }
 
