@@ -235,7 +235,9 @@ fn two_ranks_deblur_a_folder_between_them_as_one_process_does() {
     let args = |out: &Path| -> Vec<String> {
         let ck = ck.display().to_string();
         let (inputs, out) = (inputs.display().to_string(), out.display().to_string());
-        ["deblur", "--checkpoint", &ck, &inputs, "--out", &out].map(String::from).into()
+        ["deblur", "--checkpoint", &ck, &inputs, "--out", &out]
+            .map(String::from)
+            .into()
     };
     let (one, two) = (dir.join("one"), dir.join("two"));
     ok(&alone(&args(&one)));
@@ -243,9 +245,15 @@ fn two_ranks_deblur_a_folder_between_them_as_one_process_does() {
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     // Two images for rank 0, one for rank 1.
-    assert!(err.contains("2 images in") && err.contains("1 images in"), "{err}");
+    assert!(
+        err.contains("2 images in") && err.contains("1 images in"),
+        "{err}"
+    );
     let files = |d: &Path| {
-        let mut v: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         v.sort();
         v
     };
@@ -253,6 +261,10 @@ fn two_ranks_deblur_a_folder_between_them_as_one_process_does() {
     assert_eq!(a.len(), 3);
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.file_name(), y.file_name());
-        assert!(std::fs::read(x).unwrap() == std::fs::read(y).unwrap(), "{}", y.display());
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{}",
+            y.display()
+        );
     }
 }

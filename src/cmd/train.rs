@@ -241,64 +241,62 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
     let parallel = job
         .clone()
         .map(|j| DataParallel::new(j as Rc<dyn Collective>));
-    let result = runtime::train::run::run_parallel(
-        &gpu,
-        &opts,
-        parallel.as_ref(),
-        &mut |e| match e {
-            Event::Started {
-                first,
-                total,
-                params,
-            } => {
-                bar.set_position(first);
-                bar.println(format!(
+    let run = |on: &mut dyn FnMut(Event)| {
+        runtime::train::run::run_parallel(&gpu, &opts, parallel.as_ref(), on)
+    };
+    let result = run(&mut |e| match e {
+        Event::Started {
+            first,
+            total,
+            params,
+        } => {
+            bar.set_position(first);
+            bar.println(format!(
                 "training {total} steps from step {}: generator {} parameters, critic {}, frozen {}",
                 first + 1,
                 super::format_count(params[0]),
                 super::format_count(params[1]),
                 super::format_count(params[2])
             ));
+        }
+        Event::Step {
+            step,
+            losses,
+            lr,
+            steps_per_s,
+        } => {
+            if kill == Some(step) {
+                die();
             }
-            Event::Step {
-                step,
-                losses,
-                lr,
-                steps_per_s,
-            } => {
-                if kill == Some(step) {
-                    die();
-                }
-                bar.set_position(step);
-                let critic = match losses.critic.last() {
-                    Some(c) => format!("critic {c:.4} "),
-                    None => String::new(),
-                };
-                bar.set_message(format!(
-                    "{critic}generator {:.4}{validation} lr {lr:.2e} {steps_per_s:.2} steps/s",
-                    losses.generator
-                ));
-            }
-            Event::Validated { step, scores, best } => {
-                validation = format!(
-                    " val {:.2} dB {:.4} (blurred {:.2} dB {:.4})",
-                    scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
-                );
-                let best = match best {
-                    Some(path) => format!("; the best so far: {}", path.display()),
-                    None => String::new(),
-                };
-                // Through `suspend`, the line shows with or without a terminal (unlike `println`).
-                bar.suspend(|| {
+            bar.set_position(step);
+            let critic = match losses.critic.last() {
+                Some(c) => format!("critic {c:.4} "),
+                None => String::new(),
+            };
+            bar.set_message(format!(
+                "{critic}generator {:.4}{validation} lr {lr:.2e} {steps_per_s:.2} steps/s",
+                losses.generator
+            ));
+        }
+        Event::Validated { step, scores, best } => {
+            validation = format!(
+                " val {:.2} dB {:.4} (blurred {:.2} dB {:.4})",
+                scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
+            );
+            let best = match best {
+                Some(path) => format!("; the best so far: {}", path.display()),
+                None => String::new(),
+            };
+            // Through `suspend`, the line shows with or without a terminal (unlike `println`).
+            bar.suspend(|| {
                 eprintln!(
                     "step {step}: validation{weights} PSNR {:.2} dB, SSIM {:.4} (blurred inputs: {:.2} dB, {:.4}){best}",
                     scores.psnr, scores.ssim, scores.psnr_blurred, scores.ssim_blurred
                 )
             });
-            }
-            Event::Checkpoint(_) | Event::Sample(_) => {}
-        },
-    );
+        }
+        Event::Checkpoint(_) | Event::Sample(_) => {}
+    });
     bar.finish();
     result?;
     if !leader {
