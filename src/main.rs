@@ -3,6 +3,7 @@
 
 mod cmd;
 mod import;
+mod mpi;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -67,6 +67,41 @@ fn masks_equal_the_cpu_reference() {
     exact(&g.0, &target, 1.0);
 }
 
+/// A `[seed, first]` seed: a graph holding samples 2..5 of a batch draws, on the device, the masks
+/// that the whole batch's graph draws for those samples (a data-parallel rank's share).
+#[test]
+fn a_share_of_the_batch_draws_the_whole_batchs_masks() {
+    let target = gpu().target();
+    let graph = |name: &str, n: usize| {
+        let mut g = G::new(name);
+        let x = g.input("x", &[n, 2, 4, 5]);
+        let seed = g.input(DROPOUT_SEED, &[2]);
+        let y = g.op("y", Op::Dropout(Dropout { p: 0.5, salt: 4 }), &[x, seed]);
+        g.output(y);
+        g.0
+    };
+    let ones = |n: usize| Tensor::new(&[n, 2, 4, 5], vec![1.0f32; n * 40]);
+    let run = |g: &Graph, x: Tensor<f32>, seed: Vec<f32>| {
+        let feeds = HashMap::from([
+            ("x".to_string(), x),
+            (DROPOUT_SEED.to_string(), Tensor::new(&[2], seed)),
+        ]);
+        let want = ir::cpu::evaluate::<f32>(g, &feeds).unwrap();
+        let (plan, _) = compiler::compile(g, &target).unwrap();
+        let got = runtime::execute(gpu(), &plan, &feeds).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(got[0].1.data, want[g.outputs[0].1].data, "{}", g.name);
+        got[0].1.data.clone()
+    };
+    let whole = run(&graph("whole", 5), ones(5), vec![77.0, 0.0]);
+    let share = run(&graph("share", 3), ones(3), vec![77.0, 2.0]);
+    assert_eq!(share, whole[80..]);
+    let (kept, dropped) = (
+        share.iter().filter(|&&v| v == 2.0),
+        share.iter().filter(|&&v| v == 0.0),
+    );
+    assert!(kept.count() > 0 && dropped.count() > 0, "a trivial mask");
+}
+
 /// With a 64 KiB binding limit, the 96 KiB input and output are split across arenas by channels;
 /// the mask still follows the flat index of the whole value.
 #[test]

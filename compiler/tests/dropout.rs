@@ -102,7 +102,7 @@ fn generator_training_build_has_the_seed_and_a_kernel_per_dropout() {
     let seeds: Vec<&Node> = train.inputs().map(|(_, n)| n).collect();
     let names: Vec<&str> = seeds.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["blurred", DROPOUT_SEED]);
-    assert_eq!(seeds[1].shape, [1]);
+    assert_eq!(seeds[1].shape, [2]);
     // The trainer sizes its inputs from the declared ones: the seed is not among them.
     let declared = m.input_shapes("generator").unwrap();
     assert_eq!(declared, [("blurred".to_string(), vec![1, 3, 16, 16])]);
@@ -169,7 +169,7 @@ fn generator_inside_generator_loss_drops_what_it_drops_alone() {
         let mut feeds = param_feeds(g, prefix);
         feeds.insert("blurred".into(), blurred.clone());
         feeds.insert("sharp".into(), Tensor::new(&[1, 3, 16, 16], values(768, 8)));
-        feeds.insert(DROPOUT_SEED.into(), Tensor::new(&[1], vec![seed]));
+        feeds.insert(DROPOUT_SEED.into(), Tensor::new(&[2], vec![seed, 0.0]));
         cpu::evaluate::<f64>(g, &feeds).unwrap().swap_remove(out)
     };
     let alone_out = alone.outputs[0].1;

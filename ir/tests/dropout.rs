@@ -130,7 +130,7 @@ fn a_training_build_adds_one_seed_input_read_by_every_dropout() {
     let seeds: Vec<NodeId> = (g.inputs())
         .filter(|(_, n)| n.name == DROPOUT_SEED)
         .map(|(i, n)| {
-            assert_eq!(n.shape, [1]);
+            assert_eq!(n.shape, [2]);
             assert_eq!(
                 n.op,
                 Op::Input {

@@ -14,6 +14,7 @@ use super::deblurrer::{Deblurrer, WINDOW};
 use anyhow::{bail, Context, Result};
 use ir::Tensor;
 use runtime::image_io::{read_photo, write_photo, Photo};
+use runtime::Gpu;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -55,8 +56,7 @@ pub fn main(args: Args) -> Result<()> {
     }
     // Every refusal comes before any work, so a refused run writes nothing.
     let outputs = output_paths(&files, &args.out)?;
-    let gpu = args.device.open()?;
-    eprintln!("{}", gpu.describe());
+    let (files, outputs, gpu) = share_of_job(files, outputs, &args.device)?;
     let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?
         .with_window(args.window)
         .with_memory(args.memory);
@@ -75,6 +75,26 @@ pub fn main(args: Args) -> Result<()> {
         bail!("{failed} of {} images failed", files.len());
     }
     Ok(())
+}
+
+/// Under `mpirun -np K` (docs/mpi.md): this rank's share of the images, every K-th from its rank,
+/// on its own adapter; the ranks need not talk, each deblurs and reports its share. Alone: all.
+fn share_of_job(
+    files: Vec<PathBuf>,
+    outputs: Vec<PathBuf>,
+    device: &super::DeviceArgs,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Gpu)> {
+    use runtime::train::Collective;
+    let Some(job) = crate::mpi::start()? else {
+        let gpu = device.open()?;
+        eprintln!("{}", gpu.describe());
+        return Ok((files, outputs, gpu));
+    };
+    let gpu = device.open_at(job.local())?;
+    eprintln!("{}: {}", job.who(), gpu.describe());
+    let (rank, ranks) = (job.rank(), job.size());
+    let mine = |v: Vec<PathBuf>| v.into_iter().skip(rank).step_by(ranks).collect();
+    Ok((mine(files), mine(outputs), gpu))
 }
 
 /// An image's index, when the device started it, and its result with the photo it came from.

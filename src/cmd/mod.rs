@@ -361,7 +361,13 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     /// The GPU (see `runtime::Gpu::new`) at the precision asked for.
     pub fn open(&self) -> Result<runtime::Gpu> {
-        let gpu = runtime::Gpu::new()?.with_precision(self.precision)?;
+        self.open_at(0)
+    }
+
+    /// [`DeviceArgs::open`] for the `local`-th process of an MPI job on this machine (see
+    /// `runtime::Gpu::for_local_rank`).
+    pub fn open_at(&self, local: usize) -> Result<runtime::Gpu> {
+        let gpu = runtime::Gpu::for_local_rank(local)?.with_precision(self.precision)?;
         // Only past f32: `target()` settles the conv tiles (a timing run on a first start).
         if self.precision != compiler::Precision::F32 {
             if let Some(summary) = gpu.target().precision_summary() {

@@ -5,17 +5,20 @@
 //! the last good one is kept when a loss turns NaN), `best.safetensors` (the best validation
 //! PSNR), `metrics.csv`, `losses.png` and `samples/step_NNNNNN.png` (blurred | deblurred |
 //! sharp). It is locked for the run (`irdc.lock`), and a run already in it is refused unless
-//! continued (`--resume`) or replaced (`--overwrite`).
+//! continued (`--resume`) or replaced (`--overwrite`). Under `mpirun -np K` (the `mpi` feature,
+//! docs/mpi.md) each rank trains on its share of every batch and rank 0 alone writes the run.
 
 use super::ModelArgs;
+use crate::mpi::{self, Mpi};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use ir::front::{DataDefault, Length};
 use runtime::data::DataSpec;
 use runtime::train::rundir::{self, RunLock};
-use runtime::train::{Event, RunOptions};
+use runtime::train::{Collective, DataParallel, Event, RunOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Pairs in an epoch of endless procedural data: GoPro's training set, so a schedule in epochs
 /// means the same amount of training on either.
@@ -66,16 +69,30 @@ pub struct Args {
     /// Test hook: stop after this many steps, as if interrupted (a checkpoint is written)
     #[arg(long, hide = true)]
     stop_after: Option<u64>,
+    /// Test hook (MPI): `RANK:STEP`, that rank kills itself (SIGKILL) after that step (1-based)
+    #[arg(long, hide = true, value_name = "RANK:STEP")]
+    debug_kill: Option<String>,
     #[command(flatten)]
     device: super::DeviceArgs,
 }
 
 pub fn main(args: Args) -> Result<()> {
+    let job = mpi::start()?;
+    let result = train(args, job.clone());
+    if let (Err(e), Some(job)) = (&result, &job) {
+        job.fail(&crate::chain(e));
+    }
+    result
+}
+
+fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
     let out = &args.out;
+    let ranks = job.as_ref().map_or(1, |j| j.size());
+    let leader = job.as_ref().is_none_or(|j| j.rank() == 0);
     // One run at a time in a directory, for all of this one; a run already there is kept
-    // unless --resume continues it or --overwrite says to start over.
-    let _lock = RunLock::take(out)?;
-    let held = rundir::held(out).filter(|_| !args.resume);
+    // unless --resume continues it or --overwrite says to start over. Rank 0 speaks for the job.
+    let _lock = leader.then(|| RunLock::take(out)).transpose()?;
+    let held = rundir::held(out).filter(|_| !args.resume && leader);
     if let Some(held) = held.as_ref().filter(|_| !args.overwrite) {
         let resume = match held.checkpoint {
             Some(_) => "continue it with --resume, ",
@@ -95,6 +112,10 @@ pub fn main(args: Args) -> Result<()> {
         if today != meta.model_source || (!args.model.set.is_empty() && args.model.set != meta.sets)
         {
             eprintln!("warning: --resume uses the model and --set values recorded in {} ({}), not the ones given now", ckpt.display(), meta.sets.join(","));
+        }
+        let was = runtime::train::run::ranks_of(&ckpt)?;
+        if was != ranks && leader {
+            eprintln!("{}", other_rank_count(was, ranks, meta.step));
         }
         (
             meta.model_source,
@@ -155,7 +176,7 @@ pub fn main(args: Args) -> Result<()> {
             let per_epoch = source
                 .len()
                 .unwrap_or(PROCEDURAL_EPOCH)
-                .div_ceil(spec.batch as u64);
+                .div_ceil((spec.batch * ranks) as u64);
             e as u64 * per_epoch
         }
     };
@@ -166,8 +187,18 @@ pub fn main(args: Args) -> Result<()> {
         Some(path) => vgg19(path)?,
         None => HashMap::new(),
     };
-    let gpu = args.device.open()?;
-    eprintln!("{}", gpu.describe());
+    let gpu = match &job {
+        Some(j) => args.device.open_at(j.local())?,
+        None => args.device.open()?,
+    };
+    match &job {
+        Some(j) => eprintln!("{}: {}", j.who(), gpu.describe()),
+        None => eprintln!("{}", gpu.describe()),
+    }
+    let kill = debug_kill(
+        args.debug_kill.as_deref(),
+        job.as_ref().map_or(0, |j| j.rank()),
+    )?;
     let opts = RunOptions {
         model_source: source,
         model_path,
@@ -200,11 +231,20 @@ pub fn main(args: Args) -> Result<()> {
         );
         rundir::clear(out)?;
     }
-    let bar = ProgressBar::new(total);
+    let bar = match leader {
+        true => ProgressBar::new(total),
+        false => ProgressBar::hidden(),
+    };
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),
     );
-    let result = runtime::train::run(&gpu, &opts, &mut |e| match e {
+    let parallel = job
+        .clone()
+        .map(|j| DataParallel::new(j as Rc<dyn Collective>));
+    let run = |on: &mut dyn FnMut(Event)| {
+        runtime::train::run::run_parallel(&gpu, &opts, parallel.as_ref(), on)
+    };
+    let result = run(&mut |e| match e {
         Event::Started {
             first,
             total,
@@ -225,6 +265,9 @@ pub fn main(args: Args) -> Result<()> {
             lr,
             steps_per_s,
         } => {
+            if kill == Some(step) {
+                die();
+            }
             bar.set_position(step);
             let critic = match losses.critic.last() {
                 Some(c) => format!("critic {c:.4} "),
@@ -256,11 +299,46 @@ pub fn main(args: Args) -> Result<()> {
     });
     bar.finish();
     result?;
+    if !leader {
+        return Ok(());
+    }
+    if let Some(p) = &parallel {
+        eprintln!("{ranks} ranks: {}", p.times.get().per_step());
+    }
     eprintln!(
         "run directory: {} (checkpoint.safetensors, best.safetensors, metrics.csv, losses.png, samples/)",
         out.display()
     );
     Ok(())
+}
+
+/// What `--resume` does with a checkpoint that `was` ranks wrote, resumed on `now` ranks.
+fn other_rank_count(was: usize, now: usize, step: u64) -> String {
+    format!(
+        "note: --resume: the checkpoint is from a {was}-rank run, resumed on {now}: the global batch becomes {now} x the model's batch (was {was} x), the weights, Adam moments and step count carry over and the data continues after the pairs its {step} steps used, but the run no longer computes what the {was}-rank run would have; resume on {was} ranks for that"
+    )
+}
+
+/// The step after which this rank (`--debug-kill RANK:STEP`) kills itself, if it is this one.
+fn debug_kill(arg: Option<&str>, rank: usize) -> Result<Option<u64>> {
+    let Some(arg) = arg else { return Ok(None) };
+    let parsed = arg
+        .split_once(':')
+        .and_then(|(r, s)| Some((r.parse::<usize>().ok()?, s.parse::<u64>().ok()?)));
+    match parsed {
+        Some((r, step)) => Ok((r == rank).then_some(step)),
+        None => bail!("--debug-kill {arg}: expected RANK:STEP, e.g. 1:3"),
+    }
+}
+
+/// Die as a crashed process does, without unwinding or flushing anything.
+fn die() -> ! {
+    #[cfg(unix)]
+    // SAFETY: kill(2) on this process's own id; it does not return for SIGKILL.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
 }
 
 /// torchvision's VGG19 state dict (`features.N.weight`) as the model's frozen `vgg19.*` tensors.

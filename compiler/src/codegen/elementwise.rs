@@ -40,13 +40,26 @@ pub(super) fn dropout(ctx: &Ctx, o: &Dropout) -> Result<Kernel, String> {
     }
     let mut b = KernelBuilder::default();
     b.load("x", ctx.input(0, "x")?)?;
-    b.load("seed", ctx.input(1, "seed")?)?;
+    let seed = ctx.input(1, "seed")?;
+    b.load("seed", seed)?;
     b.u32("DROPOUT_SALT", o.salt as u64)?;
     b.u32("DROPOUT_KEEP_FROM", o.keep_from() as u64)?;
     b.f32("DROPOUT_SCALE", o.scale());
     b.code(ir::ops::DROPOUT_WGSL);
+    // A [seed, first] seed moves the index by `first` samples (`ir::ops::DROPOUT_SEED`).
+    let at = match seed.shape.as_slice() {
+        [2] => {
+            b.u32(
+                "DROPOUT_SAMPLE",
+                ir::ops::dropout_per_sample(&ctx.node.shape) as u64,
+            )?;
+            "((n * D_C + c) * D_H + h) * D_W + w + u32(ld_seed(0u, 0u, 0u, 1u)) * DROPOUT_SAMPLE"
+        }
+        _ => "((n * D_C + c) * D_H + h) * D_W + w",
+    };
+    let index = format!("let i = {at};");
     let lets = [
-        "let i = ((n * D_C + c) * D_H + h) * D_W + w;",
+        index.as_str(),
         "let seed = u32(ld_seed(0u, 0u, 0u, 0u));",
         "let keep = (dropout_hash(seed, DROPOUT_SALT, i) >> 8u) >= DROPOUT_KEEP_FROM;",
     ];

@@ -47,7 +47,7 @@ impl Builder<'_> {
                 name: DROPOUT_SEED.into(),
             },
             inputs: vec![],
-            shape: vec![1],
+            shape: vec![2],
         });
         self.seed = Some(self.graph.nodes.len() - 1);
         Ok(self.graph.nodes.len() - 1)

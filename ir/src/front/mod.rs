@@ -143,9 +143,10 @@ impl Model {
     }
 
     /// [`Model::build_with`] in training mode: every Dropout is active. A graph with dropout (its
-    /// own or in a graph it calls) gets one more input, [`crate::ops::DROPOUT_SEED`] of shape [1],
-    /// which every dropout reads: feed it an integer 0 <= seed < 2^24 as f32, a new one per step
-    /// (the masks are a pure function of the seed, the dropout's path and the element).
+    /// own or in a graph it calls) gets one more input, [`crate::ops::DROPOUT_SEED`] of shape [2],
+    /// which every dropout reads: feed it `[seed, first]`, integers below 2^24 as f32, a new seed
+    /// per step and `first` the batch index of the graph's first sample (the masks are a pure
+    /// function of the seed, the dropout's path and the element's place in the whole batch).
     /// [`Model::input_shapes`] does not list it: it is not a declared input.
     pub fn build_training(
         &self,

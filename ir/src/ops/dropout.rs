@@ -4,7 +4,9 @@
 //! element index), so the backward pass and the GPU kernel draw the same mask without storing it:
 //! the same u32 hash is written here twice, in Rust ([`dropout_hash`]) and in WGSL ([`DROPOUT_WGSL`]).
 //! `salt` comes from the node's path in the graph that defines it (see [`dropout_salt`]), so a graph
-//! drops the same elements whether it is built alone or inlined by a `Call`.
+//! drops the same elements whether it is built alone or inlined by a `Call`. A seed of shape [2]
+//! also says which sample of the whole batch element 0 belongs to (`[seed, first]`): a data-parallel
+//! rank holding samples `first..` of the batch then draws the very masks one process would.
 
 use super::check;
 use super::properties::Properties;
@@ -14,8 +16,10 @@ use super::vjp::VjpResult;
 use crate::{Graph, NodeId, Op, Shape, Tensor};
 use num_traits::Float;
 
-/// The name of the seed input that a training build adds to a graph with dropout (shape [1], an
-/// integer 0 <= seed < 2^24 stored as f32, exact).
+/// The name of the seed input that a training build adds to a graph with dropout: shape [2],
+/// `[seed, first]`, integers below 2^24 stored as f32 (exact): the step's seed and the index in
+/// the whole batch of this graph's first sample (0 but in a data-parallel rank). A hand-built
+/// graph may give a seed of shape [1]: `first` is then 0.
 pub const DROPOUT_SEED: &str = "dropout_seed";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,9 +79,9 @@ impl Dropout {
         }
         check::rank1to4("dropout", inputs[0])?;
         if let Some(seed) = inputs.get(1) {
-            if *seed != [1] {
+            if *seed != [1] && *seed != [2] {
                 return Err(format!(
-                    "dropout: expected a seed of shape [1], found {seed:?}"
+                    "dropout: expected a seed of shape [1] or [2] ([seed, first sample]), found {seed:?}"
                 ));
             }
         }
@@ -109,12 +113,14 @@ impl Dropout {
         let Some(seed) = inputs.get(1) else {
             return Tensor::new(out_shape, x.clone());
         };
-        // An f32 holding an integer below 2^24 (`as` saturates anything else, as WGSL's u32()).
-        let seed = seed.data[0].to_f64().unwrap_or(0.0) as u32;
+        // f32s holding integers below 2^24 (`as` saturates anything else, as WGSL's u32()).
+        let word = |k: usize| seed.data.get(k).and_then(|v| v.to_f64()).unwrap_or(0.0) as u32;
+        let (seed, first) = (word(0), word(1));
+        let base = first.wrapping_mul(per_sample(out_shape));
         let scale = T::from(self.scale()).expect("a finite scale");
         let data = (x.iter().enumerate())
             .map(|(i, &v)| {
-                if self.keeps(seed, i as u32) {
+                if self.keeps(seed, base.wrapping_add(i as u32)) {
                     v * scale
                 } else {
                     T::zero()
@@ -135,6 +141,12 @@ impl Dropout {
         let gx = g.push(name, Op::Dropout(self.clone()), vec![grad, seed])?;
         Ok(vec![Some(gx), None])
     }
+}
+
+/// Elements per sample (per index of the first dimension) of a value of `shape`: how far the mask's
+/// index moves per sample of the batch before this graph's first.
+pub fn per_sample(shape: &[usize]) -> u32 {
+    shape.iter().skip(1).product::<usize>() as u32
 }
 
 impl Flops for Dropout {
@@ -186,11 +198,11 @@ mod tests {
         assert_eq!(d(0.5).shape(&[&[2, 3], &[1]]), Ok(vec![2, 3]));
         assert_eq!(
             d(0.5).shape(&[&[3], &[3]]).unwrap_err(),
-            "dropout: expected a seed of shape [1], found [3]"
+            "dropout: expected a seed of shape [1] or [2] ([seed, first sample]), found [3]"
         );
         assert_eq!(
             d(0.5).shape(&[&[3], &[1, 1]]).unwrap_err(),
-            "dropout: expected a seed of shape [1], found [1, 1]"
+            "dropout: expected a seed of shape [1] or [2] ([seed, first sample]), found [1, 1]"
         );
         assert_eq!(
             d(0.5).shape(&[&[3], &[1], &[1]]).unwrap_err(),

@@ -30,7 +30,10 @@ pub use avg_pool::{AvgPool, AvgPoolGrad};
 pub use concat::{ChannelSlice, Concat};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use conv_grad::{Conv2dWeightGrad, ConvTranspose2dWeightGrad};
-pub use dropout::{dropout_hash, dropout_salt, Dropout, DROPOUT_SEED, DROPOUT_WGSL};
+pub use dropout::{
+    dropout_hash, dropout_salt, per_sample as dropout_per_sample, Dropout, DROPOUT_SEED,
+    DROPOUT_WGSL,
+};
 pub use elementwise::{broadcast_shapes, wgsl_f32, Binary, ChannelAffine, Unary, ERF_WGSL};
 pub use layer_norm::LayerNorm;
 pub use layout::{sum_to, Expand, Reshape};

@@ -34,6 +34,13 @@ struct State {
 impl Gpu {
     /// Open the adapter chosen by `IRDC_BACKEND` / `IRDC_ADAPTER` (see the crate docs).
     pub fn new() -> Result<Gpu> {
+        Self::for_local_rank(0)
+    }
+
+    /// [`Gpu::new`] for the `local`-th process on this machine of a data-parallel run: without
+    /// `IRDC_ADAPTER`, the `local`-th (modulo their count) of the adapters of the most capable
+    /// kind, so the ranks of a node spread over its GPUs.
+    pub fn for_local_rank(local: usize) -> Result<Gpu> {
         let backend_var = std::env::var("IRDC_BACKEND").ok();
         let backends = parse_backends(backend_var.as_deref())?;
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
@@ -48,7 +55,7 @@ impl Gpu {
         }
         let adapter = match std::env::var("IRDC_ADAPTER") {
             Ok(wanted) => pick_by_name(adapters, &wanted)?,
-            Err(_) => most_capable(adapters),
+            Err(_) => most_capable(adapters, local),
         };
         Self::open(adapter)
     }
@@ -356,7 +363,8 @@ fn label(i: &wgpu::AdapterInfo) -> String {
 
 /// High-performance preference: discrete before integrated before virtual before CPU, and a
 /// native backend before GL.
-fn most_capable(adapters: Vec<wgpu::Adapter>) -> wgpu::Adapter {
+/// The `n`-th (modulo their count) of the adapters of the most capable kind, in the order found.
+fn most_capable(mut adapters: Vec<wgpu::Adapter>, n: usize) -> wgpu::Adapter {
     let rank = |a: &wgpu::Adapter| {
         let i = a.get_info();
         let ty = match i.device_type {
@@ -368,10 +376,10 @@ fn most_capable(adapters: Vec<wgpu::Adapter>) -> wgpu::Adapter {
         };
         (ty, i.backend == wgpu::Backend::Gl)
     };
-    adapters
-        .into_iter()
-        .min_by_key(rank)
-        .expect("caller checked the list is not empty")
+    let best = adapters.iter().map(rank).min();
+    adapters.retain(|a| Some(rank(a)) == best);
+    let n = n % adapters.len().max(1);
+    adapters.swap_remove(n)
 }
 
 #[cfg(test)]

@@ -2,8 +2,11 @@
 //! schedule, the NaN guard, validation, and the run directory: `checkpoint.safetensors` (the last
 //! good one), `best.safetensors` (the one of the best validation PSNR), `metrics.csv`,
 //! `losses.png`, `samples/step_NNNNNN.png` (blurred | deblurred | sharp of a whole held-out
-//! image). Steps are counted from 1 in everything a person reads.
+//! image). Steps are counted from 1 in everything a person reads. In a data-parallel run
+//! ([`run_parallel`]) every rank trains on its share of each batch, and rank 0 alone writes the
+//! run directory and validates.
 
+use super::collective::{DataParallel, Share};
 use super::metrics_file::{number, MetricsFile, Row};
 use super::plot::{panels_png, triptych_png, Panel};
 use super::validate::{validation_pairs, ValScores, Validator};
@@ -22,6 +25,8 @@ use std::time::Instant;
 const ALPHA_STREAM: u64 = 0xa1fa;
 /// The metadata key of `best.safetensors`' validation PSNR.
 const BEST_PSNR: &str = "val_psnr";
+/// The checkpoint metadata key of the run's rank count (absent: 1).
+pub const RANKS: &str = "ranks";
 
 pub struct RunOptions {
     /// The model file's text, its path and the `--set` overrides (`NAME=VALUE`): the checkpoint
@@ -120,6 +125,22 @@ pub fn run(
     opts: &RunOptions,
     on: &mut dyn FnMut(Event),
 ) -> Result<Option<StepLosses>, TrainError> {
+    run_parallel(gpu, opts, None, on)
+}
+
+/// [`run`] as one rank of a data-parallel run (`None`: the only process). The training section's
+/// `batch` is each rank's; the ranks' shares make up a global batch of `ranks * batch`, drawn
+/// from the data stream, the alphas and the dropout masks exactly as one process with that batch
+/// would draw them. A resumed run continues the data stream after the pairs its checkpoint's
+/// steps used, whatever rank count wrote it.
+pub fn run_parallel(
+    gpu: &Gpu,
+    opts: &RunOptions,
+    parallel: Option<&DataParallel>,
+    on: &mut dyn FnMut(Event),
+) -> Result<Option<StepLosses>, TrainError> {
+    let (rank, ranks) = parallel.map_or((0, 1), |p| (p.comm.rank(), p.comm.size()));
+    let leader = rank == 0;
     let overrides = (opts.sets.iter())
         .map(|s| ir::front::parse_set(s))
         .collect::<Result<Vec<_>, _>>()?;
@@ -133,17 +154,29 @@ pub fn run(
     let val_data = spec.val_data.as_ref().map(PathBuf::from);
     let pairs = validation_pairs(&opts.data, &spec, val_data.as_deref(), spec.val_images)?;
     let mut trainer = Trainer::new(gpu, &model, &spec, &opts.frozen)?;
-    std::fs::create_dir_all(opts.out.join("samples")).map_err(|e| io_err(&opts.out, e))?;
+    if let Some(p) = parallel {
+        trainer.set_parallel(p.clone());
+    }
+    if leader {
+        std::fs::create_dir_all(opts.out.join("samples")).map_err(|e| io_err(&opts.out, e))?;
+    }
     let ckpt = opts.out.join("checkpoint.safetensors");
     let best_path = opts.out.join("best.safetensors");
-    let mut first = 0;
+    let (mut first, mut seen_ranks) = (0, 1);
     if opts.resume {
         let (tensors, meta) = checkpoint::load(&ckpt)?;
         trainer.load_state(&tensors)?;
         first = meta.step;
+        seen_ranks = ranks_of(&ckpt)?;
     }
     let header = MetricsFile::header(&trainer.part_names());
-    let (metrics, kept) = MetricsFile::open(&opts.out.join("metrics.csv"), header, first)?;
+    let (metrics, kept) = match leader {
+        true => {
+            let (m, kept) = MetricsFile::open(&opts.out.join("metrics.csv"), header, first)?;
+            (Some(m), kept)
+        }
+        false => (None, Vec::new()),
+    };
     let mut history: Vec<Row> = kept;
     // The best validation so far: that of best.safetensors if it is from before the resume point
     // (a later one is recomputed exactly by the resumed run).
@@ -170,9 +203,18 @@ pub fn run(
         seed: spec.seed,
     };
     let (b, c) = (spec.batch, spec.crop);
-    let source = data::open(&opts.data, Split::Train, Some(c), spec.seed)?;
-    let validator = Validator::new(&trainer, &model, pairs)?;
-    let mut loader = Loader::spawn(source, first * b as u64, None, 2 * b);
+    let source = Box::new(Share {
+        inner: data::open(&opts.data, Split::Train, Some(c), spec.seed)?,
+        base: first * (seen_ranks * b) as u64,
+        batch: b as u64,
+        ranks: ranks as u64,
+        rank: rank as u64,
+    });
+    let validator = match leader {
+        true => Some(Validator::new(&trainer, &model, pairs)?),
+        false => None,
+    };
+    let mut loader = Loader::spawn(source, 0, None, 2 * b);
     on(Event::Started {
         first,
         total,
@@ -200,9 +242,13 @@ pub fn run(
             true => 0,
             false => spec.critic_steps,
         };
+        // The whole batch's alphas, of which this rank takes its share.
         let mut rng = rng_for(spec.seed ^ ALPHA_STREAM, step);
         let alphas: Vec<Vec<f32>> = (0..critic_steps)
-            .map(|_| (0..b).map(|_| rng.random::<f32>()).collect())
+            .map(|_| {
+                let all: Vec<f32> = (0..ranks * b).map(|_| rng.random::<f32>()).collect();
+                all[rank * b..(rank + 1) * b].to_vec()
+            })
             .collect();
         let lr = lr_at(&spec, step, total);
         let losses = trainer.step(step, &blurred, &sharp, &alphas, lr)?;
@@ -215,6 +261,18 @@ pub fn run(
                 checkpoint: kept,
             });
         }
+        let steps_per_s = (step + 1 - first) as f64 / started.elapsed().as_secs_f64();
+        // The other ranks write nothing: they only train.
+        let (Some(metrics), Some(validator)) = (&metrics, &validator) else {
+            on(Event::Step {
+                step: human,
+                losses: &losses,
+                lr,
+                steps_per_s,
+            });
+            last = Some(losses);
+            continue;
+        };
         let validated = match human % spec.validate_every as u64 == 0 || human == end {
             true => Some(validator.run(&trainer)?),
             false => None,
@@ -245,7 +303,6 @@ pub fn run(
                 best: improved.then_some(best_path.as_path()),
             });
         }
-        let steps_per_s = (step + 1 - first) as f64 / started.elapsed().as_secs_f64();
         on(Event::Step {
             step: human,
             losses: &losses,
@@ -265,12 +322,27 @@ pub fn run(
             on(Event::Sample(&path));
         }
         if human % spec.checkpoint_every as u64 == 0 || human == end {
-            checkpoint::save(&ckpt, &trainer.state()?, &meta(human))?;
+            let extra = [(RANKS, ranks.to_string())];
+            checkpoint::save_with(&ckpt, &trainer.state()?, &meta(human), &extra)?;
             on(Event::Checkpoint(&ckpt));
         }
         last = Some(losses);
     }
     Ok(last)
+}
+
+/// How many ranks trained the run of checkpoint `path` (1 when it does not say).
+pub fn ranks_of(path: &Path) -> Result<usize, TrainError> {
+    let m = checkpoint::metadata(path)?;
+    match m.get(RANKS) {
+        None => Ok(1),
+        Some(v) => v.parse().map_err(|_| {
+            TrainError::Setup(format!(
+            "{}: its `{RANKS}` metadata is {v:?}, not a rank count; was the file changed by hand?",
+            path.display()
+        ))
+        }),
+    }
 }
 
 /// A step's row of the metrics file.

@@ -259,6 +259,7 @@ impl Trainer {
                 node: out_node,
             },
             losses: buffer("irdc.train.losses", readback),
+            sync: None,
         })
     }
 }

@@ -8,6 +8,7 @@
 
 use super::adam::GpuAdam;
 use super::bound::{Bound, Net, PARTS};
+use super::collective::{DataParallel, Rec, SyncTimes};
 use super::ema::GpuEma;
 use super::params::{copy_in, copy_out, read_buffer, Tie};
 use super::TrainError;
@@ -82,6 +83,8 @@ pub struct Trainer {
     /// The step's scalars, gathered on the GPU and read back once: each critic step's loss, the
     /// generator's, then the parts (see [`Trainer::step`]).
     pub(super) losses: wgpu::Buffer,
+    /// In a data-parallel run, the ranks that average their gradients (`collective.rs`).
+    pub(super) sync: Option<DataParallel>,
 }
 
 impl Trainer {
@@ -121,16 +124,50 @@ impl Trainer {
             .collect()
     }
 
+    /// Train as one rank of a data-parallel run: this rank's batch is its share of the whole
+    /// (samples `rank * batch..` of it), and every gradient is averaged over the ranks before
+    /// its update.
+    pub fn set_parallel(&mut self, parallel: DataParallel) {
+        self.sync = Some(parallel);
+    }
+
+    /// The batch index of this rank's first sample.
+    fn first_sample(&self) -> usize {
+        self.sync.as_ref().map_or(0, |s| s.comm.rank()) * self.spec.batch
+    }
+
     pub(super) fn submit(
         &self,
         context: &str,
-        f: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<(), TrainError>,
+        f: impl FnOnce(&mut Rec) -> Result<(), TrainError>,
     ) -> Result<(), TrainError> {
-        let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        f(&mut enc)?;
+        let mut rec = Rec {
+            enc: self.gpu.device.create_command_encoder(&Default::default()),
+            gpu: &self.gpu,
+            sync: self.sync.as_ref(),
+        };
+        f(&mut rec)?;
         self.gpu
-            .checked(context, || self.gpu.queue.submit([enc.finish()]))?;
+            .checked(context, || self.gpu.queue.submit([rec.enc.finish()]))?;
         Ok(())
+    }
+
+    /// The step's `len` scalars; in a data-parallel run, their mean over the ranks.
+    fn read_losses(&self, len: usize) -> Result<Vec<f32>, TrainError> {
+        let mut read = read_buffer(&self.gpu, &self.losses, len)?;
+        if let Some(sync) = &self.sync {
+            sync.mean(&mut read)?;
+            sync.add(|t| match t.warm {
+                true => t.steps += 1,
+                false => {
+                    *t = SyncTimes {
+                        warm: true,
+                        ..Default::default()
+                    }
+                }
+            });
+        }
+        Ok(read)
     }
 
     /// One training step (0-based `step`, learning rate `lr`) on `blurred`/`sharp` ([b, 3, c, c])
@@ -152,7 +189,10 @@ impl Trainer {
         // The generator's dropout masks come from one seed per step, the same in the forward
         // graph and in the generator's loss, so the critic judges the very G(blurred) that the
         // generator step differentiates.
-        let seed = [dropout_seed(self.spec.seed, step)];
+        let seed = [
+            dropout_seed(self.spec.seed, step),
+            self.first_sample() as f32,
+        ];
         let graphs = [Some(&self.forward)]
             .into_iter()
             .chain([self.adversarial.as_ref().map(|a| &a.generator_step)])
@@ -187,13 +227,14 @@ impl Trainer {
             out.extend(ties_at(&c.parts, 1));
             copy_out(enc, &c.step.exe, &self.losses, &out)?;
             c.step.take_grads(enc, &self.nets[GENERATOR])?;
+            enc.reduce(&self.nets[GENERATOR])?;
             self.adam.record(enc, 0);
             if let Some(e) = &self.ema {
                 e.record(enc);
             }
             Ok(())
         })?;
-        let read = read_buffer(&self.gpu, &self.losses, 1 + c.parts.len())?;
+        let read = self.read_losses(1 + c.parts.len())?;
         Ok(StepLosses {
             critic: Vec::new(),
             generator: read[0],
@@ -282,6 +323,7 @@ impl Trainer {
                 }
                 copy_out(enc, &a.critic_step.exe, &self.losses, &out)?;
                 a.critic_step.take_grads(enc, &self.nets[CRITIC])?;
+                enc.reduce(&self.nets[CRITIC])?;
                 a.adam.record(enc, k);
             }
             // The critic's parameters as its updates left them, then the rest of the step.
@@ -298,6 +340,7 @@ impl Trainer {
             out.extend(ties_at(&a.generator_parts, at));
             copy_out(enc, &gen.exe, &self.losses, &out)?;
             gen.take_grads(enc, &self.nets[GENERATOR])?;
+            enc.reduce(&self.nets[GENERATOR])?;
             self.adam.record(enc, 0);
             if let Some(e) = &self.ema {
                 e.record(enc);
@@ -305,7 +348,7 @@ impl Trainer {
             Ok(())
         })?;
         let len = first_part + a.critic_parts.len() + a.generator_parts.len();
-        let read = read_buffer(&self.gpu, &self.losses, len)?;
+        let read = self.read_losses(len)?;
         let names = (a.critic_parts.iter()).chain(&a.generator_parts);
         Ok(StepLosses {
             critic: read[..k_steps].to_vec(),
