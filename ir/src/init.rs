@@ -20,7 +20,8 @@ pub fn init_params(graph: &Graph, seed: u64) -> Vec<(String, Tensor<f32>)> {
             Init::Zeros => vec![0.0f32; n],
             Init::Fill { value } => vec![*value as f32; n],
             Init::Uniform { bound } => {
-                let d = Uniform::new_inclusive(-*bound, *bound).expect("a finite bound");
+                let d = Uniform::new_inclusive(-*bound, *bound)
+                    .expect("a finite bound: the front end keeps fan_in >= 1");
                 (0..n).map(|_| d.sample(&mut rng) as f32).collect()
             }
             Init::Normal { std } => {

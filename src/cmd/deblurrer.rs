@@ -123,7 +123,7 @@ impl Deblurrer {
             w.next_multiple_of(self.multiple),
         );
         let out = match self.window > 0 && ph > self.window && pw > self.window {
-            true => self.streamed_run(&reflect_pad(image, ph, pw), progress)?,
+            true => self.streamed_run(reflect_pad(image, ph, pw), progress)?,
             false => self.whole_run(&reflect_pad(image, ph, pw))?,
         };
         Ok(crop(&out, h, w))
@@ -150,7 +150,7 @@ impl Deblurrer {
 
     fn streamed_run(
         &mut self,
-        padded: &Tensor<f32>,
+        padded: Tensor<f32>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Tensor<f32>> {
         if self.streamed.is_none() {
@@ -158,7 +158,7 @@ impl Deblurrer {
                 Some(streamed) => self.streamed = Some(streamed),
                 None => {
                     self.window = 0;
-                    return self.whole_run(padded);
+                    return self.whole_run(&padded);
                 }
             }
         }
@@ -168,16 +168,10 @@ impl Deblurrer {
             .ok_or_else(|| anyhow!("no stream plan"))?;
         if !streamed.plan.fits(padded.shape[2], padded.shape[3]) {
             // Larger than the window asked for, but not than the one the halos need: whole.
-            return self.whole_run(padded);
+            return self.whole_run(&padded);
         }
         let params = &self.generator.params;
-        Ok(streamed.run(
-            &self.gpu,
-            &mut self.pipelines,
-            params,
-            padded.clone(),
-            progress,
-        )?)
+        Ok(streamed.run(&self.gpu, &mut self.pipelines, params, padded, progress)?)
     }
 
     /// The generator cut into stages for windows of `self.window` (or the least its halos

@@ -372,7 +372,8 @@ fn conv(c: &mut Call, transposed: bool) -> R<Built> {
     // +-1 / sqrt(fan_in), fan_in being the weight's second dimension times the kernel's area.
     let (w_init, b_init) = match c.pytorch_init {
         true => {
-            let bound = 1.0 / ((weight[1] * k * k) as f64).sqrt();
+            // At least one input: the bound stays finite (init_params relies on it).
+            let bound = 1.0 / ((weight[1] * k * k).max(1) as f64).sqrt();
             (Init::Uniform { bound }, Init::Uniform { bound })
         }
         false => (Init::Normal { std: c.init_std }, Init::Zeros),
