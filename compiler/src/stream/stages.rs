@@ -45,9 +45,6 @@ pub fn schedule(graph: &Graph) -> Result<Vec<When>, String> {
             when.push(When::Source);
             continue;
         }
-        let shapes: Vec<&[usize]> = (node.inputs.iter())
-            .map(|&i| graph.nodes[i].shape.as_slice())
-            .collect();
         let ready = |done_after: fn(usize) -> usize| {
             (node.inputs.iter())
                 .map(|&i| match when[i] {
@@ -58,7 +55,7 @@ pub fn schedule(graph: &Graph) -> Result<Vec<When>, String> {
                 .max()
                 .unwrap_or(0)
         };
-        when.push(match node.op.reach(&shapes) {
+        when.push(match reach(graph, node) {
             Reach::Whole => return Err(whole(node)),
             Reach::Planes => When::Planes(ready(|s| s + 1)),
             Reach::Pixel | Reach::Window(_) | Reach::Stack => When::Stage(ready(|s| s)),
@@ -74,14 +71,11 @@ fn views(graph: &Graph, when: &mut [When]) {
     let consumers = graph.consumers();
     for (v, node) in graph.nodes.iter().enumerate() {
         let When::Stage(k) = when[v] else { continue };
-        let shapes: Vec<&[usize]> = (node.inputs.iter())
-            .map(|&i| graph.nodes[i].shape.as_slice())
-            .collect();
         let kept = |i: &NodeId| match when[*i] {
             When::Source => matches!(graph.nodes[*i].op, Op::Input { .. }),
             _ => true,
         };
-        if node.op.reach(&shapes) == Reach::Stack
+        if reach(graph, node) == Reach::Stack
             && node.inputs.iter().all(kept)
             && consumers[v].iter().all(|&c| when[c] != When::Stage(k))
             && !graph.outputs.iter().any(|&(_, o)| o == v)
@@ -89,6 +83,14 @@ fn views(graph: &Graph, when: &mut [When]) {
             when[v] = When::View(k + 1);
         }
     }
+}
+
+/// What `node` reads of its inputs' pixels, for the shapes they have in `graph`.
+fn reach(graph: &Graph, node: &Node) -> Reach {
+    let shapes: Vec<&[usize]> = (node.inputs.iter())
+        .map(|&i| graph.nodes[i].shape.as_slice())
+        .collect();
+    node.op.reach(&shapes)
 }
 
 fn whole(node: &Node) -> String {
@@ -173,16 +175,13 @@ fn spread(
         if when[v] != When::Stage(k) {
             continue;
         }
-        let shapes: Vec<&[usize]> = (node.inputs.iter())
-            .map(|&i| graph.nodes[i].shape.as_slice())
-            .collect();
-        let (reach, step) = match node.op.reach(&shapes) {
+        let (radius, step) = match reach(graph, node) {
             Reach::Window(r) => (r, extents[v].map_or(0, |e| e.scale)),
             _ => (0, 0),
         };
         let inner = |u: NodeId| match (when[u], extents[u]) {
-            (When::Stage(s), Some(e)) if s == k => depth[u] + reach * e.scale,
-            (_, Some(e)) => reach * e.scale,
+            (When::Stage(s), Some(e)) if s == k => depth[u] + radius * e.scale,
+            (_, Some(e)) => radius * e.scale,
             (_, None) => 0,
         };
         depth[v] = node.inputs.iter().map(|&u| inner(u)).max().unwrap_or(0) + step;
