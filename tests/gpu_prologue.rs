@@ -157,6 +157,42 @@ fn later_runs_skip_the_prologue_and_keep_its_results() {
     check_outputs(&exe, &planned, &third);
 }
 
+/// A data-parallel step records a plan in pieces, cut where each gradient is complete
+/// (`runtime::train::Exchange`): the cut is one past the last kernel writing the value, and the
+/// pieces, submitted one by one, compute what the whole plan does, on the first run (with the
+/// prologue) and on later ones (without).
+#[test]
+fn a_plan_recorded_in_pieces_cut_where_values_are_complete_gives_the_whole_plans_results() {
+    let (plan, planned) = compile(&["frozen.w"]);
+    let exe = runtime::Executable::new(gpu(), &plan).unwrap();
+    let mut cuts = vec![];
+    for (name, id) in &plan.outputs {
+        let last = plan.kernels.iter().rposition(|k| k.writes.contains(id));
+        let ready = exe.ready_after(*id).unwrap();
+        assert_eq!(Some(ready), last.map(|i| i + 1), "{name}");
+        cuts.push(ready.max(plan.prologue));
+    }
+    assert_eq!(exe.ready_after(planned.find("x").unwrap()).unwrap(), 0);
+    cuts.push(exe.kernels());
+    cuts.sort();
+    let frozen = random_feeds(&graph(), 1)["frozen.w"].clone();
+    for seed in [1, 2] {
+        let mut feeds = random_feeds(&graph(), seed);
+        feeds.insert("frozen.w".into(), frozen.clone());
+        for (name, t) in &feeds {
+            exe.write(planned.find(name).unwrap(), &t.data).unwrap();
+        }
+        let mut at = 0;
+        for &cut in &cuts {
+            let mut enc = gpu().device.create_command_encoder(&Default::default());
+            exe.record_part(&mut enc, at..cut);
+            gpu().queue.submit([enc.finish()]);
+            at = cut;
+        }
+        check_outputs(&exe, &planned, &feeds);
+    }
+}
+
 /// x -> 3x3 conv with `early.w` -> ReLU: `a`; then a 3x3 conv of `a` with `late.w`, summed:
 /// `loss`. With `late.w` late, `a` is the first phase's.
 fn phased() -> Graph {

@@ -3,7 +3,9 @@
 //! (losses and weights after 20 steps, within float tolerance: only the order of sums differs),
 //! and a rank that dies ends the whole job with a message naming it, no hang, the last checkpoint
 //! intact. IRD-GAN at N = 2 on 16x16 crops, with its dropout on and two critic steps. `irdc
-//! deblur` under mpirun shares a folder among the ranks and writes what one process writes.
+//! deblur` under mpirun shares a folder among the ranks and writes what one process writes. The
+//! two ranks exchange their gradients in small buckets, each while the backward pass still runs,
+//! and `irdc profile --train` under mpirun shows the exchanged step's time once, from rank 0.
 #![cfg(feature = "mpi")]
 
 mod deblur_support;
@@ -127,10 +129,17 @@ fn close(what: &str, a: f64, b: f64, tol: f64) {
 fn two_ranks_with_batch_b_train_as_one_process_with_batch_2b() {
     let (one, two) = (scratch("one"), scratch("two"));
     ok(&alone(&train_args(&one, "20", 4, &[])));
-    let (o, _) = mpirun(&train_args(&two, "20", 2, &[]), Duration::from_secs(600));
+    // Buckets of 8 KiB: the gradients of each network are read back and summed in several
+    // pieces while the backward pass runs, so a piece cut too early would change the losses.
+    let bucketed = train_args(&two, "20", 2, &["--bucket", "8K"]);
+    let (o, _) = mpirun(&bucketed, Duration::from_secs(600));
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("2 ranks: compute"), "no timing line: {err}");
+    let buckets: usize = (err.split("gradients in ").nth(1))
+        .and_then(|r| r.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no bucket count: {err}"));
+    assert!(buckets >= 3, "{buckets} buckets of 8 KiB: {err}");
 
     let (m1, m2) = (metrics(&one), metrics(&two));
     for col in ["critic_loss", "generator_loss", "val_psnr"] {
@@ -267,4 +276,51 @@ fn two_ranks_deblur_a_folder_between_them_as_one_process_does() {
             y.display()
         );
     }
+}
+
+#[test]
+fn profile_under_mpirun_shows_the_exchanged_steps_time_once() {
+    let json = scratch("profile.json");
+    let mut args: Vec<String> = ["profile", "models/ird_gan.ron", "--graph", "critic_loss"]
+        .map(String::from)
+        .into();
+    for s in SETS {
+        args.extend(["--set".to_string(), s.to_string()]);
+    }
+    let tail = ["--train", "--repeat", "2", "--bucket", "1K", "--json"];
+    args.extend(tail.map(String::from));
+    args.push(json.display().to_string());
+    let (o, _) = mpirun(&args, Duration::from_secs(300));
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    // Rank 0 alone prints: one kernel table, one data-parallel line.
+    assert_eq!(
+        out.matches("data-parallel step: 2 ranks").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out.matches("wall time per run").count(), 1, "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let dp = &doc["data_parallel"];
+    assert_eq!(
+        (dp["ranks"].as_u64(), dp["steps"].as_u64()),
+        (Some(2), Some(2))
+    );
+    // The critic at ndf=2 has some thousand parameters: several buckets of 1 KiB.
+    let (grads, buckets) = (
+        dp["gradients"].as_u64().unwrap(),
+        dp["buckets"].as_u64().unwrap(),
+    );
+    assert!(grads > 500 && buckets >= 3, "{dp}");
+    for key in [
+        "compute_ms",
+        "copy_ms",
+        "all_reduce_ms",
+        "step_ms",
+        "alone_ms",
+    ] {
+        assert!(dp[key].as_f64().is_some_and(|v| v >= 0.0), "{key}: {dp}");
+    }
+    assert!(dp["step_ms"].as_f64().unwrap() > 0.0, "{dp}");
 }

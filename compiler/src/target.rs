@@ -79,6 +79,10 @@ pub struct Policy {
     pub winograd_tile: usize,
     /// Run f16 GEMMs on cooperative matrices where the device has them.
     pub coop_matrices: bool,
+    /// In a data-parallel step, about how many bytes of gradients each all-reduce takes (the
+    /// first starts while the backward pass still runs). A CPU adapter computes on the cores an
+    /// all-reduce waiting for another rank spins on, so it exchanges all at once, at the end.
+    pub gradient_bucket_bytes: u64,
 }
 
 impl Policy {
@@ -92,6 +96,7 @@ impl Policy {
             subgroup_reductions: false,
             winograd_tile: 0,
             coop_matrices: true,
+            gradient_bucket_bytes: 4 << 20,
         }
     }
 
@@ -105,6 +110,7 @@ impl Policy {
             subgroup_reductions: true,
             winograd_tile: 4,
             coop_matrices: true,
+            gradient_bucket_bytes: u64::MAX,
         }
     }
 

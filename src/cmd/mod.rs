@@ -16,6 +16,7 @@ pub mod plan;
 pub mod plan_step;
 pub mod plan_stream;
 pub mod profile;
+mod profile_ranks;
 pub mod run;
 pub mod train;
 

@@ -38,6 +38,10 @@ pub struct Args {
     /// timestamp queries (to compare the two)
     #[arg(long)]
     host_timed: bool,
+    /// Under mpirun, with --train: about how many bytes of gradients each all-reduce takes
+    /// (as `irdc train --bucket`)
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_bytes, requires = "train")]
+    bucket: Option<u64>,
     /// Also write the whole profile as JSON to this file
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -57,7 +61,18 @@ struct Row<'a> {
     cost: Cost,
 }
 
+/// Under `mpirun -np K` (docs/mpi.md) every rank profiles on its own adapter, and with `--train`
+/// also exchanges its gradients as a data-parallel step does (`profile_ranks.rs`); rank 0 reports.
 pub fn main(args: Args) -> Result<()> {
+    let job = crate::mpi::start()?;
+    let result = profile(args, job.as_ref());
+    if let (Err(e), Some(job)) = (&result, &job) {
+        job.fail(&crate::chain(e));
+    }
+    result
+}
+
+fn profile(args: Args, job: Option<&std::rc::Rc<crate::mpi::Mpi>>) -> Result<()> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
@@ -71,8 +86,14 @@ pub fn main(args: Args) -> Result<()> {
     if args.train {
         graph = super::training_step(&model, &graph, args.of.as_deref(), args.all_params)?;
     }
-    let gpu = args.device.open()?;
-    eprintln!("{}", gpu.describe());
+    let gpu = match job {
+        Some(j) => args.device.open_at(j.local())?,
+        None => args.device.open()?,
+    };
+    let leader = job.is_none_or(|j| runtime::train::Collective::rank(&**j) == 0);
+    if leader {
+        eprintln!("{}", gpu.describe());
+    }
     let options = super::step_options(
         &model,
         (&args.on.graph, &graph),
@@ -123,6 +144,21 @@ pub fn main(args: Args) -> Result<()> {
     let total: f64 = rows.iter().map(|r| r.seconds).sum();
     let templates = per_template(&rows);
     let wall = (median(&profile.runs_s), min(&profile.runs_s));
+    let bucket = (args.bucket).unwrap_or_else(|| gpu.target().policy.gradient_bucket_bytes);
+    let exchanged = match job.filter(|_| args.train) {
+        Some(j) => Some(super::profile_ranks::exchanged(
+            &gpu,
+            &exe,
+            &plan,
+            j,
+            (args.repeat, wall.0),
+            bucket,
+        )?),
+        None => None,
+    };
+    if !leader {
+        return Ok(());
+    }
 
     print!(
         "{}",
@@ -136,8 +172,11 @@ pub fn main(args: Args) -> Result<()> {
             &templates
         )
     );
+    if let Some(e) = &exchanged {
+        println!("\ndata-parallel step: {}", e.line());
+    }
     if let Some(path) = &args.json {
-        let doc = to_json(
+        let mut doc = to_json(
             &graph.name,
             &gpu.describe(),
             &profile,
@@ -147,6 +186,9 @@ pub fn main(args: Args) -> Result<()> {
             &rows,
             &templates,
         );
+        if let Some(e) = &exchanged {
+            doc["data_parallel"] = e.json();
+        }
         let out = serde_json::to_string_pretty(&doc)? + "\n";
         std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -296,7 +338,7 @@ fn to_json(
     })
 }
 
-fn median(xs: &[f64]) -> f64 {
+pub(super) fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {

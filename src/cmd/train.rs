@@ -63,6 +63,11 @@ pub struct Args {
     /// Images in the validation set (default: the model's `val_images`, 8)
     #[arg(long, value_name = "N")]
     val_images: Option<usize>,
+    /// Under mpirun: about how many bytes of gradients each all-reduce takes, e.g. 512K or 16M
+    /// (default: 4M on a GPU, all at once on a CPU adapter); the first bucket starts while the
+    /// backward pass still runs (docs/mpi.md)
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_bytes)]
+    bucket: Option<u64>,
     /// Test hook: feed NaN images at this step (1-based), to check that training stops cleanly
     #[arg(long, hide = true)]
     debug_nan_at: Option<u64>,
@@ -238,9 +243,10 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),
     );
-    let parallel = job
-        .clone()
-        .map(|j| DataParallel::new(j as Rc<dyn Collective>));
+    let parallel = job.clone().map(|j| DataParallel {
+        bucket_bytes: args.bucket,
+        ..DataParallel::new(j as Rc<dyn Collective>)
+    });
     let run = |on: &mut dyn FnMut(Event)| {
         runtime::train::run::run_parallel(&gpu, &opts, parallel.as_ref(), on)
     };

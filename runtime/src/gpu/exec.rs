@@ -34,6 +34,8 @@ struct Step {
     /// Group 1: the kernel's slice of the offsets buffer (where its operands live).
     offsets: Option<wgpu::BindGroup>,
     workgroups: [u32; 3],
+    /// The values it writes (to find when a value is complete: [`Executable::ready_after`]).
+    writes: Vec<NodeId>,
 }
 
 impl Step {
@@ -104,6 +106,7 @@ impl Executable {
                 bind_group,
                 offsets,
                 workgroups: k.workgroups,
+                writes: k.writes.clone(),
             });
         }
         let exe = Executable {
@@ -180,16 +183,58 @@ impl Executable {
     /// Record the plan's first phase (`compiler::Plan::split`): the kernels that read none of its
     /// late sources, which the caller may write after this and before [`Executable::record_second`].
     pub fn record_first(&self, enc: &mut wgpu::CommandEncoder) {
-        let due = self.prologue_due.swap(false, Ordering::Relaxed);
-        let first = if due { 0 } else { self.prologue };
-        self.record_steps(enc, first..self.split);
+        self.record_part(enc, 0..self.split);
     }
 
     /// Record the rest of the plan, after [`Executable::record_first`].
     pub fn record_second(&self, enc: &mut wgpu::CommandEncoder) {
-        if self.split < self.steps.len() {
-            self.record_steps(enc, self.split..self.steps.len());
+        self.record_part(enc, self.split..self.steps.len());
+    }
+
+    /// Record the kernels of `range` (plan indices); a range from 0 starts with the prologue only
+    /// when it is due. Consecutive ranges record the plan in pieces that a caller can submit one
+    /// by one (a data-parallel step reads gradients back as soon as they are complete).
+    pub fn record_part(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
+        let mut start = range.start;
+        if start == 0 && !self.prologue_due.swap(false, Ordering::Relaxed) {
+            start = self.prologue;
         }
+        if start < range.end {
+            self.record_steps(enc, start..range.end.min(self.steps.len()));
+        }
+    }
+
+    /// Kernels in the plan.
+    pub fn kernels(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Where the plan's second phase starts (`compiler::Plan::split`).
+    pub fn split(&self) -> usize {
+        self.split
+    }
+
+    /// How many of the plan's kernels must run before `node` holds its final value: one past the
+    /// last kernel that writes any of its memory (through the value itself, a concat slice of it
+    /// or a view), 0 for a value no kernel writes.
+    pub fn ready_after(&self, node: NodeId) -> Result<usize> {
+        let spans = |v: &ValuePlan| {
+            let shape = ir::shape4(&v.shape);
+            (v.pieces.iter())
+                .map(|p| {
+                    let (first, len) = span(p, shape);
+                    (p.arena, first, first + len)
+                })
+                .collect::<Vec<_>>()
+        };
+        let mine = spans(self.value(node)?);
+        let overlaps = |w: NodeId| {
+            (self.values.get(w).map(spans).unwrap_or_default().iter())
+                .any(|&(a, s, e)| mine.iter().any(|&(b, t, f)| a == b && s < f && t < e))
+        };
+        Ok((self.steps.iter())
+            .rposition(|s| s.writes.iter().any(|&w| overlaps(w)))
+            .map_or(0, |i| i + 1))
     }
 
     /// One compute pass: the kernels of `range`.

@@ -1,6 +1,7 @@
 //! One compiled graph of the training step, tied to the trainer's parameter sets: which of its
 //! parameters come from which set, where its gradients go, its inputs and its loss outputs.
 
+use super::exchange::Exchange;
 use super::params::{copy_in, copy_out, ParamSet, Tie};
 use super::TrainError;
 use crate::device::Gpu;
@@ -8,6 +9,7 @@ use crate::exec::Executable;
 use crate::pipeline_cache::PipelineCache;
 use ir::front::TrainingSpec;
 use ir::{Graph, NodeId, Op};
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 /// Scalar nodes of the loss graphs worth a column in the metrics (when a graph has them).
@@ -29,6 +31,8 @@ pub struct Bound {
     grads: Vec<Tie>,
     pub inputs: HashMap<String, NodeId>,
     pub outputs: HashMap<String, NodeId>,
+    /// Its gradients' buckets in a data-parallel run, made on first use.
+    exchange: OnceCell<Exchange>,
 }
 
 impl Bound {
@@ -88,6 +92,7 @@ impl Bound {
             grads,
             inputs,
             outputs,
+            exchange: OnceCell::new(),
         })
     }
 
@@ -125,6 +130,15 @@ impl Bound {
         })?;
         copy_out(enc, &self.exe, g, &self.grads)?;
         Ok(())
+    }
+
+    /// The buckets (of about `bucket_bytes`) its gradients are exchanged in.
+    pub fn exchange(&self, gpu: &Gpu, bucket_bytes: u64) -> Result<&Exchange, TrainError> {
+        if self.exchange.get().is_none() {
+            let made = Exchange::new(gpu, &self.exe, &self.grads, bucket_bytes)?;
+            let _ = self.exchange.set(made);
+        }
+        Ok(self.exchange.get().expect("set just above"))
     }
 
     /// Write an input by name (a value the compiler dropped needs no data).

@@ -4,8 +4,7 @@
 //! the caller's ([`Collective`]: MPI in the `irdc` binary); wgpu shares no device memory with it,
 //! so gradients go through host memory: read back, all-reduced, written back.
 
-use super::bound::Net;
-use super::params::read_buffer;
+use super::bound::{Bound, Net};
 use super::TrainError;
 use crate::data::{DataError, Pair, Source};
 use crate::device::Gpu;
@@ -36,6 +35,10 @@ pub struct SyncTimes {
     pub copy: f64,
     /// The all-reduces themselves.
     pub all_reduce: f64,
+    /// The part of them during which the device still computed the backward pass.
+    pub overlapped: f64,
+    /// Buckets the trained network's gradients went in (the last step's).
+    pub buckets: usize,
 }
 
 impl SyncTimes {
@@ -43,11 +46,14 @@ impl SyncTimes {
     pub fn per_step(&self) -> String {
         let ms = |s: f64| s * 1e3 / self.steps.max(1) as f64;
         format!(
-            "compute {:.1} ms, copy {:.1} ms, all-reduce {:.1} ms per step (mean of {} steps after the first)",
+            "compute {:.1} ms, copy {:.1} ms, all-reduce {:.1} ms ({:.1} ms of it beside the backward pass) per step (mean of {} steps after the first; gradients in {} bucket{})",
             ms(self.compute),
             ms(self.copy),
             ms(self.all_reduce),
-            self.steps
+            ms(self.overlapped),
+            self.steps,
+            self.buckets,
+            if self.buckets == 1 { "" } else { "s" }
         )
     }
 }
@@ -58,6 +64,9 @@ impl SyncTimes {
 pub struct DataParallel {
     pub comm: Rc<dyn Collective>,
     pub times: Rc<Cell<SyncTimes>>,
+    /// About how many bytes of gradients each all-reduce takes ([`super::exchange::Exchange`]);
+    /// `None`: the device's policy (`compiler::Policy::gradient_bucket_bytes`).
+    pub bucket_bytes: Option<u64>,
 }
 
 impl DataParallel {
@@ -65,6 +74,7 @@ impl DataParallel {
         DataParallel {
             comm,
             times: Default::default(),
+            bucket_bytes: None,
         }
     }
 
@@ -89,9 +99,9 @@ impl DataParallel {
     }
 }
 
-/// The step's command encoder. With a [`DataParallel`], [`Rec::reduce`] ends it where the gradients
-/// must be exchanged (submits, waits, reads back, all-reduces, writes back) and opens the next;
-/// without one, the whole step stays one command buffer.
+/// The step's command encoder. With a [`DataParallel`], [`Rec::gradients`] submits the backward
+/// pass in pieces as its gradients are exchanged (`exchange.rs`) and opens the next; without one,
+/// the whole step stays one command buffer.
 pub(super) struct Rec<'a> {
     pub enc: wgpu::CommandEncoder,
     pub gpu: &'a Gpu,
@@ -99,31 +109,27 @@ pub(super) struct Rec<'a> {
 }
 
 impl Rec<'_> {
-    /// Average `net`'s gradient buffer over the ranks (after `take_grads`, before Adam).
-    pub fn reduce(&mut self, net: &Net) -> Result<(), TrainError> {
+    /// Record `bound`'s kernels from `from` on (its whole plan, or its second phase), then put its
+    /// gradients into `net`'s gradient buffer: copied there, or in a data-parallel run averaged
+    /// over the ranks bucket by bucket while the rest of the backward pass still runs.
+    pub fn gradients(&mut self, bound: &Bound, net: &Net, from: usize) -> Result<(), TrainError> {
         let Some(sync) = self.sync else {
-            return Ok(());
+            bound
+                .exe
+                .record_part(&mut self.enc, from..bound.exe.kernels());
+            return bound.take_grads(&mut self.enc, net);
         };
         let g = net.set.opt.as_ref().map(|o| &o.g).ok_or_else(|| {
             TrainError::Setup("the trained network has no gradient buffer".into())
         })?;
-        let next = self.gpu.device.create_command_encoder(&Default::default());
-        let done = std::mem::replace(&mut self.enc, next);
-        let start = Instant::now();
-        let context = "running the training step";
-        self.gpu
-            .checked(context, || self.gpu.queue.submit([done.finish()]))?;
-        self.gpu.wait(context)?;
-        let computed = Instant::now();
-        let mut grads = read_buffer(self.gpu, g, net.set.len)?;
-        let read = computed.elapsed().as_secs_f64();
-        sync.add(|t| t.compute += (computed - start).as_secs_f64());
-        sync.mean(&mut grads)?;
-        let start = Instant::now();
-        self.gpu
-            .queue
-            .write_buffer(g, 0, bytemuck::cast_slice(&grads));
-        sync.add(|t| t.copy += read + start.elapsed().as_secs_f64());
+        let bytes =
+            (sync.bucket_bytes).unwrap_or_else(|| self.gpu.target().policy.gradient_bucket_bytes);
+        let exchange = bound.exchange(self.gpu, bytes)?;
+        let enc = std::mem::replace(
+            &mut self.enc,
+            self.gpu.device.create_command_encoder(&Default::default()),
+        );
+        self.enc = exchange.run(self.gpu, &bound.exe, enc, from, g, sync)?;
         Ok(())
     }
 }

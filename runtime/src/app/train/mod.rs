@@ -11,7 +11,8 @@
 //! - [`validate`]: PSNR/SSIM of whole held-out images during training.
 //! - [`run`]: the loop: data, learning-rate schedule, checkpoints, metrics ([`metrics_file`]),
 //!   validation, samples, NaN guard.
-//! - [`collective`]: data-parallel training, the gradients averaged over the ranks (MPI).
+//! - [`collective`]: data-parallel training, the gradients averaged over the ranks (MPI), in
+//!   buckets that start while the backward pass runs ([`exchange`]).
 //! - [`plot`]: the loss plot and the sample triptychs (PNG).
 //! - [`rundir`]: the run directory: the run it holds, starting over, one run at a time (a lock).
 //!
@@ -22,6 +23,7 @@ pub mod adam;
 pub mod bound;
 pub mod collective;
 pub mod ema;
+pub mod exchange;
 pub mod metrics_file;
 pub mod params;
 pub mod plot;
@@ -34,6 +36,7 @@ pub mod trainer;
 pub mod validate;
 
 pub use collective::{Collective, DataParallel, SyncTimes};
+pub use exchange::Exchange;
 pub use run::{lr_at, run, Event, RunOptions, Validation};
 pub use setup::StepGraphs;
 pub use state::EMA_PREFIX;

@@ -222,12 +222,10 @@ impl Trainer {
         let loss = c.step.output("loss")?;
         self.submit("running the training step", |enc| {
             c.step.feed_params(enc, &self.nets)?;
-            c.step.exe.record(enc);
+            enc.gradients(&c.step, &self.nets[GENERATOR], 0)?;
             let mut out = vec![Tie { at: 0, node: loss }];
             out.extend(ties_at(&c.parts, 1));
             copy_out(enc, &c.step.exe, &self.losses, &out)?;
-            c.step.take_grads(enc, &self.nets[GENERATOR])?;
-            enc.reduce(&self.nets[GENERATOR])?;
             self.adam.record(enc, 0);
             if let Some(e) = &self.ema {
                 e.record(enc);
@@ -313,7 +311,7 @@ impl Trainer {
                 };
                 copy_in(enc, &a.critic_step.exe, &a.alphas, &[alpha])?;
                 a.critic_step.feed_params(enc, &self.nets)?;
-                a.critic_step.exe.record(enc);
+                enc.gradients(&a.critic_step, &self.nets[CRITIC], 0)?;
                 let mut out = vec![Tie {
                     at: k,
                     node: critic_loss,
@@ -322,16 +320,15 @@ impl Trainer {
                     out.extend(ties_at(&a.critic_parts, first_part));
                 }
                 copy_out(enc, &a.critic_step.exe, &self.losses, &out)?;
-                a.critic_step.take_grads(enc, &self.nets[CRITIC])?;
-                enc.reduce(&self.nets[CRITIC])?;
                 a.adam.record(enc, k);
             }
             // The critic's parameters as its updates left them, then the rest of the step.
             gen.feed_params(enc, &self.nets)?;
-            match a.fake_in_step {
-                Some(_) => gen.exe.record_second(enc),
-                None => gen.exe.record(enc),
-            }
+            let from = match a.fake_in_step {
+                Some(_) => gen.exe.split(),
+                None => 0,
+            };
+            enc.gradients(gen, &self.nets[GENERATOR], from)?;
             let mut out = vec![Tie {
                 at: k_steps,
                 node: generator_loss,
@@ -339,8 +336,6 @@ impl Trainer {
             let at = first_part + a.critic_parts.len();
             out.extend(ties_at(&a.generator_parts, at));
             copy_out(enc, &gen.exe, &self.losses, &out)?;
-            gen.take_grads(enc, &self.nets[GENERATOR])?;
-            enc.reduce(&self.nets[GENERATOR])?;
             self.adam.record(enc, 0);
             if let Some(e) = &self.ema {
                 e.record(enc);
