@@ -158,3 +158,34 @@ fn plan_window_shows_the_stream_plan_deblur_runs() {
         "{err}"
     );
 }
+
+/// Weights that do not fit the model are refused with the tensor and both shapes, whole or
+/// streamed (one loader serves both).
+#[test]
+fn a_checkpoint_that_does_not_fit_is_refused_naming_the_tensor_whole_or_streamed() {
+    let dir = scratch("misfit");
+    let ck = dir.join("ck.safetensors");
+    write_checkpoint(&ck);
+    let inputs = dir.join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    write_photo(&inputs.join("a.png"), 64, 60);
+    for window in ["1024", "48"] {
+        let out = dir.join(format!("out{window}"));
+        let o = irdc(&[
+            "deblur",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--set",
+            "N=2",
+            inputs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--window",
+            window,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{err}");
+        let want = "the checkpoint's generator does not fit the model (were the same --set overrides given?): feed `head_conv.weight`: expected shape [2, 3, 7, 7], found [4, 3, 7, 7]";
+        assert!(err.contains(want), "--window {window}: {err}");
+    }
+}

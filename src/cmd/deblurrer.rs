@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use compiler::Plan;
 use ir::{NodeId, Tensor, ValueKind};
 use runtime::pad::{crop, reflect_pad, size_multiple};
-use runtime::{Executable, Gpu, PipelineCache, Streamed};
+use runtime::{Executable, Gpu, PipelineCache, RuntimeError, Streamed};
 use std::path::Path;
 
 /// The window side images larger than it on both sides run in, by default: large enough that
@@ -171,7 +171,7 @@ impl Deblurrer {
             return self.whole_run(&padded);
         }
         let params = &self.generator.params;
-        Ok(streamed.run(&self.gpu, &mut self.pipelines, params, padded, progress)?)
+        (streamed.run(&self.gpu, &mut self.pipelines, params, padded, progress)).map_err(misfit)
     }
 
     /// The generator cut into stages for windows of `self.window` (or the least its halos
@@ -243,27 +243,10 @@ impl Deblurrer {
             );
         }
         let exe = Executable::with_cache(&self.gpu, &plan, &mut self.pipelines)?;
-        let mut input = None;
-        for v in plan.values.iter().filter(|v| v.kind != ValueKind::Computed) {
-            match v.kind {
-                ValueKind::Input if v.name == self.input => input = Some(v.node),
-                ValueKind::Param => {
-                    let t = g.params.get(&v.name).with_context(|| {
-                        format!(
-                            "the checkpoint has no tensor `generator.{}` (shape {:?})",
-                            v.name, v.shape
-                        )
-                    })?;
-                    if t.shape != v.shape {
-                        bail!("checkpoint tensor `generator.{}` has shape {:?}, the generator expects {:?} (were the same --set overrides given?)", v.name, t.shape, v.shape);
-                    }
-                    if !v.pieces.is_empty() {
-                        exe.write(v.node, &t.data)?;
-                    }
-                }
-                _ => {}
-            }
-        }
+        exe.write_params(&g.params).map_err(misfit)?;
+        let input = (plan.values.iter())
+            .find(|v| v.kind == ValueKind::Input && v.name == self.input)
+            .map(|v| v.node);
         let input =
             input.with_context(|| format!("the compiled plan has no input `{}`", self.input))?;
         let output = output_of(&plan)?;
@@ -273,6 +256,16 @@ impl Deblurrer {
     /// Pipelines compiled so far (a folder of many sizes that all run streamed compiles once).
     pub fn pipelines(&self) -> usize {
         self.pipelines.len()
+    }
+}
+
+/// A checkpoint's weights that the model does not take, said as such; other errors unchanged.
+fn misfit(e: RuntimeError) -> anyhow::Error {
+    match e {
+        RuntimeError::MissingFeed { .. } | RuntimeError::FeedShape { .. } => anyhow!(e).context(
+            "the checkpoint's generator does not fit the model (were the same --set overrides given?)",
+        ),
+        e => e.into(),
     }
 }
 

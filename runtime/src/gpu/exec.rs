@@ -161,6 +161,30 @@ impl Executable {
         })
     }
 
+    /// Write every parameter of the plan from `weights`, by name, each checked against its
+    /// shape (one the plan dropped is checked, not written).
+    pub fn write_params(&self, weights: &HashMap<String, Tensor<f32>>) -> Result<()> {
+        for v in self.values.iter().filter(|v| v.kind == ValueKind::Param) {
+            let t = weights
+                .get(&v.name)
+                .ok_or_else(|| RuntimeError::MissingFeed {
+                    name: v.name.clone(),
+                    shape: v.shape.clone(),
+                })?;
+            if t.shape != v.shape {
+                return Err(RuntimeError::FeedShape {
+                    name: v.name.clone(),
+                    expected: v.shape.clone(),
+                    found: t.shape.clone(),
+                });
+            }
+            if !v.pieces.is_empty() {
+                self.write(v.node, &t.data)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Run every kernel once, in plan order, and wait for the device to finish.
     pub fn run(&self) -> Result<()> {
         let context = format!("running graph `{}`", self.graph);

@@ -21,8 +21,6 @@ struct Compiled {
     reads: Vec<Option<NodeId>>,
     /// The plan's value for each of the stage's writes, in order.
     writes: Vec<NodeId>,
-    /// Parameters the stage reads: the plan's value and the node name.
-    params: Vec<(NodeId, String)>,
 }
 
 impl Streamed {
@@ -38,15 +36,10 @@ impl Streamed {
                     .map(|u| find(u).filter(|v| !v.pieces.is_empty()).map(|v| v.node))
                     .collect();
                 let writes = compiled.outputs.iter().map(|&(_, o)| o).collect();
-                let params = (compiled.values.iter())
-                    .filter(|v| v.kind == ValueKind::Param && !v.pieces.is_empty())
-                    .map(|v| (v.node, v.name.clone()))
-                    .collect();
                 Ok(Compiled {
                     plan: compiled,
                     reads,
                     writes,
-                    params,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -115,19 +108,7 @@ impl Runner<'_> {
     fn open(&mut self, k: usize) -> Result<Executable> {
         let stage = &self.stages[k];
         let exe = Executable::with_cache(self.gpu, &stage.plan, self.cache)?;
-        for (node, name) in &stage.params {
-            let shape = &stage.plan.values[*node].shape;
-            let t = self.params.get(name).ok_or_else(|| {
-                RuntimeError::Stream(format!("no weights `{name}` (shape {shape:?}) were given"))
-            })?;
-            if &t.shape != shape {
-                return Err(RuntimeError::Stream(format!(
-                    "weights `{name}` have shape {:?}, the graph expects {shape:?}",
-                    t.shape
-                )));
-            }
-            exe.write(*node, &t.data)?;
-        }
+        exe.write_params(self.params)?;
         Ok(exe)
     }
 
