@@ -216,8 +216,9 @@ impl Executable {
     }
 
     /// Record the kernels of `range` (plan indices); a range from 0 starts with the prologue only
-    /// when it is due. Consecutive ranges record the plan in pieces that a caller can submit one
-    /// by one (a data-parallel step reads gradients back as soon as they are complete).
+    /// when it is due, so later ranges must start at or after the prologue's end. Consecutive
+    /// ranges record the plan in pieces that a caller can submit one by one (a data-parallel step
+    /// reads gradients back as soon as they are complete).
     pub fn record_part(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
         let mut start = range.start;
         if start == 0 && !self.prologue_due.swap(false, Ordering::Relaxed) {
