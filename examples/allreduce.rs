@@ -7,12 +7,15 @@ use mpi::collective::SystemOperation;
 use mpi::traits::*;
 use std::time::Instant;
 
-fn main() {
+fn main() -> Result<(), String> {
     let n: usize = match std::env::args().nth(1) {
-        Some(a) => a.parse().expect("PARAMS: a count of f32"),
+        Some(a) => {
+            (a.parse()).map_err(|_| format!("PARAMS is a count of f32, e.g. 5340000; got `{a}`"))?
+        }
         None => 5_340_000,
     };
-    let universe = mpi::initialize().expect("MPI");
+    let universe = mpi::initialize()
+        .ok_or("MPI could not be initialised: start this under mpirun (an MPI launcher)")?;
     let world = universe.world();
     let k = world.size() as f64;
     let send: Vec<f32> = (0..n).map(|i| (i % 97) as f32).collect();
@@ -38,4 +41,5 @@ fn main() {
             s * 1e3
         );
     }
+    Ok(())
 }

@@ -283,6 +283,11 @@ impl Gpu {
         rx.recv()
             .map_err(|_| RuntimeError::Map("the map callback never ran".into()))?
             .map_err(|e| RuntimeError::Map(e.to_string()))?;
+        self.take_mapped(buffer)
+    }
+
+    /// The contents of `buffer`, once its mapping for reading is done; it is unmapped after.
+    pub(crate) fn take_mapped<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>> {
         let out = {
             let view = buffer
                 .get_mapped_range(..)

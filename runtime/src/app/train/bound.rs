@@ -134,11 +134,11 @@ impl Bound {
 
     /// The buckets (of about `bucket_bytes`) its gradients are exchanged in.
     pub fn exchange(&self, gpu: &Gpu, bucket_bytes: u64) -> Result<&Exchange, TrainError> {
-        if self.exchange.get().is_none() {
-            let made = Exchange::new(gpu, &self.exe, &self.grads, bucket_bytes)?;
-            let _ = self.exchange.set(made);
+        if let Some(made) = self.exchange.get() {
+            return Ok(made);
         }
-        Ok(self.exchange.get().expect("set just above"))
+        let made = Exchange::new(gpu, &self.exe, &self.grads, bucket_bytes)?;
+        Ok(self.exchange.get_or_init(|| made))
     }
 
     /// Write an input by name (a value the compiler dropped needs no data).

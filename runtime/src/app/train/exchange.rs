@@ -24,6 +24,8 @@ struct Bucket {
     ties: Vec<Tie>,
     /// Element count of each tie, in order; the bucket is their concatenation.
     lens: Vec<usize>,
+    /// The same gradients tied to their place in the bucket (`staging`), not the flat buffer.
+    local: Vec<Tie>,
     staging: wgpu::Buffer,
 }
 
@@ -49,15 +51,17 @@ impl Exchange {
         }
         ready.sort_by_key(|&(until, t, _)| (until, t.at));
         let mut groups: Vec<Vec<(usize, Tie, usize)>> = vec![];
-        let mut bytes = u64::MAX;
+        let mut open: Vec<(usize, Tie, usize)> = vec![];
+        let mut bytes = 0;
         for r in ready {
+            bytes += r.2 as u64 * 4;
+            open.push(r);
             if bytes >= bucket_bytes {
-                groups.push(vec![]);
+                groups.push(std::mem::take(&mut open));
                 bytes = 0;
             }
-            bytes += r.2 as u64 * 4;
-            groups.last_mut().expect("a group was opened").push(r);
         }
+        groups.extend((!open.is_empty()).then_some(open));
         let buckets = (groups.into_iter().enumerate())
             .map(|(i, g)| {
                 let len: usize = g.iter().map(|r| r.2).sum();
@@ -69,10 +73,15 @@ impl Exchange {
                         mapped_at_creation: false,
                     })
                 })?;
+                let lens: Vec<usize> = g.iter().map(|r| r.2).collect();
+                let local = (g.iter().zip(offsets(&lens)))
+                    .map(|(r, at)| Tie { at, node: r.1.node })
+                    .collect();
                 Ok(Bucket {
                     until: g.last().map_or(0, |r| r.0),
                     ties: g.iter().map(|r| r.1).collect(),
-                    lens: g.iter().map(|r| r.2).collect(),
+                    lens,
+                    local,
                     staging,
                 })
             })
@@ -108,10 +117,7 @@ impl Exchange {
             let until = b.until.max(at).max(exe.prologue_kernels());
             exe.record_part(&mut enc, at..until);
             at = until;
-            let local: Vec<Tie> = (b.ties.iter().zip(offsets(&b.lens)))
-                .map(|(t, at)| Tie { at, node: t.node })
-                .collect();
-            copy_out(&mut enc, exe, &b.staging, &local)?;
+            copy_out(&mut enc, exe, &b.staging, &b.local)?;
             let next = gpu.device.create_command_encoder(&Default::default());
             let done = std::mem::replace(&mut enc, next);
             let index = gpu.checked(CONTEXT, || gpu.queue.submit([done.finish()]))?;
@@ -168,11 +174,8 @@ fn take(
         .map_err(|_| fail(&"a gradient bucket was not read back after its work was done"))?;
     mapped.map_err(|e| fail(&e))?;
     let read = Instant::now();
-    let mut data = {
-        let view = b.staging.get_mapped_range(..).map_err(|e| fail(&e))?;
-        bytemuck::cast_slice::<u8, f32>(&view)[..b.len()].to_vec()
-    };
-    b.staging.unmap();
+    let mut data: Vec<f32> = gpu.take_mapped(&b.staging)?;
+    data.truncate(b.len());
     sync.add(|t| {
         t.compute += (read - waited).as_secs_f64();
         t.copy += read.elapsed().as_secs_f64();
