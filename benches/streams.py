@@ -1,5 +1,6 @@
 """benches/run's cases of whole `irdc deblur` processes (issue 21): a stream of frames, the first
-frame's cold and warm start, and big photos under a memory cap. Each runs irdc and the peer as
+frame's cold and warm start, a folder of images of many sizes, and big photos under a memory
+cap. Each runs irdc and the peer as
 processes of their own and measures them from outside: wall time, and max RSS from wait4."""
 
 import json
@@ -140,6 +141,11 @@ class Cases:
                 self.b.write_image(folder / name, h, w, seed + i)
         return names
 
+    def peer_stream(self, label, peer, ckpt, folder, out):
+        """The peer's `stream` of a folder's PNGs into `out`: its command and process."""
+        pcmd = peer + ["stream", "--weights", ckpt, "--input-dir", folder, "--output-dir", out]
+        return pcmd, checked(self.run(pcmd), pcmd, f"peer stream of {folder.name} ({label})")
+
     def deblur_cmd(self, ckpt, inputs, out):
         return [self.b.irdc, "deblur", "--checkpoint", ckpt, inputs, "--out", out,
                 *self.b.precision]
@@ -163,9 +169,7 @@ class Cases:
         peers = []
         for i, (label, peer) in enumerate(b.peer_cmds):
             out_peer = self.out / f"stream_peer{i}"
-            pcmd = peer + ["stream", "--weights", ckpt, "--input-dir", folder,
-                           "--output-dir", out_peer]
-            q = checked(self.run(pcmd), pcmd, f"peer stream ({label})")
+            pcmd, q = self.peer_stream(label, peer, ckpt, folder, out_peer)
             r = json.loads(q.stdout.strip().splitlines()[-1])
             fps = steady_fps(r["done_s"])
             peers.append((label, {"seconds": 1 / fps}))
@@ -208,6 +212,49 @@ class Cases:
                        f"{gb(q.max_rss)}: {shown(pcmd, self.root)}")
                 b.row(f"first frame {w}x{h}, {start} (process)", p.seconds,
                       [(label, {"seconds": q.seconds})])
+
+    def sizes(self):
+        """--frames images of as many sizes (the largest --frame, each 16x8 pixels smaller than
+        the last), one process each: irdc with kernels specialised to each size and with sizes as
+        data, each on empty caches, and the peer, which compiles each shape too."""
+        a, b = self.a, self.b
+        w, h = size(a.frame)
+        ckpt = self.checkpoint()
+        folder = self.out / f"sizes_{w}x{h}_{a.frames}"
+        names = [f"{i:04d}.png" for i in range(a.frames)]
+        for i, name in enumerate(names):
+            if not (folder / name).exists():
+                b.write_image(folder / name, h - 8 * i, w - 16 * i, 400 + i)
+        runs = {}
+        for mode in ("specialised", "data"):
+            caches = Path(tempfile.mkdtemp(prefix="irdc-bench-caches-"))
+            env = {k: v for k, v in os.environ.items() if k != "IRDC_CACHE_DIR"}
+            env.update(MESA_SHADER_CACHE_DIR=str(caches / "mesa"),
+                       XDG_CACHE_HOME=str(caches / "xdg"))
+            cmd = self.deblur_cmd(ckpt, folder, self.out / f"sizes_irdc_{mode}") + ["--sizes", mode]
+            p = checked(self.run(cmd, env), cmd, f"irdc deblur (--sizes {mode})")
+            shutil.rmtree(caches)
+            summary = [l for _, l in p.lines if l.endswith(" pipelines compiled")]
+            runs[mode] = p
+            b.note(f"{a.frames} images of {a.frames} sizes ({w}x{h} down to {w - 16 * (a.frames - 1)}"
+                   f"x{h - 8 * (a.frames - 1)}), irdc --sizes {mode}, empty caches: "
+                   f"{p.seconds:.1f} s, max RSS {gb(p.max_rss)}, {summary[-1] if summary else '?'}: "
+                   f"env -u IRDC_CACHE_DIR MESA_SHADER_CACHE_DIR=$(mktemp -d) "
+                   f"XDG_CACHE_HOME=$(mktemp -d) {shown(cmd, self.root)}")
+        diff = max_level_diff(self.out / "sizes_irdc_specialised", self.out / "sizes_irdc_data",
+                              names)
+        b.checks.append(("sizes: max |specialised - data| in 8-bit levels", diff, 1))
+        peers = []
+        for i, (label, peer) in enumerate(b.peer_cmds):
+            out_peer = self.out / f"sizes_peer{i}"
+            pcmd, q = self.peer_stream(label, peer, ckpt, folder, out_peer)
+            peers.append((label, {"seconds": q.seconds}))
+            b.note(f"{a.frames} images of {a.frames} sizes, {label}: {q.seconds:.1f} s, max RSS "
+                   f"{gb(q.max_rss)}: {shown(pcmd, self.root)}")
+            diff = max_level_diff(self.out / "sizes_irdc_data", out_peer, names)
+            b.checks.append((f"sizes: max |irdc - peer| in 8-bit levels ({label})", diff, 1))
+        for mode, p in runs.items():
+            b.row(f"{a.frames} sizes, --sizes {mode}, cold (process)", p.seconds, peers)
 
     def planned(self, w, h):
         """`irdc plan`'s memory line for the generator at WxH as lavapipe runs it, or its error."""

@@ -3,7 +3,7 @@
 //                   x[n, (o / OG) * CG + c, oh*STRIDE + kh - PAD, ow*STRIDE + kw - PAD] * w[o, c, kh, kw]
 // An output sums only CG * KH * KW products (9 for a depthwise 3x3): too few to fill the
 // GEMM's tiles, whose rows would mostly idle. An invocation computes RUN adjacent outputs of a
-// row (TOTAL invocations) instead: their windows overlap, so for each channel and kernel row it
+// row (Y_RUNS a row, the last cut at the row's end; TOTAL invocations) instead: their windows overlap, so for each channel and kernel row it
 // loads the (RUN - 1) * STRIDE + KW input columns once, and KW weights, for RUN * KW
 // multiply-adds. RUN_DECL, RUN_STEP and RUN_STORE are generated (codegen/grouped_conv.rs).
 
@@ -20,7 +20,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= TOTAL) {
         return;
     }
-    let p = unflat(i * RUN, vec4<u32>(Y_N, Y_C, Y_H, Y_W));
+    let q = unflat(i, vec4<u32>(Y_N, Y_C, Y_H, Y_RUNS));
+    let p = vec4<u32>(q.xyz, q.w * RUN);
     let c0 = (p.y / OG) * CG;
     let h0 = i32(p.z * STRIDE) - i32(PAD);
     let w0 = i32(p.w * STRIDE) - i32(PAD);

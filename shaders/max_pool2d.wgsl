@@ -1,6 +1,7 @@
 // Max pooling over K x K windows with stride; padding counts as -infinity (it is skipped).
 // y[n, c, oh, ow] = max over kh, kw of x[n, c, oh*STRIDE + kh - PAD, ow*STRIDE + kw - PAD]
-// An invocation computes RUN adjacent outputs of a row (TOTAL invocations): their windows
+// An invocation computes RUN adjacent outputs of a row (Y_RUNS a row, the last one cut at the
+// row's end where RUN does not divide it; TOTAL invocations): their windows
 // overlap, so it loads each of the row's (RUN - 1) * STRIDE + K input columns once per kernel
 // row (a 3x3 stride-1 pool of 4 outputs: 18 loads, not 36). RUN_STEP, generated
 // (codegen/window.rs), loads them as `v_t` and takes output r's maximum over v_{r*STRIDE + kw}.
@@ -21,7 +22,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= TOTAL) {
         return;
     }
-    let p = unflat(i * RUN, vec4<u32>(Y_N, Y_C, Y_H, Y_W));
+    let q = unflat(i, vec4<u32>(Y_N, Y_C, Y_H, Y_RUNS));
+    let p = vec4<u32>(q.xyz, q.w * RUN);
     let h0 = i32(p.z * STRIDE) - i32(PAD);
     let w0 = i32(p.w * STRIDE) - i32(PAD);
 RUN_DECL

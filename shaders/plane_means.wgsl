@@ -2,7 +2,8 @@
 // shape): y[n, c, 0, 0] = mean of a, y[n, c, 0, 1] = mean of b. An instance norm's gradient takes
 // mean(g) and mean(g * y) of the same planes; one pass loads g once for both.
 
-// wg_sum: shaders/wg_sum.wgsl, or wg_sum_subgroup.wgsl (codegen/reduce.rs).
+// wg_sum: shaders/wg_sum.wgsl, or wg_sum_subgroup.wgsl; plane_start and plane_next:
+// shaders/plane_walk.wgsl (codegen/reduce.rs).
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -16,11 +17,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let count = X_H * X_W;
     var sa = 0.0;
     var sb = 0.0;
-    for (var j = lid; j < count; j += WG) {
-        let h = j / X_W;
-        let w = j % X_W;
-        sa += ld_a(n, c, h, w);
-        sb += ld_b(n, c, h, w);
+    for (var p = plane_start(lid); p.h < X_H; plane_next(&p)) {
+        sa += ld_a(n, c, p.h, p.w);
+        sb += ld_b(n, c, p.h, p.w);
     }
     let ma = wg_sum(lid, sa) / f32(count);
     let mb = wg_sum(lid, sb) / f32(count);

@@ -81,6 +81,14 @@ fn deblur_writes_every_readable_image_and_reports_the_corrupt_one() {
         3,
         "{err}"
     );
+    // Four sizes (the corrupt file has none): kernels that take sizes as data.
+    assert!(
+        err.contains(
+            "4 image sizes: kernels take sizes as data, one set of pipelines for all \
+             (--sizes specialised compiles each size's own)"
+        ),
+        "{err}"
+    );
     assert!(!out.join("corrupt.png").exists());
 
     // Grey is written as RGB; alpha and 16 bits are kept (tests/deblur_inputs.rs checks them).
@@ -269,4 +277,62 @@ fn deblur_uses_the_moving_average_when_the_checkpoint_has_one() {
         assert!(matches(&out.join("in.png"), params, &img), "{weights}");
         assert!(!matches(&out.join("in.png"), other, &img), "{weights}");
     }
+}
+
+/// The pipelines compiled, from the summary line of `irdc deblur`.
+fn pipelines(stderr: &str) -> usize {
+    let line = (stderr.lines())
+        .find(|l| l.ends_with(" pipelines compiled"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let count = line.rsplit("; ").next().unwrap();
+    count.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn images_of_many_sizes_share_one_set_of_pipelines() {
+    let dir = scratch("sizes");
+    let ck = dir.join("ck.safetensors");
+    let params = write_checkpoint(&ck);
+    let (one, many) = (dir.join("one"), dir.join("many"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&many).unwrap();
+    let sizes = [(20, 24), (28, 16), (33, 41), (12, 36), (45, 21)];
+    for (i, &(w, h)) in sizes.iter().enumerate() {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([0, 1, 2].map(|c| pattern(x, y, c + i as u32)))
+        });
+        img.save(many.join(format!("{i}.png"))).unwrap();
+        if i == 0 {
+            img.save(one.join("0.png")).unwrap();
+        }
+    }
+    let run = |input: &Path, out: &str, sizes: &[&str]| {
+        let out = dir.join(out);
+        let mut args = vec![
+            "deblur",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ];
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(sizes);
+        let o = irdc(&args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        (pipelines(&err), out)
+    };
+    // The same pipelines for one image as for five sizes, each deblurred right.
+    let (alone, _) = run(&one, "out_one", &["--sizes", "data"]);
+    let (all, out) = run(&many, "out_many", &[]);
+    assert_eq!(all, alone);
+    for i in 0..sizes.len() {
+        let img = read_image(&many.join(format!("{i}.png"))).unwrap();
+        assert!(
+            matches(&out.join(format!("{i}.png")), &params, &img),
+            "image {i}"
+        );
+    }
+    // Specialised, every size compiles its own.
+    let (specialised, _) = run(&many, "out_specialised", &["--sizes", "specialised"]);
+    assert!(specialised > 2 * alone, "{specialised} against {alone}");
 }

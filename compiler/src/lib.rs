@@ -32,7 +32,7 @@ pub mod verify;
 pub mod winograd;
 
 pub use plan::*;
-pub use target::{DeviceKind, Limits, Overrides, Policy, Target};
+pub use target::{DeviceKind, Limits, Overrides, Policy, Sizes, Target};
 
 use ir::Graph;
 

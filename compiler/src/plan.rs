@@ -134,7 +134,8 @@ pub struct Kernel {
     /// Values it reads and writes (for the plan checker and the memory report).
     pub reads: Vec<NodeId>,
     pub writes: Vec<NodeId>,
-    /// Arenas it binds, in binding order (binding i of group 0 is arena `arenas[i]`).
+    /// Arenas it binds, in binding order (binding i of group 0 is arena `arenas[i]`): the
+    /// order its operands first use them.
     pub arenas: Vec<usize>,
     /// Element offsets of its operands in those arenas, in the order its WGSL reads them from
     /// its `offsets` uniform (group 1, binding 0; see `codegen/access.rs`).

@@ -47,6 +47,7 @@ pub fn text(plan: &Plan, verbose: bool) -> String {
     if let Some(p) = plan.target.precision_summary() {
         let _ = writeln!(s, "{p}");
     }
+    let _ = writeln!(s, "{}", plan.target.describe_sizes());
     if plan.prologue > 0 {
         let _ = writeln!(
             s,

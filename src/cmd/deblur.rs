@@ -56,7 +56,12 @@ pub fn main(args: Args) -> Result<()> {
     }
     // Every refusal comes before any work, so a refused run writes nothing.
     let outputs = output_paths(&files, &args.out)?;
+    let sizes = match args.device.sizes {
+        Some(sizes) => sizes,
+        None => sizes_for(&files, args.window),
+    };
     let (files, outputs, gpu) = share_of_job(files, outputs, &args.device)?;
+    let gpu = gpu.with_sizes(sizes);
     let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?
         .with_window(args.window)
         .with_memory(args.memory);
@@ -75,6 +80,30 @@ pub fn main(args: Args) -> Result<()> {
         bail!("{failed} of {} images failed", files.len());
     }
     Ok(())
+}
+
+/// Kernels that take sizes as data where the images run whole at more than one size (read from
+/// their headers; an unreadable one is reported when its turn comes): one set of pipelines then
+/// serves them all. Images of one size, and those run in windows (larger than `window` on both
+/// sides), keep kernels specialised to their size, which run faster (benches/README.md).
+fn sizes_for(files: &[PathBuf], window: usize) -> compiler::Sizes {
+    let whole =
+        |&(w, h): &(u32, u32)| window == 0 || (w as usize) <= window || (h as usize) <= window;
+    let mut seen: Vec<(u32, u32)> = Vec::new();
+    for size in files.iter().filter_map(|f| image::image_dimensions(f).ok()) {
+        if whole(&size) && !seen.contains(&size) {
+            seen.push(size);
+        }
+    }
+    if seen.len() < 2 {
+        return compiler::Sizes::Specialised;
+    }
+    eprintln!(
+        "{} image sizes: kernels take sizes as data, one set of pipelines for all (--sizes \
+         specialised compiles each size's own)",
+        seen.len()
+    );
+    compiler::Sizes::Data
 }
 
 /// Under `mpirun -np K` (docs/mpi.md): this rank's share of the images, every K-th from its rank,

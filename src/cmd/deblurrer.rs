@@ -194,7 +194,9 @@ impl Deblurrer {
                 }
             };
             let (least, window) = (plan.least_side(), plan.window[0]);
-            let streamed = Streamed::compile(plan, &self.gpu.target())?;
+            // Every window has one size: its kernels are specialised to it.
+            let target = self.gpu.target_for(compiler::Sizes::Specialised);
+            let streamed = Streamed::compile(plan, &target)?;
             let bytes = streamed.device_bytes();
             let Some(budget) = self.memory.filter(|&b| bytes > b) else {
                 break streamed;

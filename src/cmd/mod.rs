@@ -357,6 +357,12 @@ pub struct DeviceArgs {
     /// f32; on cooperative matrices where the adapter has them); f16 needs shader-f16
     #[arg(long, default_value = "f32", value_name = "f32|f16")]
     pub precision: compiler::Precision,
+    /// Kernels specialised to each image size (`specialised`: faster, but compiled anew for
+    /// every size) or taking sizes as data (`data`: one set of pipelines for every size). The
+    /// default: `irdc deblur` takes them as data when its images have more than one size;
+    /// everything else specialises
+    #[arg(long, value_name = "specialised|data")]
+    pub sizes: Option<compiler::Sizes>,
 }
 
 impl DeviceArgs {
@@ -369,6 +375,7 @@ impl DeviceArgs {
     /// `runtime::Gpu::for_local_rank`).
     pub fn open_at(&self, local: usize) -> Result<runtime::Gpu> {
         let gpu = runtime::Gpu::for_local_rank(local)?.with_precision(self.precision)?;
+        let gpu = gpu.with_sizes(self.sizes.unwrap_or_default());
         // Only past f32: `target()` settles the conv tiles (a timing run on a first start).
         if self.precision != compiler::Precision::F32 {
             if let Some(summary) = gpu.target().precision_summary() {

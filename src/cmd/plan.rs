@@ -152,7 +152,8 @@ fn target_of(args: &Args) -> Result<compiler::Target> {
     Ok(compiler::Target {
         precision: args.device.precision,
         ..compiler::Target::new(limits, kind, &overrides)
-    })
+    }
+    .with_sizes(args.device.sizes.unwrap_or_default()))
 }
 
 fn options_of(args: &Args) -> compiler::Options {

@@ -1,11 +1,13 @@
-//! The generated prelude of every kernel, in one place: arena bindings, per-operand accessors,
-//! baked-in constants, and the dispatch (workgroup size, total, 2-D split of the workgroup count).
+//! The generated prelude of every kernel, in one place: arena bindings and per-operand accessors
+//! (`bindings.rs`), constants (`uniforms.rs`: baked in, or read from the uniform where sizes are
+//! data), and the dispatch (workgroup size, total, 2-D split of the workgroup count).
 //!
 //! What a template may use:
 //! - `ld_<name>(n, c, h, w) -> f32` and `st_<name>(n, c, h, w, v)`: the element at rank-4
 //!   coordinates of the operand's padded shape (`ir::shape4`). The coordinate of a size-1 dim is
 //!   ignored, which is how a broadcast operand (and a rank-1 bias, `[1, 1, 1, O]`) is read.
-//! - the constants added with [`KernelBuilder::u32`] / [`KernelBuilder::f32`], plus `WG` (the
+//! - the constants added with [`KernelBuilder::u32`] / [`KernelBuilder::f32`] (where they depend
+//!   on the image size, [`KernelBuilder::size`] / [`KernelBuilder::size_f32`]), plus `WG` (the
 //!   1-D workgroup size) and `TOTAL` (invocations, or workgroups for a workgroup-per-item kernel);
 //! - `flat_index(id, nwg, WG)` (thread kernels, `id` = global_invocation_id) or
 //!   `flat_index(id, nwg, 1u)` (workgroup kernels, `id` = workgroup_id): the linear index over a
@@ -24,8 +26,10 @@
 //! through its reader generates `st_<name>` as that reader's op, stored to `<name>_out`. The
 //! builder records the values really read and written and the nodes computed on the way.
 
-use crate::{Fused, Piece, Target, ValuePlan};
-use ir::{NodeId, Op};
+use super::bindings;
+use super::uniforms::{Constant, Uniforms, Value};
+use crate::{Fused, Piece, Sizes, Target, ValuePlan};
+use ir::{NodeId, Op, ValueKind};
 use std::fmt::Write;
 
 /// How many invocations a kernel runs.
@@ -37,12 +41,14 @@ pub(crate) enum Dispatch {
     Groups { count: u64, wg: u32 },
 }
 
-struct Operand {
-    name: String,
-    store: bool,
-    shape: [usize; 4],
+pub(super) struct Operand {
+    pub name: String,
+    pub store: bool,
+    /// Its strides are the same at every image size (a parameter, a constant).
+    pub fixed: bool,
+    pub shape: [usize; 4],
     /// Empty for an absent optional operand: its load reads 0.
-    pieces: Vec<Piece>,
+    pub pieces: Vec<Piece>,
 }
 
 /// The generated WGSL, with the arenas it binds (binding order) and its workgroup count.
@@ -62,7 +68,7 @@ pub(crate) struct Generated {
 #[derive(Default)]
 pub(crate) struct KernelBuilder {
     operands: Vec<Operand>,
-    consts: String,
+    consts: Vec<Constant>,
     code: String,
     reads: Vec<NodeId>,
     writes: Vec<NodeId>,
@@ -138,7 +144,8 @@ impl KernelBuilder {
         self.store(&format!("{name}_out"), out)?;
         if let Op::Reshape(_) = op {
             let shape = &inputs[*at].shape;
-            self.code(&reshaped_store(name, shape, &out.shape));
+            let store = self.reshaped_store(name, shape, &out.shape)?;
+            self.code(&store);
             return Ok(());
         }
         let load = |k: usize, coords: &str| match k == *at {
@@ -171,29 +178,53 @@ impl KernelBuilder {
         let op = Operand {
             name: name.into(),
             store: false,
+            fixed: true,
             shape: [1; 4],
             pieces: vec![],
         };
         self.operands.push(op);
     }
 
+    /// A constant the same at every image size (a channel count, a kernel's side, a tile).
     pub fn u32(&mut self, name: &str, v: u64) -> Result<(), String> {
+        self.constant(name, v, false)
+    }
+
+    /// A constant that depends on the image size (a height, a count of pixels or tiles): read
+    /// from the uniform where the target takes sizes as data (`uniforms.rs`).
+    pub fn size(&mut self, name: &str, v: u64) -> Result<(), String> {
+        self.constant(name, v, true)
+    }
+
+    fn constant(&mut self, name: &str, v: u64, size: bool) -> Result<(), String> {
         let v =
             u32::try_from(v).map_err(|_| format!("constant {name} = {v} does not fit in u32"))?;
-        let _ = writeln!(self.consts, "const {name}: u32 = {v}u;");
+        let (name, value) = (name.into(), Value::U32(v));
+        self.consts.push(Constant { name, value, size });
         Ok(())
     }
 
-    /// `<P>_N`, `<P>_C`, `<P>_H`, `<P>_W`: the rank-4 padded shape of an operand.
+    /// `<P>_N`, `<P>_C`, `<P>_H`, `<P>_W`: the rank-4 padded shape of an operand; its height
+    /// and width are sizes.
     pub fn dims(&mut self, prefix: &str, shape: &[usize]) -> Result<(), String> {
         for (d, v) in ["N", "C", "H", "W"].iter().zip(ir::shape4(shape)) {
-            self.u32(&format!("{prefix}_{d}"), v as u64)?;
+            self.constant(&format!("{prefix}_{d}"), v as u64, matches!(*d, "H" | "W"))?;
         }
         Ok(())
     }
 
     pub fn f32(&mut self, name: &str, v: f64) {
-        let _ = writeln!(self.consts, "const {name}: f32 = {};", ir::ops::wgsl_f32(v));
+        self.f32_constant(name, v, false);
+    }
+
+    /// An f32 that depends on the image size (one over a plane's pixels).
+    pub fn size_f32(&mut self, name: &str, v: f64) {
+        self.f32_constant(name, v, true);
+    }
+
+    fn f32_constant(&mut self, name: &str, v: f64, size: bool) {
+        let (name, value) = (name.into(), Value::F32(v));
+        self.consts.push(Constant { name, value, size });
     }
 
     /// Extra generated WGSL (an elementwise body, a table), placed after the accessors.
@@ -209,6 +240,7 @@ impl KernelBuilder {
         self.operands.push(Operand {
             name: name.into(),
             store,
+            fixed: matches!(value.kind, ValueKind::Param | ValueKind::Const),
             shape,
             pieces,
         });
@@ -222,13 +254,12 @@ impl KernelBuilder {
         dispatch: Dispatch,
         target: &Target,
     ) -> Result<Generated, String> {
-        let mut arenas: Vec<usize> = self
-            .operands
-            .iter()
-            .flat_map(|o| o.pieces.iter().map(|p| p.arena))
+        let data = target.sizes == Sizes::Data;
+        let pieces: Vec<_> = (self.operands.iter())
+            .flat_map(|o| o.pieces.iter().map(|p| (o.shape, p)))
             .collect();
-        arenas.sort_unstable();
-        arenas.dedup();
+        let bindings = bindings::bindings(&pieces, data);
+        let arenas = bindings.arenas.clone();
         if arenas.len() > target.limits.max_storage_buffers_per_stage as usize {
             // Values over max_binding_bytes are split over arenas, one binding a piece: only
             // smaller inputs bring the count down.
@@ -250,6 +281,39 @@ impl KernelBuilder {
             return Err(format!("{invocations} invocations overflow a u32 index"));
         }
 
+        let mut offsets = Vec::new();
+        for p in self.operands.iter().flat_map(|o| &o.pieces) {
+            offsets.push(
+                u32::try_from(p.offset)
+                    .map_err(|_| format!("offset {} does not fit a u32 index", p.offset))?,
+            );
+        }
+        let mut uniforms = Uniforms::new(data, offsets.len());
+        let mut consts = format!("\nconst WG: u32 = {wg}u;\n");
+        let total = Constant {
+            name: "TOTAL".into(),
+            value: Value::U32(
+                u32::try_from(items).map_err(|_| format!("{items} does not fit in a u32 index"))?,
+            ),
+            size: true,
+        };
+        for c in std::iter::once(&total).chain(&self.consts) {
+            consts.push_str(&uniforms.declare(c));
+        }
+        let mut body = String::from(HELPERS);
+        let mut slot = 0;
+        for op in &self.operands {
+            bindings::accessor(&mut body, op, &bindings.of_piece, &mut slot, &mut uniforms)?;
+        }
+        body.push_str(&self.code);
+        body.push('\n');
+        body.push_str(&call_first(template, "load_offsets();")?);
+        // Helpers an op's WGSL calls, where a kernel calls them (in its code or fused loads).
+        if body.contains("irdc_erf(") {
+            body.push_str(ir::ops::ERF_WGSL);
+        }
+        let slots = uniforms.slots(&offsets);
+
         let mut s = String::new();
         if self.f16 {
             s.push_str("enable f16;\n");
@@ -268,55 +332,40 @@ impl KernelBuilder {
                 "@group(0) @binding({b}) var<storage, read_write> a{b}: array<f32>;"
             );
         }
-        let mut offsets = Vec::new();
-        for p in self.operands.iter().flat_map(|o| &o.pieces) {
-            offsets.push(
-                u32::try_from(p.offset)
-                    .map_err(|_| format!("offset {} does not fit a u32 index", p.offset))?,
-            );
-        }
-        // A uniform array's elements are 16 bytes: four offsets to an element. `main` copies
-        // them into private variables first: lavapipe re-reads a uniform at every use inside
-        // a loop, but keeps a private variable in a register (benches/README.md).
-        let _ = writeln!(
-            s,
-            "struct Offsets {{ o: array<vec4<u32>, {}> }}\n\
-             @group(1) @binding(0) var<uniform> offsets: Offsets;",
-            crate::Kernel::offsets_elements(offsets.len())
-        );
-        let mut load = String::from("fn load_offsets() {\n");
-        for i in 0..offsets.len() {
-            let _ = writeln!(s, "var<private> off_{i}: u32;");
-            let xyzw = ["x", "y", "z", "w"][i % 4];
-            let _ = writeln!(load, "    off_{i} = offsets.o[{}].{xyzw};", i / 4);
-        }
-        load.push_str("}\n");
-        let _ = writeln!(s, "\nconst WG: u32 = {wg}u;");
-        let _ = writeln!(s, "const TOTAL: u32 = {};", u32_lit(items)?);
-        s.push_str(&self.consts);
-        s.push_str(HELPERS);
-        let mut slot = 0;
-        for op in &self.operands {
-            accessor(&mut s, op, &arenas, &mut slot)?;
-        }
-        s.push_str(&self.code);
-        s.push('\n');
-        s.push_str(&load);
-        s.push('\n');
-        s.push_str(&call_first(template, "load_offsets();")?);
-        // Helpers an op's WGSL calls, where a kernel calls them (in its code or fused loads).
-        if s.contains("irdc_erf(") {
-            s.push_str(ir::ops::ERF_WGSL);
-        }
+        s.push_str(&uniforms.declarations(&body));
+        s.push_str(&consts);
+        s.push_str(&uniforms.substitute(body));
         Ok(Generated {
             wgsl: s,
             arenas,
-            offsets,
+            offsets: slots,
             workgroups,
             reads: self.reads,
             writes: self.writes,
             nodes: self.nodes,
         })
+    }
+
+    /// `st_<name>` for a value of `from` stored through a reshape to `to`: the element's index
+    /// in `from`'s row-major order is its index in `to`'s.
+    fn reshaped_store(
+        &mut self,
+        name: &str,
+        from: &[usize],
+        to: &[usize],
+    ) -> Result<String, String> {
+        let p = format!("RESHAPE_{name}");
+        self.dims(&format!("{p}_FROM"), from)?;
+        self.dims(&format!("{p}_TO"), to)?;
+        let [oc, oh, ow] = [1, 2, 3].map(|d| ir::shape4(to)[d]);
+        self.size(&format!("{p}_TO_CHW"), (oc * oh * ow) as u64)?;
+        self.size(&format!("{p}_TO_HW"), (oh * ow) as u64)?;
+        Ok(format!(
+            "fn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{\n    \
+             let i = ((n * {p}_FROM_C + c) * {p}_FROM_H + h) * {p}_FROM_W + w;\n    \
+             st_{name}_out(i / {p}_TO_CHW, i / {p}_TO_HW % {p}_TO_C, i / {p}_TO_W % {p}_TO_H, \
+             i % {p}_TO_W, v);\n}}"
+        ))
     }
 }
 
@@ -342,71 +391,6 @@ fn unflat(i: u32, d: vec4<u32>) -> vec4<u32> {
     return vec4<u32>(i / (d.w * d.z * d.y), (i / (d.w * d.z)) % d.y, (i / d.w) % d.z, i % d.w);
 }
 ";
-
-/// `ld_x` / `st_x`: pick the piece by channel (an if-chain), then index with its offset (the
-/// next `slot` of the offsets uniform) and strides.
-fn accessor(
-    s: &mut String,
-    op: &Operand,
-    arenas: &[usize],
-    slot: &mut usize,
-) -> Result<(), String> {
-    let name = &op.name;
-    if op.store {
-        let _ = writeln!(
-            s,
-            "\nfn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{"
-        );
-    } else {
-        let _ = writeln!(
-            s,
-            "\nfn ld_{name}(n: u32, c: u32, h: u32, w: u32) -> f32 {{"
-        );
-    }
-    if op.pieces.is_empty() {
-        let _ = writeln!(s, "    return 0.0;\n}}");
-        return Ok(());
-    }
-    let last = op.pieces.len() - 1;
-    for (k, p) in op.pieces.iter().enumerate() {
-        let binding = arenas
-            .iter()
-            .position(|&a| a == p.arena)
-            .expect("arena collected above");
-        let index = index_expr(op.shape, p, *slot)?;
-        *slot += 1;
-        let access = if op.store {
-            format!("a{binding}[{index}] = v; return;")
-        } else {
-            format!("return a{binding}[{index}];")
-        };
-        if k == last {
-            let _ = writeln!(s, "    {access}");
-        } else {
-            let _ = writeln!(s, "    if (c < {}u) {{ {access} }}", p.c1);
-        }
-    }
-    s.push_str("}\n");
-    Ok(())
-}
-
-/// `offset + n * sn + (c - c0) * sc + h * sh + w * sw`, leaving out the terms of size-1 dims;
-/// the offset is slot `slot` of the offsets uniform, as copied to `off_<slot>`.
-fn index_expr(shape: [usize; 4], p: &Piece, slot: usize) -> Result<String, String> {
-    let mut e = format!("off_{slot}");
-    let c = if p.c0 == 0 {
-        "c".to_string()
-    } else {
-        format!("(c - {}u)", p.c0)
-    };
-    let coords = ["n".to_string(), c, "h".to_string(), "w".to_string()];
-    for d in 0..4 {
-        if shape[d] > 1 {
-            let _ = write!(e, " + {} * {}", coords[d], u32_lit(p.strides[d])?);
-        }
-    }
-    Ok(e)
-}
 
 /// The pieces cover channels 0..channels in order, without gaps.
 fn check_pieces(value: &ValuePlan, channels: usize) -> Result<(), String> {
@@ -442,27 +426,4 @@ pub(crate) fn split_workgroups(groups: u64, max: u32) -> Option<[u32; 3]> {
     }
     let x = groups.div_ceil(y);
     Some([x as u32, y as u32, 1])
-}
-
-fn u32_lit(v: u64) -> Result<String, String> {
-    u32::try_from(v)
-        .map(|v| format!("{v}u"))
-        .map_err(|_| format!("{v} does not fit in a u32 index"))
-}
-
-/// `st_<name>` for a value of `from` stored through a reshape to `to`: the element's index in
-/// `from`'s row-major order is its index in `to`'s.
-fn reshaped_store(name: &str, from: &[usize], to: &[usize]) -> String {
-    let [_, c, h, w] = ir::shape4(from);
-    let [_, oc, oh, ow] = ir::shape4(to);
-    let index = format!("((n * {c}u + c) * {h}u + h) * {w}u + w");
-    let coords = format!(
-        "i / {}u, i / {}u % {oc}u, i / {ow}u % {oh}u, i % {ow}u",
-        oc * oh * ow,
-        oh * ow
-    );
-    format!(
-        "fn st_{name}(n: u32, c: u32, h: u32, w: u32, v: f32) {{\n    let i = {index};\n    \
-         st_{name}_out({coords}, v);\n}}"
-    )
 }

@@ -35,6 +35,9 @@ pub(super) fn conv_transpose2d(ctx: &Ctx, o: &ConvTranspose2d) -> Result<Kernel,
     )
 }
 
+/// A conv's GEMM columns are its output pixels: the image size sets their count.
+const PIXEL_COLUMNS: [bool; 3] = [false, true, false];
+
 fn conv(
     ctx: &Ctx,
     (template, src): (&str, &str),
@@ -55,8 +58,8 @@ fn conv(
         // largest phase.
         true => {
             let (rows, cols) = (oh.div_ceil(stride), ow.div_ceil(stride));
-            b.u32("PH_ROWS", rows as u64)?;
-            b.u32("PW_COLS", cols as u64)?;
+            b.size("PH_ROWS", rows as u64)?;
+            b.size("PW_COLS", cols as u64)?;
             let taps = kh.div_ceil(stride) * kw.div_ceil(stride);
             let sizes = [co, n * rows * cols, cin * taps];
             // A is the weight [C_in, C_out, KH, KW]: row m is C_out, k runs over (C_in, taps).
@@ -64,7 +67,7 @@ fn conv(
                 &mut b,
                 ctx,
                 src,
-                sizes,
+                (sizes, PIXEL_COLUMNS),
                 Groups::Phases(stride * stride),
                 None,
             )?
@@ -76,7 +79,7 @@ fn conv(
                 taps: kw as u32,
                 width: ow,
             });
-            gemm(&mut b, ctx, src, sizes, Groups::One, row)?
+            gemm(&mut b, ctx, src, (sizes, PIXEL_COLUMNS), Groups::One, row)?
         }
     };
     ctx.kernel(template, &src, b, dispatch)

@@ -48,7 +48,9 @@ fn correlate(
     let [sn, sc, sh, sw] = ir::shape4(&s.shape);
     let gc = ir::shape4(&g.shape)[1];
     let sizes = [sc, gc * kh * kw, sn * sh * sw];
-    let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, sizes, Groups::One, None)?;
+    // The sum over pixels is the GEMM's k.
+    let sized = [false, false, true];
+    let (src, dispatch) = gemm(&mut b, ctx, WEIGHT_GRAD, (sizes, sized), Groups::One, None)?;
     ctx.kernel("weight_grad", &src, b, dispatch)
 }
 

@@ -49,7 +49,7 @@ pub(super) fn dropout(ctx: &Ctx, o: &Dropout) -> Result<Kernel, String> {
     // A [seed, first] seed moves the index by `first` samples (`ir::ops::DROPOUT_SEED`).
     let at = match seed.shape.as_slice() {
         [2] => {
-            b.u32(
+            b.size(
                 "DROPOUT_SAMPLE",
                 ir::ops::dropout_per_sample(&ctx.node.shape) as u64,
             )?;

@@ -27,13 +27,8 @@ pub(super) fn conv(
         let dispatch = Dispatch::Threads { total, wg: 64 };
         return ctx.kernel("grouped_conv_transpose2d", src, b, dispatch);
     }
-    let run = [4, 2, 1]
-        .into_iter()
-        .find(|r| y.shape[3].is_multiple_of(*r))
-        .unwrap_or(1);
-    b.u32("RUN", run as u64)?;
-    let src = runs(CONV2D, run, stride, kw);
-    let total = total / run as u64;
+    let src = runs(CONV2D, RUN, stride, kw, &run_stores(ctx, &mut b, RUN, "a")?);
+    let total = total / y.shape[3] as u64 * runs_a_row(ctx, RUN)?;
     ctx.kernel(
         "grouped_conv2d",
         &src,
@@ -45,11 +40,10 @@ pub(super) fn conv(
 /// The template's RUN_DECL, RUN_STEP and RUN_STORE written out for `run` outputs of a row: one
 /// accumulator each, the row segment's loads `v_t` and the weights `w_k` of one kernel row, and
 /// output r's products v_{r*stride + k} * w_k.
-fn runs(template: &str, run: usize, stride: usize, kw: usize) -> String {
-    let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
+fn runs(template: &str, run: usize, stride: usize, kw: usize, store: &str) -> String {
+    let (mut decl, mut step) = (String::new(), String::new());
     for r in 0..run {
         let _ = writeln!(decl, "    var a_{r} = ld_b(0u, 0u, 0u, p.y);");
-        let _ = writeln!(store, "    st_y(p.x, p.y, p.z, p.w + {r}u, a_{r});");
     }
     for t in 0..(run - 1) * stride + kw {
         let _ = writeln!(
@@ -68,7 +62,39 @@ fn runs(template: &str, run: usize, stride: usize, kw: usize) -> String {
     template
         .replace("RUN_DECL\n", &decl)
         .replace("RUN_STEP\n", &step)
-        .replace("RUN_STORE\n", &store)
+        .replace("RUN_STORE\n", store)
+}
+
+/// Outputs of a row per invocation of a grouped conv.
+const RUN: usize = 4;
+
+/// The stores of a run of `run` outputs `<acc>_r` of a row to y, as RUN_STORE; with `RUN` and
+/// `Y_RUNS` (runs a row). Where the run may not divide the row (sizes as data, or a width it
+/// does not divide), each store past the first is kept within the row.
+pub(super) fn run_stores(
+    ctx: &Ctx,
+    b: &mut KernelBuilder,
+    run: usize,
+    acc: &str,
+) -> Result<String, String> {
+    let width = ctx.out()?.shape[3];
+    let cut = ctx.target.sizes == crate::Sizes::Data || !width.is_multiple_of(run);
+    b.u32("RUN", run as u64)?;
+    b.size("Y_RUNS", runs_a_row(ctx, run)?)?;
+    let mut store = String::new();
+    for r in 0..run {
+        let st = format!("st_y(p.x, p.y, p.z, p.w + {r}u, {acc}_{r});");
+        let _ = match cut && r > 0 {
+            true => writeln!(store, "    if (p.w + {r}u < Y_W) {{ {st} }}"),
+            false => writeln!(store, "    {st}"),
+        };
+    }
+    Ok(store)
+}
+
+/// Runs of `run` outputs a row of the node's output.
+pub(super) fn runs_a_row(ctx: &Ctx, run: usize) -> Result<u64, String> {
+    Ok(ctx.out()?.shape[3].div_ceil(run) as u64)
 }
 
 /// out[a, b, ki, kj] = sum over n, i, j of s[n, a, i, j] * g[n, group(a) + b, ...], as

@@ -22,6 +22,8 @@ pub(super) fn matmul(ctx: &Ctx, o: &MatMul) -> Result<Kernel, String> {
     let a_at = if o.trans_a { "kk, m" } else { "m, kk" };
     let b_at = if o.trans_b { "n, kk" } else { "kk, n" };
     let src = MATMUL.replace("A_AT", a_at).replace("B_AT", b_at);
-    let (src, dispatch) = gemm(&mut b, ctx, &src, [m, n, k], Groups::Batch(b1 * b2), None)?;
+    // Any of a product's extents may be a count of pixels (attention over an image's).
+    let sizes = ([m, n, k], [true; 3]);
+    let (src, dispatch) = gemm(&mut b, ctx, &src, sizes, Groups::Batch(b1 * b2), None)?;
     ctx.kernel("matmul", &src, b, dispatch)
 }

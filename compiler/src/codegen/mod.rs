@@ -7,6 +7,7 @@
 //! dispatched as `kernel.workgroups` (x and y each within `Target::max_workgroups_per_dim`).
 
 mod access;
+mod bindings;
 mod conv;
 mod conv_grad;
 mod elementwise;
@@ -17,6 +18,7 @@ mod layout;
 mod matmul;
 mod reduce;
 mod resample;
+mod uniforms;
 mod window;
 mod winograd;
 

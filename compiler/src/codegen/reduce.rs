@@ -12,6 +12,7 @@ const PLANE_MEANS: &str = include_str!("../../../shaders/plane_means.wgsl");
 const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 const WG_SUM: &str = include_str!("../../../shaders/wg_sum.wgsl");
 const WG_SUM_SUBGROUP: &str = include_str!("../../../shaders/wg_sum_subgroup.wgsl");
+const PLANE_WALK_FNS: &str = include_str!("../../../shaders/plane_walk.wgsl");
 const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
 const WG_MAX: &str = include_str!("../../../shaders/wg_max.wgsl");
 const WG_MAX_SUBGROUP: &str = include_str!("../../../shaders/wg_max_subgroup.wgsl");
@@ -51,7 +52,7 @@ pub(super) fn instance_norm(ctx: &Ctx, o: &InstanceNorm) -> Result<Kernel, Strin
     let (b, x) = normalising(ctx, o.eps)?;
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
-    let (src, wg) = summing(ctx, INSTANCE_NORM);
+    let (src, wg) = summing(ctx, &format!("{PLANE_WALK_FNS}\n{INSTANCE_NORM}"));
     ctx.kernel("instance_norm", &src, b, Dispatch::Groups { count, wg })
 }
 
@@ -62,7 +63,7 @@ pub(super) fn instance_norm_stats(ctx: &Ctx, o: &InstanceNormStats) -> Result<Ke
     let (mut b, x) = normalising(ctx, o.eps)?;
     let [n, c, _, _] = ir::shape4(&x.shape);
     let count = (n * c) as u64;
-    let (src, wg) = summing(ctx, INSTANCE_NORM_STATS);
+    let (src, wg) = summing(ctx, &format!("{PLANE_WALK_FNS}\n{INSTANCE_NORM_STATS}"));
     let src = apply(ctx, &mut b, &src, &["mean", "rstd"], PLANE_WALK)?;
     ctx.kernel(
         "instance_norm_stats",
@@ -83,14 +84,15 @@ pub(super) fn plane_means(ctx: &Ctx) -> Result<Kernel, String> {
     b.dims("X", &a.shape)?;
     let [n, c, _, _] = ir::shape4(&a.shape);
     let count = (n * c) as u64;
-    let (src, wg) = summing(ctx, PLANE_MEANS);
+    let (src, wg) = summing(ctx, &format!("{PLANE_WALK_FNS}\n{PLANE_MEANS}"));
     let src = apply(ctx, &mut b, &src, &["ma", "mb"], PLANE_WALK)?;
     ctx.kernel("plane_means", &src, b, Dispatch::Groups { count, wg })
 }
 
 /// The loop over a workgroup's plane in the plane templates, at `p`.
-const PLANE_WALK: &str = "    for (var j = lid; j < count; j += WG) {\n        \
-                          let p = vec4<u32>(n, c, j / X_W, j % X_W);\n";
+const PLANE_WALK: &str =
+    "    for (var walk = plane_start(lid); walk.h < X_H; plane_next(&walk)) {\n        \
+     let p = vec4<u32>(n, c, walk.h, walk.w);\n";
 
 /// The template with its `// APPLY` line: nothing, or, where this reduction computes its
 /// reader e (`plane_apply.rs`), a second walk (`walk`, the loop's head, at `p`) over what the
@@ -177,12 +179,12 @@ pub(super) fn reduce(ctx: &Ctx, o: &Reduce) -> Result<Kernel, String> {
     b.store("y", y)?;
     b.dims("Y", &y.shape)?;
     b.dims("R", &extent)?;
-    b.u32("R_TOTAL", reduced as u64)?;
+    b.size("R_TOTAL", reduced as u64)?;
     let scale = match o.kind {
         ReduceKind::Sum => 1.0,
         ReduceKind::Mean => 1.0 / reduced.max(1) as f64,
     };
-    b.f32("SCALE", scale);
+    b.size_f32("SCALE", scale);
     let count = ir::numel(&y.shape) as u64;
     let (src, wg) = summing(ctx, REDUCE);
     let walk = "    for (var j = lid; j < R_TOTAL; j += WG) {\n        \
@@ -206,7 +208,7 @@ pub(super) fn softmax(ctx: &Ctx, o: &Softmax) -> Result<Kernel, String> {
     b.load("x", x)?;
     b.store("y", y)?;
     b.dims("ROWS", &rows)?;
-    b.u32("LEN", len as u64)?;
+    b.size("LEN", len as u64)?;
     b.code(&format!("const STEP = vec4<u32>({});", step.join(", ")));
     let max = match subgroup(ctx) {
         Some(_) => WG_MAX_SUBGROUP,

@@ -1,6 +1,7 @@
 //! Ops that read a spatial window of their input: reflection padding and max pooling, and their
 //! gradients (gathers: each output element sums what reaches it, so no atomics are needed).
 
+use super::grouped_conv::runs_a_row;
 use super::{Ctx, Dispatch, KernelBuilder};
 use crate::Kernel;
 use ir::ops::{MaxPool2d, MaxPool2dGrad, ReflectPad, ReflectPadGrad};
@@ -25,9 +26,9 @@ pub(super) fn reflect_pad(ctx: &Ctx, o: &ReflectPad) -> Result<Kernel, String> {
     )
 }
 
-/// Outputs of a row per max-pool invocation, where the output width splits into such runs (1
-/// otherwise): a run's windows share their overlapping columns, which halved the generator's
-/// 3x3 stride-1 pools on lavapipe (`runtime/examples/jit_cost.rs`).
+/// Outputs of a row per max-pool invocation (the last run of a row cut at its end): a run's
+/// windows share their overlapping columns, which halved the generator's 3x3 stride-1 pools on
+/// lavapipe (`runtime/examples/jit_cost.rs`).
 const POOL_RUN: usize = 4;
 
 pub(super) fn max_pool2d(ctx: &Ctx, o: &MaxPool2d) -> Result<Kernel, String> {
@@ -35,16 +36,11 @@ pub(super) fn max_pool2d(ctx: &Ctx, o: &MaxPool2d) -> Result<Kernel, String> {
     b.u32("K", o.kernel as u64)?;
     b.u32("STRIDE", o.stride as u64)?;
     b.u32("PAD", o.pad as u64)?;
-    let width = ctx.out()?.shape[3];
-    let run = match width % POOL_RUN {
-        0 => POOL_RUN,
-        _ => 1,
-    };
-    b.u32("RUN", run as u64)?;
-    let (mut decl, mut step, mut store) = (String::new(), String::new(), String::new());
+    let run = POOL_RUN;
+    let (mut decl, mut step) = (String::new(), String::new());
+    let store = super::grouped_conv::run_stores(ctx, &mut b, run, "m")?;
     for r in 0..run {
         let _ = writeln!(decl, "    var m_{r} = LOWEST;");
-        let _ = writeln!(store, "    st_y(p.x, p.y, p.z, p.w + {r}u, m_{r});");
     }
     for t in 0..(run - 1) * o.stride + o.kernel {
         let _ = writeln!(
@@ -60,7 +56,7 @@ pub(super) fn max_pool2d(ctx: &Ctx, o: &MaxPool2d) -> Result<Kernel, String> {
     let src = (MAX_POOL2D.replace("RUN_DECL\n", &decl))
         .replace("RUN_STEP\n", &step)
         .replace("RUN_STORE\n", &store);
-    let total = total / run as u64;
+    let total = total / ctx.out()?.shape[3] as u64 * runs_a_row(ctx, run)?;
     ctx.kernel("max_pool2d", &src, b, Dispatch::Threads { total, wg: 256 })
 }
 

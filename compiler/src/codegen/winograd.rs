@@ -55,7 +55,7 @@ pub(super) fn input(ctx: &Ctx, o: &WinogradInput) -> Result<Kernel, String> {
     let (_, tw) = (o.tiles(&tf, h, w))
         .ok_or_else(|| format!("winograd_input: no output for a {h}x{w} input"))?;
     b.u32("STEP", tf.step as u64)?;
-    b.u32("TILES_W", tw as u64)?;
+    b.size("TILES_W", tw as u64)?;
     b.u32("PAD", o.pad as u64)?;
     let patch = grid(tf.patch(), tf.patch(), |k, l| format!("d_{k}_{l}"));
     let mut code = String::new();
@@ -84,7 +84,8 @@ pub(super) fn products(ctx: &Ctx) -> Result<Kernel, String> {
     b.dims("V", &v.shape)?;
     let [a, o, c, _] = ir::shape4(&u.shape);
     let [_, _, n, t] = ir::shape4(&v.shape);
-    let (src, dispatch) = gemm(&mut b, ctx, GEMM, [o, n * t, c], Groups::Batch(a), None)?;
+    let sizes = ([o, n * t, c], [false, true, false]);
+    let (src, dispatch) = gemm(&mut b, ctx, GEMM, sizes, Groups::Batch(a), None)?;
     ctx.kernel("winograd_gemm", &src, b, dispatch)
 }
 
@@ -103,7 +104,7 @@ pub(super) fn output(ctx: &Ctx, o: &WinogradOutput) -> Result<Kernel, String> {
     let out_tile = tf.out_tile();
     let (_, tw) = winograd_tiles(out_tile, o.height, o.width);
     b.u32("TILE", out_tile as u64)?;
-    b.u32("TILES_W", tw as u64)?;
+    b.size("TILES_W", tw as u64)?;
     let alpha = tf.alpha();
     let products = grid(alpha, alpha, |i, j| format!("m_{i}_{j}"));
     let mut code = String::new();

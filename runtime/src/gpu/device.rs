@@ -19,6 +19,8 @@ pub struct Gpu {
     tiles: Arc<crate::autotune::TileState>,
     /// What the convolution GEMMs multiply in ([`Gpu::with_precision`]); f32 unless asked.
     precision: compiler::Precision,
+    /// Whether kernels are specialised to sizes or take them as data ([`Gpu::with_sizes`]).
+    sizes: compiler::Sizes,
     /// The cooperative matrix shapes the adapter offers (none without the feature).
     coop_matrices: Vec<wgpu::CooperativeMatrixProperties>,
     /// The `IRDC_*` policy switches, read once when the device is opened.
@@ -123,6 +125,7 @@ impl Gpu {
             state,
             tiles: Default::default(),
             precision: compiler::Precision::F32,
+            sizes: compiler::Sizes::Specialised,
             coop_matrices,
             overrides,
         })
@@ -141,6 +144,15 @@ impl Gpu {
 
     pub fn precision(&self) -> compiler::Precision {
         self.precision
+    }
+
+    /// This device with kernels that take sizes as `sizes` says (`compiler::Sizes`).
+    pub fn with_sizes(self, sizes: compiler::Sizes) -> Gpu {
+        Gpu { sizes, ..self }
+    }
+
+    pub fn sizes(&self) -> compiler::Sizes {
+        self.sizes
     }
 
     /// The side of the square cooperative matrices with f16 operands and f32 sums this device
@@ -192,10 +204,16 @@ impl Gpu {
     /// What the compiler plans for on this device, with the conv tiles autotuned for it (the
     /// first call times them, unless cached on disk or `IRDC_AUTOTUNE=0`; see `autotune.rs`).
     pub fn target(&self) -> compiler::Target {
-        compiler::Target {
+        self.target_for(self.sizes)
+    }
+
+    /// [`Gpu::target`] with kernels that take sizes as `sizes` says.
+    pub fn target_for(&self, sizes: compiler::Sizes) -> compiler::Target {
+        let target = compiler::Target {
             conv_tiles: self.tiles.get(self),
             ..self.limits_target()
-        }
+        };
+        target.with_sizes(sizes)
     }
 
     /// The target from the adapter's limits alone, with the default conv tiles: the policy of

@@ -44,7 +44,8 @@ impl Groups {
     }
 }
 
-/// Add the GEMM's sizes `[GM, GN, GK]` (per group) and tile constants to `b`; returns the op
+/// Add the GEMM's sizes `[GM, GN, GK]` (per group; with whether each depends on the image
+/// size) and tile constants to `b`; returns the op
 /// template followed by the GEMM template with its register tile written out, and the dispatch.
 /// `groups` is a batch of GEMMs ([`Groups`]); one GEMM gets the default `group_k`: all GK k's.
 /// `row` is a stride-1 conv2d's row of taps, which direct tiles with few rows walk as a window
@@ -53,7 +54,7 @@ pub(crate) fn gemm(
     b: &mut KernelBuilder,
     ctx: &Ctx,
     op_src: &str,
-    [gm, gn, gk]: [usize; 3],
+    ([gm, gn, gk], sized): ([usize; 3], [bool; 3]),
     groups: Groups,
     row: Option<RowTaps>,
 ) -> Result<(String, Dispatch), String> {
@@ -63,7 +64,12 @@ pub(crate) fn gemm(
         Some(_) => coop::TILES,
         None => {
             ctx.target.conv_tiles.check()?;
-            ctx.target.conv_tiles.fitted(gm, gn)
+            // Taking sizes as data, the tiles are those of a large GEMM at every size.
+            let data = ctx.target.sizes == crate::Sizes::Data;
+            let fit = |v: usize, sized: bool| if data && sized { 1 << 30 } else { v };
+            ctx.target
+                .conv_tiles
+                .fitted(fit(gm, sized[0]), fit(gn, sized[1]))
         }
     };
     let group_count = groups.count();
@@ -73,6 +79,8 @@ pub(crate) fn gemm(
     let broadcast = (t.direct() && lanes > 0)
         .then_some(lanes)
         .filter(|&l| t.invocations() % l == 0);
+    // Whether a row's width splits into runs depends on the size.
+    let row = row.filter(|_| ctx.target.sizes == crate::Sizes::Specialised);
     let window = row.filter(|r| t.direct() && r.pays(t)).map(|r| r.taps);
     let m_tiles = gm.div_ceil(t.bm as usize);
     let n_tiles = gn.div_ceil(t.bn as usize);
@@ -81,13 +89,21 @@ pub(crate) fn gemm(
         Groups::One => one_group,
         _ => "",
     };
+    let [gm_sized, gn_sized, gk_sized] = sized;
+    for (name, v, size) in [
+        ("GM", gm, gm_sized),
+        ("GN", gn, gn_sized),
+        ("GK", gk, gk_sized),
+        ("M_TILES", m_tiles, gm_sized),
+        ("N_TILES", n_tiles, gn_sized),
+    ] {
+        match size {
+            true => b.size(name, v as u64)?,
+            false => b.u32(name, v as u64)?,
+        }
+    }
     for (name, v) in [
-        ("GM", gm),
-        ("GN", gn),
-        ("GK", gk),
         ("GROUPS", group_count),
-        ("M_TILES", m_tiles),
-        ("N_TILES", n_tiles),
         ("BM", t.bm as usize),
         ("BN", t.bn as usize),
         ("BK", t.bk as usize),
