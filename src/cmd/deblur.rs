@@ -10,7 +10,7 @@
 //! writing overlap (`stream`). Exit status: 0 when every image was written, 1 when
 //! any failed (or nothing could start: no checkpoint, no GPU).
 
-use super::deblurrer::{Deblurrer, WINDOW};
+use super::deblurrer::{sizes_for, Deblurrer, WINDOW};
 use anyhow::{bail, Context, Result};
 use ir::Tensor;
 use runtime::image_io::{read_photo, write_photo, Photo};
@@ -80,30 +80,6 @@ pub fn main(args: Args) -> Result<()> {
         bail!("{failed} of {} images failed", files.len());
     }
     Ok(())
-}
-
-/// Kernels that take sizes as data where the images run whole at more than one size (read from
-/// their headers; an unreadable one is reported when its turn comes): one set of pipelines then
-/// serves them all. Images of one size, and those run in windows (larger than `window` on both
-/// sides), keep kernels specialised to their size, which run faster (benches/README.md).
-fn sizes_for(files: &[PathBuf], window: usize) -> compiler::Sizes {
-    let whole =
-        |&(w, h): &(u32, u32)| window == 0 || (w as usize) <= window || (h as usize) <= window;
-    let mut seen: Vec<(u32, u32)> = Vec::new();
-    for size in files.iter().filter_map(|f| image::image_dimensions(f).ok()) {
-        if whole(&size) && !seen.contains(&size) {
-            seen.push(size);
-        }
-    }
-    if seen.len() < 2 {
-        return compiler::Sizes::Specialised;
-    }
-    eprintln!(
-        "{} image sizes: kernels take sizes as data, one set of pipelines for all (--sizes \
-         specialised compiles each size's own)",
-        seen.len()
-    );
-    compiler::Sizes::Data
 }
 
 /// Under `mpirun -np K` (docs/mpi.md): this rank's share of the images, every K-th from its rank,

@@ -11,7 +11,7 @@ use compiler::Plan;
 use ir::{NodeId, Tensor, ValueKind};
 use runtime::pad::{crop, reflect_pad, size_multiple};
 use runtime::{Executable, Gpu, PipelineCache, RuntimeError, Streamed};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The window side images larger than it on both sides run in, by default: large enough that
 /// halos and overlaps cost little (a 4000x3000 photo in 4x3 windows computes 5% more pixels),
@@ -284,4 +284,28 @@ fn output_of(plan: &Plan) -> Result<NodeId> {
             outs.len()
         ),
     }
+}
+
+/// Kernels that take sizes as data where the images run whole at more than one size (read from
+/// their headers; an unreadable one is reported when its turn comes): one set of pipelines then
+/// serves them all. Images of one size, and those run in windows (larger than `window` on both
+/// sides), keep kernels specialised to their size, which run faster (benches/README.md).
+pub fn sizes_for(files: &[PathBuf], window: usize) -> compiler::Sizes {
+    let whole =
+        |&(w, h): &(u32, u32)| window == 0 || (w as usize) <= window || (h as usize) <= window;
+    let mut seen: Vec<(u32, u32)> = Vec::new();
+    for size in files.iter().filter_map(|f| image::image_dimensions(f).ok()) {
+        if whole(&size) && !seen.contains(&size) {
+            seen.push(size);
+        }
+    }
+    if seen.len() < 2 {
+        return compiler::Sizes::Specialised;
+    }
+    eprintln!(
+        "{} image sizes: kernels take sizes as data, one set of pipelines for all (--sizes \
+         specialised compiles each size's own)",
+        seen.len()
+    );
+    compiler::Sizes::Data
 }

@@ -6,7 +6,7 @@
 //! size (padded as `irdc deblur` does). Metrics are those of `runtime::metrics` (RGB 8-bit, as
 //! the literature reports them). In the JSON, an infinite PSNR (identical images) is `null`.
 
-use super::deblurrer::Deblurrer;
+use super::deblurrer::{sizes_for, Deblurrer, WINDOW};
 use anyhow::{bail, Context, Result};
 use runtime::image_io::read_image;
 use runtime::metrics::{psnr, ssim, Rgb8};
@@ -55,7 +55,9 @@ pub fn main(args: Args) -> Result<()> {
     if pairs.is_empty() {
         bail!("{}: no blurred/sharp pairs found", args.data.display());
     }
-    let gpu = args.device.open()?;
+    let blurred: Vec<_> = pairs.iter().map(|(blur, _)| blur.clone()).collect();
+    let sizes = (args.device.sizes).unwrap_or_else(|| sizes_for(&blurred, WINDOW));
+    let gpu = args.device.open()?.with_sizes(sizes);
     eprintln!("{}", gpu.describe());
     let mut deblurrer = Deblurrer::new(&args.checkpoint, &args.set, args.trained_weights, gpu)?;
     let mut rows = Vec::new();
