@@ -160,7 +160,10 @@ fn eval_reports_the_metrics_of_the_deblurred_and_blurred_images() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     // Two sizes: one set of pipelines, as deblur chooses.
-    assert!(err.contains("2 image sizes: kernels take sizes as data"), "{err}");
+    assert!(
+        err.contains("2 image sizes: kernels take sizes as data"),
+        "{err}"
+    );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["count"], 2);

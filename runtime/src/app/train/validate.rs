@@ -2,7 +2,8 @@
 //! held-out images, reflect-padded to the multiple it needs and cropped back as `irdc deblur`
 //! does, and PSNR/SSIM ([`crate::metrics`], on RGB 8-bit) of the deblurred and of the blurred
 //! images against sharp are averaged over the set. Each image size is compiled once, when the
-//! validator is made; images of one size share that graph.
+//! validator is made; images of one size share that graph, and a set of several sizes runs on
+//! kernels that take sizes as data, so all its sizes share one set of pipelines.
 //!
 //! The set: a folder of pairs (`val_data`, `--val-data`: GoPro's root, a split or a sequence),
 //! or the training data's held-out split (GoPro's `test/`, a folder's last tenth, procedural
@@ -138,6 +139,20 @@ impl Validator {
         let mut sharp = Vec::new();
         let mut baseline = [0.0; 2];
         let mut cache = PipelineCache::new();
+        // Held-out images of several sizes run on kernels that take sizes as data: one set of
+        // pipelines for all of them, as `irdc deblur` chooses.
+        let padded = |p: &Pair| {
+            let s = ir::shape4(&p.sharp.shape);
+            (
+                s[2].next_multiple_of(multiple),
+                s[3].next_multiple_of(multiple),
+            )
+        };
+        let sizes: std::collections::HashSet<_> = pairs.iter().map(padded).collect();
+        let gpu = match sizes.len() {
+            1 => trainer.gpu.clone(),
+            _ => trainer.gpu.clone().with_sizes(compiler::Sizes::Data),
+        };
         let mut compiled = HashMap::new();
         let prefix = format!("{graph}.");
         for p in &pairs {
@@ -167,7 +182,7 @@ impl Validator {
                     &compiler::differentiate::Autodiff,
                 )?;
                 let bound = Bound::new(
-                    &trainer.gpu,
+                    &gpu,
                     &mut cache,
                     &g,
                     &trainer.nets,
