@@ -343,6 +343,17 @@ impl Target {
     }
 }
 
+impl Sizes {
+    /// The choice for one run over images of `distinct` sizes: specialised for one size (faster
+    /// kernels, compiled once anyway), as data for more (one set of pipelines for all).
+    pub fn for_images(distinct: usize) -> Sizes {
+        match distinct {
+            0 | 1 => Sizes::Specialised,
+            _ => Sizes::Data,
+        }
+    }
+}
+
 impl std::str::FromStr for Sizes {
     type Err = String;
 

@@ -293,19 +293,17 @@ fn output_of(plan: &Plan) -> Result<NodeId> {
 pub fn sizes_for(files: &[PathBuf], window: usize) -> compiler::Sizes {
     let whole =
         |&(w, h): &(u32, u32)| window == 0 || (w as usize) <= window || (h as usize) <= window;
-    let mut seen: Vec<(u32, u32)> = Vec::new();
-    for size in files.iter().filter_map(|f| image::image_dimensions(f).ok()) {
-        if whole(&size) && !seen.contains(&size) {
-            seen.push(size);
-        }
+    let seen: std::collections::HashSet<(u32, u32)> = (files.iter())
+        .filter_map(|f| image::image_dimensions(f).ok())
+        .filter(whole)
+        .collect();
+    let sizes = compiler::Sizes::for_images(seen.len());
+    if sizes == compiler::Sizes::Data {
+        eprintln!(
+            "{} image sizes: kernels take sizes as data, one set of pipelines for all (--sizes \
+             specialised compiles each size's own)",
+            seen.len()
+        );
     }
-    if seen.len() < 2 {
-        return compiler::Sizes::Specialised;
-    }
-    eprintln!(
-        "{} image sizes: kernels take sizes as data, one set of pipelines for all (--sizes \
-         specialised compiles each size's own)",
-        seen.len()
-    );
-    compiler::Sizes::Data
+    sizes
 }

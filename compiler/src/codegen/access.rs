@@ -249,7 +249,7 @@ impl KernelBuilder {
 
     /// Prelude + template, with the bindings and the dispatch size.
     pub fn finish(
-        self,
+        mut self,
         template: &str,
         dispatch: Dispatch,
         target: &Target,
@@ -258,8 +258,7 @@ impl KernelBuilder {
         let pieces: Vec<_> = (self.operands.iter())
             .flat_map(|o| o.pieces.iter().map(|p| (o.shape, p)))
             .collect();
-        let bindings = bindings::bindings(&pieces, data);
-        let arenas = bindings.arenas.clone();
+        let bindings::Bindings { arenas, of_piece } = bindings::bindings(&pieces, data);
         if arenas.len() > target.limits.max_storage_buffers_per_stage as usize {
             // Values over max_binding_bytes are split over arenas, one binding a piece: only
             // smaller inputs bring the count down.
@@ -290,20 +289,14 @@ impl KernelBuilder {
         }
         let mut uniforms = Uniforms::new(data, offsets.len());
         let mut consts = format!("\nconst WG: u32 = {wg}u;\n");
-        let total = Constant {
-            name: "TOTAL".into(),
-            value: Value::U32(
-                u32::try_from(items).map_err(|_| format!("{items} does not fit in a u32 index"))?,
-            ),
-            size: true,
-        };
-        for c in std::iter::once(&total).chain(&self.consts) {
+        self.size("TOTAL", items)?;
+        for c in &self.consts {
             consts.push_str(&uniforms.declare(c));
         }
         let mut body = String::from(HELPERS);
         let mut slot = 0;
         for op in &self.operands {
-            bindings::accessor(&mut body, op, &bindings.of_piece, &mut slot, &mut uniforms)?;
+            bindings::accessor(&mut body, op, &of_piece, &mut slot, &mut uniforms)?;
         }
         body.push_str(&self.code);
         body.push('\n');

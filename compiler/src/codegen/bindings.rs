@@ -84,8 +84,8 @@ pub(super) fn accessor(
     }
     let last = op.pieces.len() - 1;
     for (k, p) in op.pieces.iter().enumerate() {
-        let binding = binding_of[*slot];
-        let index = index_expr(op, p, *slot, uniforms)?;
+        let (binding, at) = (binding_of[*slot], *slot);
+        let index = index_expr(op, p, at, uniforms)?;
         *slot += 1;
         let access = if op.store {
             format!("a{binding}[{index}] = v; return;")
@@ -95,7 +95,7 @@ pub(super) fn accessor(
         if k == last {
             let _ = writeln!(s, "    {access}");
         } else {
-            let c1 = uniforms.number(format!("sz_{slot}_c1"), p.c1 as u32, !op.fixed);
+            let c1 = uniforms.number(format!("sz_{at}_c1"), p.c1 as u32, !op.fixed);
             let _ = writeln!(s, "    if (c < {c1}) {{ {access} }}");
         }
     }

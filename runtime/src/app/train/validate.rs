@@ -149,10 +149,10 @@ impl Validator {
             )
         };
         let sizes: std::collections::HashSet<_> = pairs.iter().map(padded).collect();
-        let gpu = match sizes.len() {
-            1 => trainer.gpu.clone(),
-            _ => trainer.gpu.clone().with_sizes(compiler::Sizes::Data),
-        };
+        let mut gpu = trainer.gpu.clone();
+        if compiler::Sizes::for_images(sizes.len()) == compiler::Sizes::Data {
+            gpu = gpu.with_sizes(compiler::Sizes::Data);
+        }
         let mut compiled = HashMap::new();
         let prefix = format!("{graph}.");
         for p in &pairs {
