@@ -171,6 +171,18 @@ fn plan_prints_the_policy_and_the_switches_that_changed_it() {
         stderr(&o).trim_end(),
         "error: IRDC_SUBGROUPS=\"no\": use 0 (off) or 1 (the default)"
     );
+    // Kernels merged or not: the switch shows in the policy, and the kernel count follows.
+    let o = plan(false, Some(("IRDC_MERGE", "0")));
+    assert!(second(&o).ends_with("; 3x3 convs direct; independent kernels not merged"));
+    let first = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .map(String::from)
+    };
+    let (unmerged, merged) = (first(&o).unwrap(), first(&plan(false, None)).unwrap());
+    assert!(!unmerged.contains("before merging"), "{unmerged}");
+    assert!(merged.contains(" before merging, "), "{merged}");
     // The conv tiles' switch is parsed and shown with the others.
     let o = plan(false, Some(("IRDC_AUTOTUNE", "0")));
     assert!(second(&o).starts_with("policy: GPU (overridden: IRDC_AUTOTUNE=0): "));
@@ -203,7 +215,7 @@ fn no_fuse_turns_off_fusion_only_and_passes_go_by_name() {
         .take_while(|c| c.is_ascii_digit())
         .collect();
     assert!(
-        count(&fused).contains(&format!("({n} before fusion)")),
+        count(&fused).contains(&format!(" {n} before fusion)")),
         "{}",
         count(&fused)
     );

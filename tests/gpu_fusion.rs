@@ -1,7 +1,8 @@
 //! Fused and unfused plans of the same graph give the same numbers on the device (lavapipe without
 //! a GPU), and both match the CPU reference (f64): IRD-GAN's generator, the critic's loss with its
 //! gradient penalty and gradients (second order), and a generator training step. Every fused plan
-//! passes the plan checker.
+//! passes the plan checker. Fused plans also merge independent kernels into one dispatch
+//! (`compiler::merge`), unfused ones do not, so these compare the merged kernels too.
 
 mod gpu_support;
 
@@ -136,6 +137,14 @@ fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy
     planned
 }
 
+/// Whether the fused plan of `g` under `policy` runs some independent kernels as one.
+fn merged(g: &Graph, policy: usize) -> bool {
+    let mut target = gpu().target();
+    target.policy.max_ops_in_conv_loads = policy;
+    let (plan, _) = compiler::compile(g, &target).unwrap();
+    plan.kernels.len() < plan.unmerged_kernels && plan.kernels.iter().any(|k| k.parts.len() > 1)
+}
+
 /// Whether a plan's graph split norms over concats (`compiler::channelwise`).
 fn split(planned: &Graph) -> bool {
     (planned.nodes.iter()).any(|n| n.name.ends_with(".part1"))
@@ -164,13 +173,13 @@ fn generator_fused_matches_unfused() {
         .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
         .unwrap();
     let planned = fused_matches_unfused(&g, &random_feeds(&g, 21), GPU_POLICY);
-    assert!(!split(&planned) && !winograd(&planned));
+    assert!(!split(&planned) && !winograd(&planned) && merged(&g, GPU_POLICY));
     let m = model(&[("N", "16")]);
     let g = m
         .build("generator", &[("blurred".into(), vec![1, 3, 32, 32])])
         .unwrap();
     let planned = fused_matches_unfused(&g, &random_feeds(&g, 24), 1);
-    assert!(split(&planned) && winograd(&planned));
+    assert!(split(&planned) && winograd(&planned) && merged(&g, 1));
 }
 
 #[test]
@@ -194,7 +203,7 @@ fn generator_training_step_fused_matches_unfused() {
     // The CPU's: VGG's 3x3 convs (64 channels and more) and their input gradients as Winograd
     // products.
     let planned = fused_matches_unfused(&g, &random_feeds(&g, 25), 1);
-    assert!(winograd(&planned) && norm_gradients_share_reductions(&planned));
+    assert!(winograd(&planned) && norm_gradients_share_reductions(&planned) && merged(&g, 1));
 }
 
 /// The activations of newer restoration networks, written in a model file, in convs' loads and

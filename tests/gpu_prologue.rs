@@ -37,13 +37,12 @@ fn graph() -> Graph {
 }
 
 /// The device's target with 3x3 convs as Winograd products, whose weight transforms of a
-/// frozen weight are the prologue's work.
+/// frozen weight are the prologue's work; each kernel dispatched alone (the tests name them).
 fn target() -> Target {
-    {
-        let mut t = gpu().target();
-        t.policy.winograd_tile = 4;
-        t
-    }
+    let mut t = gpu().target();
+    t.policy.winograd_tile = 4;
+    t.policy.merge_kernels = false;
+    t
 }
 
 fn compile(frozen: &[&str]) -> (Plan, Graph) {

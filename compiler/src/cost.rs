@@ -106,6 +106,7 @@ mod tests {
             offsets: vec![],
             workgroups: [1, 1, 1],
             wgsl: String::new(),
+            parts: Vec::new(),
         };
         let c = kernel_cost(&g, &k);
         assert_eq!(c.flops, 2 * (2 * 5 * 4 * 4) * (3 * 3 * 3));

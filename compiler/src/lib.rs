@@ -16,6 +16,7 @@ pub mod fuse;
 pub mod invariance;
 pub mod lower;
 pub mod memory;
+pub mod merge;
 pub mod pipeline;
 pub mod plan;
 pub mod plane_apply;
@@ -141,34 +142,58 @@ pub fn compile_with(
         true => (steps.clone(), steps.len()),
         false => prologue::hoist(&graph, steps, &fusion, &slices, (&early, together)),
     };
-    let persistent = prologue::persistent(&graph, &steps, once, &fusion);
-    let (mut values, mut memory) =
-        memory::plan_fused_memory(&graph, &steps, &slices, &fusion, target, &persistent)?;
+    let groups = match options.fuse && target.policy.merge_kernels {
+        true => merge::group(&graph, steps, &fusion, &slices, &[once, first]),
+        false => merge::Groups::single(steps),
+    };
+    let steps = &groups.steps;
+    let persistent = prologue::persistent(&graph, steps, once, &fusion);
+    let (mut values, mut memory) = memory::plan_fused_memory(
+        &graph,
+        steps,
+        &slices,
+        &fusion,
+        target,
+        &persistent,
+        &groups,
+    )?;
     memory.recomputed = recomputed;
     memory.forward_kept_bytes = forward_kept_bytes;
     fuse::describe(&graph, &fusion, &mut values);
-    let kernels = codegen::generate(&graph, &steps, &values, &fusion.applies, target)?;
-    let at = fuse::carried_at(&graph, &steps, &fusion);
-    memory::retime(&mut values, &at, steps.len(), &kernels);
-    // Kernels of the first `n` steps: those before the first that writes a later step's value.
+    let mut kernels = Vec::new();
+    let (mut kernel_steps, mut kernel_groups) = (Vec::new(), Vec::new());
+    for (s, &t) in groups.time.iter().enumerate() {
+        let made = codegen::generate(&graph, &steps[s..=s], &values, &fusion.applies, target)?;
+        kernel_steps.extend(made.iter().map(|_| s));
+        kernel_groups.extend(made.iter().map(|_| t));
+        kernels.extend(made);
+    }
+    let unmerged_kernels = kernels.len();
+    let kernels = merge::merge_kernels(kernels, (&kernel_steps, &kernel_groups), target);
+    let at = memory::grouped_at(&graph, steps, &fusion, &groups);
+    memory::retime(&mut values, &at, groups.count(), &kernels);
+    // Kernels of the first `n` groups: those before the first that writes a later group's value.
     let kernels_of = |n: usize| {
         let before = |w: &ir::NodeId| !at[*w].is_empty() && at[*w].iter().all(|&s| s < n);
         match n {
             0 => 0,
-            _ if n == steps.len() => kernels.len(),
+            _ if n == groups.count() => kernels.len(),
             _ => kernels
                 .iter()
                 .take_while(|k| k.writes.iter().all(before))
                 .count(),
         }
     };
-    let (prologue, split) = (kernels_of(once), kernels_of(first));
+    let (prologue, split) = (
+        kernels_of(groups.before(once)),
+        kernels_of(groups.before(first)),
+    );
     let late = (graph.nodes.iter().enumerate())
         .filter(|&(v, _)| graph.kind(v) != ir::ValueKind::Computed && !early[v])
         .map(|(v, _)| v)
         .collect();
     // One kernel per node of the graph the passes made, as `Options::fuse` off gives.
-    let unfused_kernels = kernels.len() + fusion.kernels_saved();
+    let unfused_kernels = unmerged_kernels + fusion.kernels_saved();
     let plan = Plan {
         graph: graph.name.clone(),
         target: target.clone(),
@@ -178,6 +203,7 @@ pub fn compile_with(
         split,
         late,
         unfused_kernels,
+        unmerged_kernels,
         passes,
         memory,
         outputs: graph.outputs.clone(),

@@ -114,7 +114,7 @@ pub fn in_place(graph: &Graph) -> Vec<Option<(NodeId, usize)>> {
 }
 
 /// Follow direct slices to the outermost region: (root, first channel in the root).
-fn resolve_roots(slices: &[Option<(NodeId, usize)>]) -> Vec<Option<(NodeId, usize)>> {
+pub(crate) fn resolve_roots(slices: &[Option<(NodeId, usize)>]) -> Vec<Option<(NodeId, usize)>> {
     (0..slices.len())
         .map(|v| {
             let mut at = slices[v]?;
@@ -335,7 +335,16 @@ pub fn plan_memory(
     slices: &[Option<(NodeId, usize)>],
     target: &Target,
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
-    plan_fused_memory(graph, steps, slices, &Fusion::none(graph), target, &[])
+    let groups = crate::merge::Groups::single(steps.to_vec());
+    plan_fused_memory(
+        graph,
+        steps,
+        slices,
+        &Fusion::none(graph),
+        target,
+        &[],
+        &groups,
+    )
 }
 
 /// [`plan_memory`] for a fused graph: `steps` as `fuse::schedule` gives them, and values without
@@ -349,11 +358,12 @@ pub fn plan_fused_memory(
     fusion: &Fusion,
     target: &Target,
     persistent: &[bool],
+    groups: &crate::merge::Groups,
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
     let align = target.limits.storage_alignment.max(F32);
-    let at = crate::fuse::carried_at(graph, steps, fusion);
-    let mut live = lifetimes(graph, &at, steps.len(), slices);
-    let end = steps.len().saturating_sub(1);
+    let at = grouped_at(graph, steps, fusion, groups);
+    let mut live = lifetimes(graph, &at, groups.count(), slices);
+    let end = groups.count().saturating_sub(1);
     for (v, _) in persistent.iter().enumerate().filter(|(_, &p)| p) {
         live[v] = (0, end);
     }
@@ -441,6 +451,24 @@ pub fn plan_fused_memory(
         forward_kept_bytes: 0,
     };
     Ok((values, memory))
+}
+
+/// For every node, the groups (`merge::Groups`) whose kernels carry it out: lifetimes counted
+/// in groups keep apart the values of kernels that run as one dispatch.
+pub fn grouped_at(
+    graph: &Graph,
+    steps: &[NodeId],
+    fusion: &Fusion,
+    groups: &crate::merge::Groups,
+) -> Vec<Vec<usize>> {
+    let mut at = crate::fuse::carried_at(graph, steps, fusion);
+    for a in &mut at {
+        for s in a.iter_mut() {
+            *s = groups.time[*s];
+        }
+        a.dedup();
+    }
+    at
 }
 
 /// Turn lifetimes in schedule steps into lifetimes in kernel indices, once code generation has

@@ -143,6 +143,19 @@ pub struct Kernel {
     /// Workgroups of its dispatch.
     pub workgroups: [u32; 3],
     pub wgsl: String,
+    /// A kernel that runs several independent ones (`crate::merge`): the values each reads and
+    /// writes, for the plan checker. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<KernelPart>,
+}
+
+/// What one kernel of a merged kernel reads and writes.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelPart {
+    pub name: String,
+    pub template: String,
+    pub reads: Vec<NodeId>,
+    pub writes: Vec<NodeId>,
 }
 
 impl Kernel {
@@ -201,6 +214,8 @@ pub struct Plan {
     pub late: Vec<NodeId>,
     /// How many kernels the same graph has compiled without fusion (`Options::fuse` off).
     pub unfused_kernels: usize,
+    /// How many kernels there were before independent ones were merged (`crate::merge`).
+    pub unmerged_kernels: usize,
     /// The graph passes that ran (`pipeline::PASSES`), in order.
     pub passes: Vec<&'static str>,
     pub memory: MemoryPlan,

@@ -27,9 +27,13 @@ const SHOWN: usize = 20;
 pub fn text(plan: &Plan, verbose: bool) -> String {
     let m = &plan.memory;
     let mut s = String::new();
+    let merged = match plan.unmerged_kernels == plan.kernels.len() {
+        true => String::new(),
+        false => format!("{} before merging, ", plan.unmerged_kernels),
+    };
     let fused = match plan.unfused_kernels == plan.kernels.len() {
         true => String::new(),
-        false => format!(" ({} before fusion)", plan.unfused_kernels),
+        false => format!(" ({merged}{} before fusion)", plan.unfused_kernels),
     };
     let _ = writeln!(
         s,

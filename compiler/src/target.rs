@@ -79,6 +79,9 @@ pub struct Policy {
     pub winograd_tile: usize,
     /// Run f16 GEMMs on cooperative matrices where the device has them.
     pub coop_matrices: bool,
+    /// Run independent kernels of a group of nearby steps as one dispatch (`crate::merge`):
+    /// fewer hand-offs to lavapipe's threads, fewer idle launches on a GPU.
+    pub merge_kernels: bool,
     /// In a data-parallel step, about how many bytes of gradients each all-reduce takes (the
     /// first starts while the backward pass still runs). A CPU adapter computes on the cores an
     /// all-reduce waiting for another rank spins on, so it exchanges all at once, at the end.
@@ -96,6 +99,7 @@ impl Policy {
             subgroup_reductions: false,
             winograd_tile: 0,
             coop_matrices: true,
+            merge_kernels: true,
             gradient_bucket_bytes: 4 << 20,
         }
     }
@@ -110,6 +114,7 @@ impl Policy {
             subgroup_reductions: true,
             winograd_tile: 4,
             coop_matrices: true,
+            merge_kernels: true,
             gradient_bucket_bytes: u64::MAX,
         }
     }
@@ -138,6 +143,9 @@ impl Policy {
         if o.coop_matrix == Some(false) {
             self.coop_matrices = false;
         }
+        if o.merge == Some(false) {
+            self.merge_kernels = false;
+        }
         self
     }
 }
@@ -154,17 +162,19 @@ pub struct Overrides {
     pub subgroups: Option<bool>,
     pub coop_matrix: Option<bool>,
     pub autotune: Option<bool>,
+    pub merge: Option<bool>,
 }
 
 impl Overrides {
     /// The switches, by their environment variable's name.
-    pub const VARIABLES: [&'static str; 6] = [
+    pub const VARIABLES: [&'static str; 7] = [
         "IRDC_WINOGRAD",
         "IRDC_SMALL_VALUES",
         "IRDC_PLANE_APPLY",
         "IRDC_SUBGROUPS",
         "IRDC_COOP_MATRIX",
         "IRDC_AUTOTUNE",
+        "IRDC_MERGE",
     ];
 
     /// The switches as the process environment sets them.
@@ -176,7 +186,7 @@ impl Overrides {
     /// Each takes 0 (off) or 1 (the preset's choice; for `IRDC_AUTOTUNE`, tuning on any
     /// adapter).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Overrides, String> {
-        let mut values = [None; 6];
+        let mut values = [None; 7];
         for (slot, name) in values.iter_mut().zip(Self::VARIABLES) {
             let on = match name {
                 "IRDC_AUTOTUNE" => "on, CPU adapters too",
@@ -189,7 +199,7 @@ impl Overrides {
                 Some(v) => return Err(format!("{name}={v:?}: use 0 (off) or 1 ({on})")),
             };
         }
-        let [winograd, small_values, plane_apply, subgroups, coop_matrix, autotune] = values;
+        let [winograd, small_values, plane_apply, subgroups, coop_matrix, autotune, merge] = values;
         Ok(Overrides {
             winograd,
             small_values,
@@ -197,6 +207,7 @@ impl Overrides {
             subgroups,
             coop_matrix,
             autotune,
+            merge,
         })
     }
 
@@ -209,6 +220,7 @@ impl Overrides {
             self.subgroups,
             self.coop_matrix,
             self.autotune,
+            self.merge,
         ];
         (Self::VARIABLES.iter().zip(set))
             .filter_map(|(name, v)| v.map(|on| format!("{name}={}", u8::from(on))))
@@ -318,6 +330,9 @@ impl Target {
         ];
         if self.coop_matrix() > 0 {
             parts.push(format!("{0}x{0} cooperative matrices", self.coop_matrix()));
+        }
+        if !p.merge_kernels {
+            parts.push("independent kernels not merged".into());
         }
         let kind = match p.kind {
             DeviceKind::Gpu => "GPU",

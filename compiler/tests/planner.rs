@@ -49,6 +49,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
                 offsets: vec![],
                 workgroups: [1, 1, 1],
                 wgsl: String::new(),
+                parts: Vec::new(),
             }
         })
         .collect();
@@ -57,6 +58,7 @@ fn plan(graph: &Graph, target: &Target) -> Result<Plan, CompileError> {
         target: target.clone(),
         values,
         unfused_kernels: kernels.len(),
+        unmerged_kernels: kernels.len(),
         passes: vec![],
         prologue: 0,
         split: kernels.len(),
@@ -373,9 +375,12 @@ fn compiled_plans_pass_the_checker() {
 
 #[test]
 fn compiled_lifetimes_are_in_kernels() {
-    // c2 = concat(b, a, x) copies its three inputs: three kernels in one step.
+    // c2 = concat(b, a, x) copies its three inputs: three kernels in one step. (Merged, the
+    // independent ones would share kernels: compiler/tests/merge.rs.)
     let g = two_concats();
-    let (p, _) = compiler::compile(&g, &Target::default()).unwrap();
+    let mut target = Target::default();
+    target.policy.merge_kernels = false;
+    let (p, _) = compiler::compile(&g, &target).unwrap();
     let names: Vec<&str> = p.kernels.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names.len(), 7, "{names:?}");
     assert_eq!(p.values[id(&g, "c2")].live, (2, 6));

@@ -3,34 +3,19 @@
 //! set of WGSL at both (so one set of pipelines serves both), and every kernel validates. The
 //! same plans specialised differ. (On the device against the CPU reference: tests/gpu_sizes.rs.)
 
-use compiler::autodiff::{grad, sum_to_scalar};
-use compiler::{compile, verify::verify, DeviceKind, Limits, Overrides, Sizes, Target};
-use ir::{Graph, Op};
+mod model_support;
+
+use compiler::{compile, verify::verify, DeviceKind, Overrides, Sizes, Target};
+use ir::Graph;
+use model_support::model_graph;
 use std::collections::BTreeSet;
 
 fn generator(model: &str, h: usize, w: usize, train: bool) -> Graph {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../models/{model}"));
-    let model = ir::front::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let mut g = (model.build("generator", &[("blurred".into(), vec![1, 3, h, w])]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    if train {
-        let out = g.outputs[0].1;
-        let wrt: Vec<usize> = (0..g.nodes.len())
-            .filter(|&i| matches!(g.nodes[i].op, Op::Param { .. }))
-            .collect();
-        let s = sum_to_scalar(&mut g, out).unwrap();
-        g = grad(&g, s, &wrt).unwrap().0;
-    }
-    g
+    model_graph((model, &[]), ("generator", "blurred"), [h, w], train)
 }
 
 fn target(kind: DeviceKind, sizes: Sizes) -> Target {
-    let limits = Limits {
-        subgroup_size: 8,
-        max_storage_buffers_per_stage: 48,
-        ..Limits::default()
-    };
-    Target::new(limits, kind, &Overrides::default()).with_sizes(sizes)
+    model_support::target(kind, &Overrides::default()).with_sizes(sizes)
 }
 
 /// The distinct WGSL of the plan, each validated, and the plan checked.

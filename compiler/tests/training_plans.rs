@@ -25,9 +25,13 @@ fn generator_step() -> Graph {
 
 fn plan(recompute: bool) -> (Plan, Graph) {
     let g = generator_step();
+    // Merging independent kernels moves the peak by a few per cent either way (values of a
+    // merged group live together), which at this size is the margin recomputation wins by.
+    let mut target = Target::default();
+    target.policy.merge_kernels = false;
     let (p, planned) = compile_with(
         &g,
-        &Target::default(),
+        &target,
         &Options {
             recompute,
             ..Options::default()

@@ -191,6 +191,7 @@ impl Ctx<'_> {
             offsets: g.offsets,
             workgroups: g.workgroups,
             wgsl: g.wgsl,
+            parts: Vec::new(),
         })
     }
 }

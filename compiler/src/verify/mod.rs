@@ -23,8 +23,11 @@
 //! (h) the prologue, run on the first run only, reads no input and writes nothing fed, and what
 //!     later kernels read of it lives through the whole plan and is written by no later kernel
 //!     (`prologue.rs`);
-//! (i) the kernels of a plan's first phase (before `Plan::split`) read none of its late sources.
+//! (i) the kernels of a plan's first phase (before `Plan::split`) read none of its late sources;
+//! (j) the parts of a merged kernel, which run at once, are independent: no part writes bytes
+//!     that another reads or writes (`merged.rs`).
 
+mod merged;
 mod prologue;
 
 use crate::Plan;
@@ -336,6 +339,7 @@ pub fn verify(plan: &Plan, graph: &Graph) -> Result<(), Vec<String>> {
     }
     regions_content(plan, graph, &writes_any, &mut errs);
     prologue::check(plan, graph, &mut errs);
+    merged::check(plan, graph, &mut errs);
     prologue::check_split(plan, graph, &mut errs);
     if errs.is_empty() {
         Ok(())
@@ -433,17 +437,31 @@ fn regions_content(plan: &Plan, graph: &Graph, writes_any: &[bool], errs: &mut V
             if let Some(e) = check(&holds, u, &format!("{at} reads")) {
                 errs.push(e);
             }
-            for v in kernel.writes.iter().copied().filter(|&v| v < n) {
-                let ((ru, fu, cu), (rv, fv, cv)) = (place(u), place(v));
-                let overlap = ru == rv && fu < fv + cv && fv < fu + cu;
-                let same = (fu, cu) == (fv, cv) && kernel.template == "elementwise";
-                // A concat's copy kernels declare the whole concat but write only the copied
-                // inputs' channels, which (e) checks at the next read.
-                if overlap && !same && !matches!(graph.nodes[v].op, Op::Concat(_)) {
-                    errs.push(format!(
-                        "{at} writes `{}` over bytes of `{}` that it reads",
-                        graph.nodes[v].name, graph.nodes[u].name
-                    ));
+        }
+        // (f) for each kernel a merged one runs ((j) keeps its parts apart).
+        let whole = [(&kernel.template, &kernel.reads, &kernel.writes)];
+        let parts: Vec<_> = (kernel.parts.iter())
+            .map(|p| (&p.template, &p.reads, &p.writes))
+            .collect();
+        let units = if parts.is_empty() {
+            &whole[..]
+        } else {
+            &parts[..]
+        };
+        for &(template, reads, writes) in units {
+            for u in reads.iter().copied().filter(|&v| v < n) {
+                for v in writes.iter().copied().filter(|&v| v < n) {
+                    let ((ru, fu, cu), (rv, fv, cv)) = (place(u), place(v));
+                    let overlap = ru == rv && fu < fv + cv && fv < fu + cu;
+                    let same = (fu, cu) == (fv, cv) && template == "elementwise";
+                    // A concat's copy kernels declare the whole concat but write only the copied
+                    // inputs' channels, which (e) checks at the next read.
+                    if overlap && !same && !matches!(graph.nodes[v].op, Op::Concat(_)) {
+                        errs.push(format!(
+                            "{at} writes `{}` over bytes of `{}` that it reads",
+                            graph.nodes[v].name, graph.nodes[u].name
+                        ));
+                    }
                 }
             }
         }

@@ -47,6 +47,7 @@ fn plan(
         target: Target::default(),
         values,
         unfused_kernels: kernels.len(),
+        unmerged_kernels: kernels.len(),
         passes: vec![],
         prologue: 0,
         split: kernels.len(),
@@ -95,6 +96,7 @@ fn kernel(name: &str, arenas: Vec<usize>, n: usize, wgsl: String) -> Kernel {
         offsets: vec![],
         workgroups: [n.div_ceil(64) as u32, 1, 1],
         wgsl,
+        parts: Vec::new(),
     }
 }
 
