@@ -143,7 +143,13 @@ pub fn compile_with(
         false => prologue::hoist(&graph, steps, &fusion, &slices, (&early, together)),
     };
     let groups = match options.fuse && target.policy.merge_kernels {
-        true => merge::group(&graph, steps, &fusion, &slices, &[once, first]),
+        true => {
+            let max_work = match target.sizes {
+                Sizes::Specialised => merge::MAX_WORK,
+                Sizes::Data => u64::MAX,
+            };
+            merge::group(&graph, steps, (&fusion, &slices), &[once, first], max_work)
+        }
         false => merge::Groups::single(steps),
     };
     let steps = &groups.steps;

@@ -6,7 +6,7 @@
 //!
 //! Two halves. [`group`] picks the steps that may run together from the dataflow, before
 //! memory is planned, so that the planner keeps a group's values apart as if the group were one
-//! step (`memory::plan_fused_memory`'s `time`). [`merge_kernels`] then joins the kernels a
+//! step (`memory::grouped_at`). [`merge_kernels`] then joins the kernels a
 //! group generated where their WGSL allows (`wgsl.rs`).
 
 mod wgsl;
@@ -18,6 +18,13 @@ use ir::{shape4, Graph, NodeId};
 /// How many steps ahead of a group's first one [`group`] looks for steps to join it: enough for
 /// the branches of an inception block, few enough that values do not live much longer.
 pub const WINDOW: usize = 16;
+
+/// The most work (FLOPs, plus one per element written) of a step that [`group`] groups. A larger
+/// one runs alone: its dispatch is under a tenth of its time on lavapipe (40 us, against 400 us
+/// at 10 GFLOP/s), while merging would compile its code again into new modules and keep values
+/// alive longer. Kernels taking sizes as data are grouped whatever their work, so that their
+/// WGSL stays the same at every size.
+pub const MAX_WORK: u64 = 4_000_000;
 
 /// Steps in the order they run, and the group (one unit of the memory plan's time) of each.
 pub struct Groups {
@@ -51,17 +58,19 @@ impl Groups {
 type Region = (NodeId, usize, usize);
 
 /// Group `steps`: each group starts at the first step not yet placed and takes the steps of the
-/// next [`WINDOW`] that conflict with none of its members and with no unplaced step before them.
+/// next [`WINDOW`] that conflict with none of its members and with no unplaced step before them;
+/// only steps of at most `max_work` are grouped ([`MAX_WORK`]).
 /// So a step moves ahead only of steps it does not touch, and the order within a group does not
 /// matter. Groups stay inside the segments `bounds` cuts (the prologue, the first phase).
 pub fn group(
     graph: &Graph,
     steps: Vec<NodeId>,
-    fusion: &Fusion,
-    slices: &[Option<(NodeId, usize)>],
+    (fusion, slices): (&Fusion, &[Option<(NodeId, usize)>]),
     bounds: &[usize],
+    max_work: u64,
 ) -> Groups {
     let (reads, writes) = touched(graph, &steps, fusion, slices);
+    let small = small_steps(graph, &steps, fusion, max_work);
     let conflict = |a: usize, b: usize| {
         overlap(&writes[a], &reads[b])
             || overlap(&writes[a], &writes[b])
@@ -83,7 +92,9 @@ pub fn group(
             placed[first] = true;
             let later = (first + 1..hi).filter(|&t| !placed[t]).take(WINDOW);
             for t in later.collect::<Vec<_>>() {
-                let blocked = (first..t).any(|u| !placed[u] && conflict(u, t))
+                let blocked = !small[first]
+                    || !small[t]
+                    || (first..t).any(|u| !placed[u] && conflict(u, t))
                     || members.iter().any(|&m| conflict(m, t));
                 if !blocked {
                     members.push(t);
@@ -145,6 +156,22 @@ fn touched(
         })
         .collect();
     (reads, writes)
+}
+
+/// Whether each step's work is at most `max_work`.
+fn small_steps(graph: &Graph, steps: &[NodeId], fusion: &Fusion, max_work: u64) -> Vec<bool> {
+    if max_work == u64::MAX {
+        return vec![true; steps.len()];
+    }
+    let mut work = vec![0u64; steps.len()];
+    for (v, at) in carried_at(graph, steps, fusion).into_iter().enumerate() {
+        let node = &graph.nodes[v];
+        let w = crate::cost::node_flops(graph, node) + ir::numel(&node.shape) as u64;
+        for s in at {
+            work[s] += w;
+        }
+    }
+    work.into_iter().map(|w| w <= max_work).collect()
 }
 
 fn overlap(a: &[Region], b: &[Region]) -> bool {
