@@ -176,7 +176,7 @@ pub fn compile_with(
     }
     let unmerged_kernels = kernels.len();
     let kernels = merge::merge_kernels(kernels, (&kernel_steps, &kernel_groups), target);
-    let at = memory::grouped_at(&graph, steps, &fusion, &groups);
+    let at = merge::grouped_at(&graph, steps, &fusion, &groups);
     memory::retime(&mut values, &at, groups.count(), &kernels);
     // Kernels of the first `n` groups: those before the first that writes a later group's value.
     let kernels_of = |n: usize| {

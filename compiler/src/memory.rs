@@ -361,7 +361,7 @@ pub fn plan_fused_memory(
     groups: &crate::merge::Groups,
 ) -> Result<(Vec<ValuePlan>, MemoryPlan), CompileError> {
     let align = target.limits.storage_alignment.max(F32);
-    let at = grouped_at(graph, steps, fusion, groups);
+    let at = crate::merge::grouped_at(graph, steps, fusion, groups);
     let mut live = lifetimes(graph, &at, groups.count(), slices);
     let end = groups.count().saturating_sub(1);
     for (v, _) in persistent.iter().enumerate().filter(|(_, &p)| p) {
@@ -451,24 +451,6 @@ pub fn plan_fused_memory(
         forward_kept_bytes: 0,
     };
     Ok((values, memory))
-}
-
-/// For every node, the groups (`merge::Groups`) whose kernels carry it out: lifetimes counted
-/// in groups keep apart the values of kernels that run as one dispatch.
-pub fn grouped_at(
-    graph: &Graph,
-    steps: &[NodeId],
-    fusion: &Fusion,
-    groups: &crate::merge::Groups,
-) -> Vec<Vec<usize>> {
-    let mut at = crate::fuse::carried_at(graph, steps, fusion);
-    for a in &mut at {
-        for s in a.iter_mut() {
-            *s = groups.time[*s];
-        }
-        a.dedup();
-    }
-    at
 }
 
 /// Turn lifetimes in schedule steps into lifetimes in kernel indices, once code generation has

@@ -6,7 +6,7 @@
 //!
 //! Two halves. [`group`] picks the steps that may run together from the dataflow, before
 //! memory is planned, so that the planner keeps a group's values apart as if the group were one
-//! step (`memory::grouped_at`). [`merge_kernels`] then joins the kernels a
+//! step ([`grouped_at`]). [`merge_kernels`] then joins the kernels a
 //! group generated where their WGSL allows (`wgsl.rs`).
 
 mod wgsl;
@@ -51,6 +51,24 @@ impl Groups {
             _ => self.time[n - 1] + 1,
         }
     }
+}
+
+/// For every node, the groups ([`Groups`]) whose kernels carry it out: lifetimes counted
+/// in groups keep apart the values of kernels that run as one dispatch.
+pub fn grouped_at(
+    graph: &Graph,
+    steps: &[NodeId],
+    fusion: &Fusion,
+    groups: &Groups,
+) -> Vec<Vec<usize>> {
+    let mut at = carried_at(graph, steps, fusion);
+    for a in &mut at {
+        for s in a.iter_mut() {
+            *s = groups.time[*s];
+        }
+        a.dedup();
+    }
+    at
 }
 
 /// Bytes a step touches: the channels `c0..c1` of a value's region (its outermost concat, or
