@@ -206,7 +206,8 @@ pub fn merge_kernels(
     (step, time): (&[usize], &[usize]),
     target: &Target,
 ) -> Vec<Kernel> {
-    let share_arenas = target.sizes == crate::Sizes::Specialised;
+    let specialised = target.sizes == crate::Sizes::Specialised;
+    let max_workgroups = target.limits.max_workgroups_per_dim;
     let lanes = target.subgroup_size();
     let fits = |k: &Kernel| {
         k.arenas.len() <= target.limits.max_storage_buffers_per_stage as usize
@@ -227,7 +228,7 @@ pub fn merge_kernels(
         let joined = open[after..].iter_mut().find_map(|(slot, parts, steps)| {
             let mut with = parts.clone();
             with.push(k.clone());
-            let merged = wgsl::merge(&with, share_arenas, lanes).filter(fits)?;
+            let merged = wgsl::merge(&with, (specialised, max_workgroups), lanes).filter(fits)?;
             Some((*slot, parts, steps, with, merged))
         });
         match joined {

@@ -30,14 +30,56 @@ struct Part {
 /// How many times its own workgroup a part's merged workgroup may be.
 const MAX_PADDING: u32 = 8;
 
+impl Part {
+    fn uses_subgroups(&self) -> bool {
+        self.body.contains("subgroup") || self.builtins.iter().any(|b| b.starts_with("subgroup"))
+    }
+
+    /// How many merged workgroups of `size` invocations run one of its workgroups (1 where its
+    /// workgroup is no larger).
+    fn split(&self, size: u32) -> u32 {
+        (self.workgroup_size / size).max(1)
+    }
+}
+
+/// The merged workgroup size: the smallest part's where every other part's workgroup is a whole
+/// number of them (and of subgroups, where one uses subgroups) and `may_split` allows it, so a
+/// larger workgroup runs as several merged ones and no invocation idles (sound: parts share no
+/// workgroup memory and no barrier). Otherwise the largest part's, a smaller part's extra
+/// invocations returning at once (whole subgroups of them where it uses subgroups), at most
+/// [`MAX_PADDING`] times its own.
+fn merged_size(parts: &[Part], subgroup: u32, may_split: impl Fn(u32) -> bool) -> Option<u32> {
+    let whole = |size: u32| subgroup > 0 && size.is_multiple_of(subgroup);
+    let smallest = parts.iter().map(|p| p.workgroup_size).min()?;
+    let splits = may_split(smallest)
+        && parts.iter().all(|p| {
+            p.workgroup_size.is_multiple_of(smallest) && (!p.uses_subgroups() || whole(smallest))
+        });
+    if splits {
+        return Some(smallest);
+    }
+    let size = parts.iter().map(|p| p.workgroup_size).max()?;
+    let fits = |p: &Part| {
+        (!p.uses_subgroups() || whole(p.workgroup_size)) && size <= MAX_PADDING * p.workgroup_size
+    };
+    parts.iter().all(fits).then_some(size)
+}
+
 /// The kernels as one, in order; `None` where one of them has a shape this does not merge:
 /// workgroup memory or barriers (a merged workgroup would hold every part's tiles), a
-/// multi-dimensional dispatch or workgroup, an unknown builtin or binding, a workgroup more
-/// than [`MAX_PADDING`] times smaller than another's, or one that uses subgroups and is not
-/// whole `subgroup`s (the device's lanes; 0 where unknown). `share_arenas`: parts binding the
-/// same arena share one binding (kernels specialised to sizes; taking sizes as data, every
-/// piece keeps a binding of its own).
-pub(super) fn merge(kernels: &[Kernel], share_arenas: bool, subgroup: u32) -> Option<Kernel> {
+/// multi-dimensional dispatch or workgroup, an unknown builtin or binding, or workgroups that
+/// neither split ([`merged_size`]) nor pad: one more than [`MAX_PADDING`] times smaller than
+/// another's, or one that uses subgroups and is not whole `subgroup`s (the device's lanes; 0
+/// where unknown). `specialised` (kernels specialised to sizes): parts binding the same arena
+/// share one binding, and larger workgroups may split while the dispatch stays within
+/// `max_workgroups`. Taking sizes as data, every piece keeps a binding of its own and nothing
+/// splits, so that the WGSL does not depend on the workgroup counts.
+pub(super) fn merge(
+    kernels: &[Kernel],
+    (specialised, max_workgroups): (bool, u32),
+    subgroup: u32,
+) -> Option<Kernel> {
+    let share_arenas = specialised;
     let mut arenas: Vec<Binding> = Vec::new();
     let mut offsets: Vec<u32> = Vec::new();
     let mut parts = Vec::new();
@@ -53,17 +95,16 @@ pub(super) fn merge(kernels: &[Kernel], share_arenas: bool, subgroup: u32) -> Op
         dispatch.push(count);
         parts.push(part);
     }
-    // The workgroup is the largest part's; a smaller part's extra invocations return at once,
-    // whole subgroups of them where it uses subgroups.
-    let size = parts.iter().map(|p| p.workgroup_size).max()?;
-    let fits = |p: &Part| {
-        let whole = !(p.body.contains("subgroup")
-            || p.builtins.iter().any(|b| b.starts_with("subgroup")))
-            || (subgroup > 0 && p.workgroup_size.is_multiple_of(subgroup));
-        whole && size <= MAX_PADDING * p.workgroup_size
+    let split_total = |size: u32| -> u64 {
+        (dispatch.iter().zip(&parts))
+            .map(|(&count, p)| count as u64 * p.split(size) as u64)
+            .sum()
     };
-    if !parts.iter().all(fits) {
-        return None;
+    let may_split = |size: u32| specialised && split_total(size) <= max_workgroups as u64;
+    let size = merged_size(&parts, subgroup, may_split)?;
+    // A part of larger workgroups runs each of them as that many merged ones.
+    for (count, p) in dispatch.iter_mut().zip(&parts) {
+        *count *= p.split(size);
     }
     let total: u32 = dispatch.iter().sum();
     // Each part's last workgroup (one past) and count, read from the uniform so that the WGSL
@@ -91,7 +132,7 @@ pub(super) fn merge(kernels: &[Kernel], share_arenas: bool, subgroup: u32) -> Op
         src += &p.body;
         src += "\n";
     }
-    src += &entry(&parts, ranges)?;
+    src += &entry(&parts, ranges, size)?;
     let mut names = BTreeSet::new();
     let template = (kernels.iter())
         .filter(|k| names.insert(k.template.as_str()))
@@ -146,22 +187,21 @@ fn spread(total: u32) -> u32 {
         .unwrap_or(1)
 }
 
-/// The merged entry point: workgroup `w` (spread, [`spread`]) runs part `i` where `w` falls in
-/// its range, which vec4 `ranges + i` of the offsets holds (one past its last workgroup, its
-/// count); the vec4 after the ranges holds the total and the stride.
-fn entry(parts: &[Part], ranges: usize) -> Option<String> {
+/// The merged entry point, of `size` invocations: workgroup `w` (spread, [`spread`]) runs part
+/// `i` where `w` falls in its range, which vec4 `ranges + i` of the offsets holds (one past its
+/// last merged workgroup, its count of them); the vec4 after the ranges holds the total and the
+/// stride. A part split over several merged workgroups ([`merged_size`]) gets back its own
+/// workgroup and invocation indices.
+fn entry(parts: &[Part], ranges: usize, size: u32) -> Option<String> {
     let used: BTreeSet<&str> = parts
         .iter()
         .flat_map(|p| p.builtins.iter().map(String::as_str))
         .collect();
-    let size = parts.iter().map(|p| p.workgroup_size).max()?;
-    let padded = parts.iter().any(|p| p.workgroup_size < size);
-    let mut params = vec!["@builtin(workgroup_id) m_wid: vec3<u32>".to_string()];
-    if padded && !used.contains("local_invocation_index") {
-        params.push("@builtin(local_invocation_index) m_lid: u32".into());
-    }
+    let mut params = vec![
+        "@builtin(workgroup_id) m_wid: vec3<u32>".to_string(),
+        "@builtin(local_invocation_index) m_lid: u32".to_string(),
+    ];
     for (name, param) in [
-        ("local_invocation_index", "m_lid: u32"),
         ("subgroup_invocation_id", "m_sid: u32"),
         ("subgroup_size", "m_ssz: u32"),
     ] {
@@ -169,26 +209,31 @@ fn entry(parts: &[Part], ranges: usize) -> Option<String> {
             params.push(format!("@builtin({name}) {param}"));
         }
     }
-    if used.contains("local_invocation_id") || used.contains("global_invocation_id") {
-        params.push("@builtin(local_invocation_id) m_lidv: vec3<u32>".into());
-    }
     let mut body = format!(
         "    let m_spread = offsets.o[{}u];\n    let m_w = m_wid.x * m_spread.y % m_spread.x;\n",
         ranges + parts.len()
     );
     for (i, p) in parts.iter().enumerate() {
-        let wg = p.workgroup_size;
+        let (wg, split) = (p.workgroup_size, p.split(size));
         let range = format!("m_r{i}");
+        // The part's merged workgroup, its own workgroup and invocation index.
         let local = format!("(m_w - ({range}.x - {range}.y))");
+        let (group, lid) = match split {
+            1 => (local.clone(), "m_lid".to_string()),
+            _ => (
+                format!("{local} / {split}u"),
+                format!("{local} % {split}u * {size}u + m_lid"),
+            ),
+        };
         let args = (p.builtins.iter())
             .map(|b| {
                 Some(match b.as_str() {
-                    "workgroup_id" => format!("vec3<u32>({local}, 0u, 0u)"),
-                    "num_workgroups" => format!("vec3<u32>({range}.y, 1u, 1u)"),
-                    "local_invocation_index" => "m_lid".into(),
-                    "local_invocation_id" => "m_lidv".into(),
+                    "workgroup_id" => format!("vec3<u32>({group}, 0u, 0u)"),
+                    "num_workgroups" => format!("vec3<u32>({range}.y / {split}u, 1u, 1u)"),
+                    "local_invocation_index" => lid.clone(),
+                    "local_invocation_id" => format!("vec3<u32>({lid}, 0u, 0u)"),
                     "global_invocation_id" => {
-                        format!("vec3<u32>({local} * {wg}u + m_lidv.x, 0u, 0u)")
+                        format!("vec3<u32>({group} * {wg}u + {lid}, 0u, 0u)")
                     }
                     "subgroup_invocation_id" => "m_sid".into(),
                     "subgroup_size" => "m_ssz".into(),
