@@ -35,8 +35,7 @@ impl Part {
         self.body.contains("subgroup") || self.builtins.iter().any(|b| b.starts_with("subgroup"))
     }
 
-    /// How many merged workgroups of `size` invocations run one of its workgroups (1 where its
-    /// workgroup is no larger).
+    /// How many merged workgroups of `size` invocations run one of its own (at least 1).
     fn split(&self, size: u32) -> u32 {
         (self.workgroup_size / size).max(1)
     }
@@ -79,7 +78,6 @@ pub(super) fn merge(
     (specialised, max_workgroups): (bool, u32),
     subgroup: u32,
 ) -> Option<Kernel> {
-    let share_arenas = specialised;
     let mut arenas: Vec<Binding> = Vec::new();
     let mut offsets: Vec<u32> = Vec::new();
     let mut parts = Vec::new();
@@ -89,7 +87,7 @@ pub(super) fn merge(
             return None;
         };
         let base = offsets.len() / 4;
-        let part = part(k, i, base, share_arenas, &mut arenas)?;
+        let part = part(k, i, base, specialised, &mut arenas)?;
         offsets.extend(&k.offsets);
         offsets.resize((base + Kernel::offsets_elements(k.offsets.len())) * 4, 0);
         dispatch.push(count);
@@ -188,10 +186,9 @@ fn spread(total: u32) -> u32 {
 }
 
 /// The merged entry point, of `size` invocations: workgroup `w` (spread, [`spread`]) runs part
-/// `i` where `w` falls in its range, which vec4 `ranges + i` of the offsets holds (one past its
-/// last merged workgroup, its count of them); the vec4 after the ranges holds the total and the
-/// stride. A part split over several merged workgroups ([`merged_size`]) gets back its own
-/// workgroup and invocation indices.
+/// `i` where `w` falls in vec4 `ranges + i` of the offsets (one past its last merged workgroup,
+/// their count); the next vec4 holds the total and the stride. A part split over several merged
+/// workgroups ([`merged_size`]) gets back its own workgroup and invocation indices.
 fn entry(parts: &[Part], ranges: usize, size: u32) -> Option<String> {
     let used: BTreeSet<&str> = parts
         .iter()
@@ -229,7 +226,10 @@ fn entry(parts: &[Part], ranges: usize, size: u32) -> Option<String> {
             .map(|b| {
                 Some(match b.as_str() {
                     "workgroup_id" => format!("vec3<u32>({group}, 0u, 0u)"),
-                    "num_workgroups" => format!("vec3<u32>({range}.y / {split}u, 1u, 1u)"),
+                    "num_workgroups" => match split {
+                        1 => format!("vec3<u32>({range}.y, 1u, 1u)"),
+                        _ => format!("vec3<u32>({range}.y / {split}u, 1u, 1u)"),
+                    },
                     "local_invocation_index" => lid.clone(),
                     "local_invocation_id" => format!("vec3<u32>({lid}, 0u, 0u)"),
                     "global_invocation_id" => {

@@ -76,29 +76,21 @@ fn parts_keep_their_names_offsets_and_workgroups_apart() {
 #[test]
 fn what_it_cannot_merge_it_declines() {
     let a = kernel("a", vec![0], vec![0, 1], 1, A);
+    let with_a = |wgsl: &str| {
+        merge(
+            &[a.clone(), kernel("b", vec![0], vec![], 1, wgsl)],
+            SPECIALISED,
+            8,
+        )
+    };
     // 100 invocations are not a whole number of 8, and 8 would pad more than 8 times over.
     let odd = A.replace("const WG: u32 = 8u;", "const WG: u32 = 100u;");
-    assert!(merge(
-        &[a.clone(), kernel("b", vec![0], vec![], 1, &odd)],
-        SPECIALISED,
-        8
-    )
-    .is_none());
+    assert!(with_a(&odd).is_none());
     let sums = A.replace("twice(a0", "subgroupAdd(a0");
     let half = sums.replace("const WG: u32 = 8u;", "const WG: u32 = 4u;");
-    assert!(merge(
-        &[a.clone(), kernel("b", vec![0], vec![], 1, &half)],
-        SPECIALISED,
-        8
-    )
-    .is_none());
+    assert!(with_a(&half).is_none());
     let tiles = A.replace("const WG", "var<workgroup> tile: array<f32, 8>;\nconst WG");
-    assert!(merge(
-        &[a.clone(), kernel("b", vec![0], vec![], 1, &tiles)],
-        SPECIALISED,
-        8
-    )
-    .is_none());
+    assert!(with_a(&tiles).is_none());
     let mut two_d = kernel("b", vec![0], vec![], 1, A);
     two_d.workgroups = [1, 2, 1];
     assert!(merge(&[a, two_d], SPECIALISED, 8).is_none());
