@@ -190,7 +190,9 @@ fn compile(
             label: Some(kernel),
             source: wgpu::ShaderSource::Wgsl(wgsl.into()),
         };
-        let module = d.create_shader_module(desc);
+        // SAFETY: `kernel_checks` keeps every check but loop bounding, whose contract (no
+        // infinite loop) irdc's generated kernels keep.
+        let module = unsafe { d.create_shader_module_trusted(desc, kernel_checks()) };
         let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some(kernel),
             entries: &entries,
@@ -216,6 +218,17 @@ fn compile(
             offsets_layout,
         }
     })
+}
+
+/// What wgpu checks in irdc's kernels: everything, bounds included, but loop bounding. Every
+/// loop irdc generates counts up to a bound fixed by constants or the sizes uniform, in steps of
+/// a positive constant, so none can run forever, and naga's guard against infinite loops (a
+/// counter in each iteration of every loop, the GEMMs' k loops included) would only cost
+/// (benches/README.md, "Sixteenth session").
+fn kernel_checks() -> wgpu::ShaderRuntimeChecks {
+    let mut checks = wgpu::ShaderRuntimeChecks::checked();
+    checks.force_loop_bounding = false;
+    checks
 }
 
 /// A bind group layout of uniform buffers at `bindings` (the offsets).
