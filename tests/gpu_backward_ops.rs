@@ -147,6 +147,11 @@ fn max_pool2d_grad_with_ties() {
         ([1, 2, 6, 6], 1, 1, 0),
         // Too large a window for the unrolled gather (codegen/window.rs): the loop.
         ([1, 2, 8, 7], 5, 1, 2),
+        // Windows that do not overlap write their cells (the first case and the 1x1 one too):
+        // a stride past the window leaves rows and columns no window holds, and so does a
+        // size the stride does not divide.
+        ([1, 2, 8, 11], 2, 3, 0),
+        ([2, 1, 10, 9], 3, 3, 0),
     ];
     for (i, &(x, k, s, p)) in cases.iter().enumerate() {
         let mut g = G::new(&format!("pool_grad{i}_k{k}s{s}p{p}"));

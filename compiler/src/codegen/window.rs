@@ -11,6 +11,7 @@ const REFLECT_PAD: &str = include_str!("../../../shaders/reflect_pad.wgsl");
 const MAX_POOL2D: &str = include_str!("../../../shaders/max_pool2d.wgsl");
 const REFLECT_PAD_GRAD: &str = include_str!("../../../shaders/reflect_pad_grad.wgsl");
 const MAX_POOL2D_GRAD: &str = include_str!("../../../shaders/max_pool2d_grad.wgsl");
+const MAX_POOL2D_GRAD_CELLS: &str = include_str!("../../../shaders/max_pool2d_grad_cells.wgsl");
 /// The windows holding an input pixel, which pooling gradients gather over.
 pub(super) const POOL_WINDOWS: &str = include_str!("../../../shaders/pool_windows.wgsl");
 
@@ -71,7 +72,9 @@ fn xy(ctx: &Ctx) -> Result<(KernelBuilder, u64), String> {
     Ok((b, ir::numel(&y.shape) as u64))
 }
 
-/// Each input pixel gathers gy from the windows whose first maximum it is.
+/// Each input pixel gathers gy from the windows whose first maximum it is; where windows do
+/// not overlap (no padding, STRIDE >= K), each window writes its cell of pixels instead, its
+/// maximum found once rather than once per pixel.
 pub(super) fn max_pool2d_grad(ctx: &Ctx, o: &MaxPool2dGrad) -> Result<Kernel, String> {
     let (x, gy, gx) = (ctx.input(0, "x")?, ctx.input(1, "gy")?, ctx.out()?);
     let mut b = KernelBuilder::default();
@@ -83,6 +86,17 @@ pub(super) fn max_pool2d_grad(ctx: &Ctx, o: &MaxPool2dGrad) -> Result<Kernel, St
     b.u32("K", o.kernel as u64)?;
     b.u32("STRIDE", o.stride as u64)?;
     b.u32("PAD", o.pad as u64)?;
+    if o.pad == 0 && o.stride >= o.kernel {
+        let [n, c, h, w] = ir::shape4(&x.shape);
+        let total = (n * c * h.div_ceil(o.stride) * w.div_ceil(o.stride)) as u64;
+        let wg = 256;
+        return ctx.kernel(
+            "max_pool2d_grad",
+            MAX_POOL2D_GRAD_CELLS,
+            b,
+            Dispatch::Threads { total, wg },
+        );
+    }
     b.code(POOL_WINDOWS);
     let gather = match unrolled_gather(o.kernel, o.stride) {
         Some(code) => code,
