@@ -3,37 +3,8 @@
 // gx[n, c, h, w] = sum over (oh, ow) with argmax(n, c, oh, ow) == (h, w) of gy[n, c, oh, ow]
 // GATHER (codegen/window.rs) adds up `acc`: for small windows, unrolled over the NB x NB input
 // neighbourhood that the windows holding the pixel cover, each element loaded once; otherwise
-// a loop that finds each such window's maximum with `argmax` (`windows`: pool_windows.wgsl).
-
-// Coordinates of the first maximum of window (oh, ow): strictly greater replaces, so the first
-// of equal values wins; NaN replaces, as in the reference. Every window holds a real element
-// (PAD <= K / 2).
-fn argmax(n: u32, c: u32, oh: u32, ow: u32) -> vec2<u32> {
-    let h0 = i32(oh * STRIDE) - i32(PAD);
-    let w0 = i32(ow * STRIDE) - i32(PAD);
-    var best = vec2<u32>(0u);
-    var m = 0.0;
-    var found = false;
-    for (var kh = 0u; kh < K; kh++) {
-        let h = h0 + i32(kh);
-        if (h < 0 || h >= i32(X_H)) {
-            continue;
-        }
-        for (var kw = 0u; kw < K; kw++) {
-            let w = w0 + i32(kw);
-            if (w < 0 || w >= i32(X_W)) {
-                continue;
-            }
-            let v = ld_x(n, c, u32(h), u32(w));
-            if (!found || v > m || v != v) {
-                found = true;
-                m = v;
-                best = vec2<u32>(u32(h), u32(w));
-            }
-        }
-    }
-    return best;
-}
+// a loop that finds each such window's maximum with `argmax` (pool_argmax.wgsl; `windows`:
+// pool_windows.wgsl).
 
 // x at (h, w), 0 outside the input (its `inside` flag keeps it out of every maximum).
 fn x_at(n: u32, c: u32, h: i32, w: i32) -> f32 {

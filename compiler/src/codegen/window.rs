@@ -12,6 +12,8 @@ const MAX_POOL2D: &str = include_str!("../../../shaders/max_pool2d.wgsl");
 const REFLECT_PAD_GRAD: &str = include_str!("../../../shaders/reflect_pad_grad.wgsl");
 const MAX_POOL2D_GRAD: &str = include_str!("../../../shaders/max_pool2d_grad.wgsl");
 const MAX_POOL2D_GRAD_CELLS: &str = include_str!("../../../shaders/max_pool2d_grad_cells.wgsl");
+/// The first maximum of a pooling window, which both max-pool gradients find.
+const POOL_ARGMAX: &str = include_str!("../../../shaders/pool_argmax.wgsl");
 /// The windows holding an input pixel, which pooling gradients gather over.
 pub(super) const POOL_WINDOWS: &str = include_str!("../../../shaders/pool_windows.wgsl");
 
@@ -86,6 +88,7 @@ pub(super) fn max_pool2d_grad(ctx: &Ctx, o: &MaxPool2dGrad) -> Result<Kernel, St
     b.u32("K", o.kernel as u64)?;
     b.u32("STRIDE", o.stride as u64)?;
     b.u32("PAD", o.pad as u64)?;
+    b.code(POOL_ARGMAX);
     if o.pad == 0 && o.stride >= o.kernel {
         let [n, c, h, w] = ir::shape4(&x.shape);
         let total = (n * c * h.div_ceil(o.stride) * w.div_ceil(o.stride)) as u64;
