@@ -85,15 +85,42 @@ fn run(
 /// must be below 1e-4 of the largest output. `policy` is the targets' fusion policy
 /// (`Target::max_ops_in_conv_loads`); returns the graph of the fused plan.
 fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy: usize) -> Graph {
+    let mut planned = fused_plans_match_unfused(g, feeds, &[policy]);
+    planned.remove(0)
+}
+
+/// [`fused_matches_unfused`] for the fused plan under each of `policies`, all against one
+/// unfused plan: the GPU policy's, which computes every conv directly (no Winograd products),
+/// the plainest reference, compiled and run once (lavapipe's compile of an unfused training
+/// step takes most of a minute). Returns the fused plans' graphs, in order.
+fn fused_plans_match_unfused(
+    g: &Graph,
+    feeds: &HashMap<String, Tensor<f32>>,
+    policies: &[usize],
+) -> Vec<Graph> {
     let f64_feeds: HashMap<_, _> = feeds.iter().map(|(k, v)| (k.clone(), v.cast())).collect();
     let cpu = ir::cpu::evaluate::<f64>(g, &f64_feeds).unwrap_or_else(|e| panic!("CPU: {e}"));
+    let (unfused, _, _) = run(g, feeds, false, GPU_POLICY);
+    (policies.iter())
+        .map(|&policy| fused_agrees(g, feeds, policy, &cpu, &unfused))
+        .collect()
+}
+
+/// The fused plan under `policy` against the unfused plan's outputs and the CPU's (see
+/// [`fused_matches_unfused`]); its graph.
+fn fused_agrees(
+    g: &Graph,
+    feeds: &HashMap<String, Tensor<f32>>,
+    policy: usize,
+    cpu: &[Tensor<f64>],
+    unfused: &Outputs,
+) -> Graph {
     // The fused plan's own count before fusion: the unfused plan computes convs directly,
     // where the fused one may compute them as Winograd products, four nodes each.
     let (fused, [unfused_kernels, fused_kernels], planned) = run(g, feeds, true, policy);
-    let (unfused, _, _) = run(g, feeds, false, policy);
     assert!(
         fused_kernels < unfused_kernels,
-        "{}: {fused_kernels} kernels fused, {unfused_kernels} unfused",
+        "{}: {fused_kernels} kernels fused, {unfused_kernels} unfused (policy {policy})",
         g.name
     );
     let scale = |id: usize| cpu[id].data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -103,7 +130,7 @@ fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy
         .map(|&(_, id)| scale(id))
         .fold(0.0, f64::max);
     let mut nonzero = 0;
-    for (((name, f), (_, u)), (want, id)) in fused.iter().zip(&unfused).zip(&g.outputs) {
+    for (((name, f), (_, u)), (want, id)) in fused.iter().zip(unfused).zip(&g.outputs) {
         assert_eq!(name, want);
         let c = &cpu[*id];
         assert_eq!(f.shape, c.shape, "{name}");
@@ -122,7 +149,7 @@ fn fused_matches_unfused(g: &Graph, feeds: &HashMap<String, Tensor<f32>>, policy
             ] {
                 assert!(
                     (x - r).abs() <= bound,
-                    "{}: `{name}` {:?} element {i}, {what}: {x} vs {r} (scale {scale:.3e})",
+                    "{} (policy {policy}): `{name}` {:?} element {i}, {what}: {x} vs {r} (scale {scale:.3e})",
                     g.name,
                     c.shape
                 );
@@ -198,12 +225,16 @@ fn generator_training_step_fused_matches_unfused() {
     let m = model(&[("N", "4"), ("ndf", "4"), ("H", "8"), ("W", "8")]);
     let loss = m.build_with("generator_loss", &[], &Autodiff).unwrap();
     let g = with_gradients(&loss);
-    let planned = fused_matches_unfused(&g, &random_feeds(&g, 23), GPU_POLICY);
-    assert!(!split(&planned) && !winograd(&planned));
+    let [gpu_planned, cpu_planned] =
+        fused_plans_match_unfused(&g, &random_feeds(&g, 23), &[GPU_POLICY, 1])
+            .try_into()
+            .expect("two plans");
+    assert!(!split(&gpu_planned) && !winograd(&gpu_planned));
     // The CPU's: VGG's 3x3 convs (64 channels and more) and their input gradients as Winograd
     // products.
-    let planned = fused_matches_unfused(&g, &random_feeds(&g, 25), 1);
-    assert!(winograd(&planned) && norm_gradients_share_reductions(&planned) && merged(&g, 1));
+    assert!(
+        winograd(&cpu_planned) && norm_gradients_share_reductions(&cpu_planned) && merged(&g, 1)
+    );
 }
 
 /// The activations of newer restoration networks, written in a model file, in convs' loads and
@@ -239,9 +270,7 @@ fn activations_fused_match_unfused() {
     let m = ir::front::parse(src, "activations.ron", &[]).unwrap_or_else(|e| panic!("{e}"));
     let g = m.build_with("net", &[], &Autodiff).unwrap();
     let g = with_gradients(&g);
-    for policy in [GPU_POLICY, 1] {
-        fused_matches_unfused(&g, &random_feeds(&g, 31), policy);
-    }
+    fused_plans_match_unfused(&g, &random_feeds(&g, 31), &[GPU_POLICY, 1]);
 }
 
 /// Pixel shuffles, resizes and average pooling between convs, with elementwise ops in their
@@ -276,9 +305,7 @@ fn layout_ops_fused_match_unfused() {
     let m = ir::front::parse(src, "layout.ron", &[]).unwrap_or_else(|e| panic!("{e}"));
     let g = m.build_with("net", &[], &Autodiff).unwrap();
     let g = with_gradients(&g);
-    for policy in [GPU_POLICY, 1] {
-        fused_matches_unfused(&g, &random_feeds(&g, 41), policy);
-    }
+    fused_plans_match_unfused(&g, &random_feeds(&g, 41), &[GPU_POLICY, 1]);
 }
 
 /// Restormer's channel attention written in a model file: q, k, v from 1x1 convs, split into
@@ -318,9 +345,7 @@ fn channel_attention_fused_matches_unfused() {
     let m = ir::front::parse(src, "attention.ron", &[]).unwrap_or_else(|e| panic!("{e}"));
     let g = m.build_with("net", &[], &Autodiff).unwrap();
     let g = with_gradients(&g);
-    for policy in [GPU_POLICY, 1] {
-        fused_matches_unfused(&g, &random_feeds(&g, 41), policy);
-    }
+    fused_plans_match_unfused(&g, &random_feeds(&g, 41), &[GPU_POLICY, 1]);
 }
 
 /// models/nafnet.ron's NAF block: layer norms, a depthwise conv, SimpleGates, the simplified
@@ -335,7 +360,5 @@ fn nafnet_block_fused_matches_unfused() {
     let m = ir::front::load(Path::new("models/nafnet.ron"), &set).unwrap_or_else(|e| panic!("{e}"));
     let g = m.build_with("block", &[], &Autodiff).unwrap();
     let g = with_gradients(&g);
-    for policy in [GPU_POLICY, 1] {
-        fused_matches_unfused(&g, &random_feeds(&g, 51), policy);
-    }
+    fused_plans_match_unfused(&g, &random_feeds(&g, 51), &[GPU_POLICY, 1]);
 }

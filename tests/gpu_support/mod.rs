@@ -9,12 +9,16 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use runtime::Gpu;
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
-/// One device for the whole test binary: opening lavapipe for each test would dominate.
+/// The device of this test: one per test thread (libtest gives each test a thread of its own).
+/// A device runs its submits one at a time, and lavapipe compiles each kernel in the submit that
+/// first runs it, so tests sharing one device compiled one at a time on a machine of several
+/// cores. Opening lavapipe takes about 20 ms; each device lives to the end of the binary.
 pub fn gpu() -> &'static Gpu {
-    static GPU: OnceLock<Gpu> = OnceLock::new();
-    GPU.get_or_init(|| Gpu::new().unwrap_or_else(|e| panic!("{e}")))
+    thread_local! {
+        static GPU: &'static Gpu = Box::leak(Box::new(Gpu::new().unwrap_or_else(|e| panic!("{e}"))));
+    }
+    GPU.with(|gpu| *gpu)
 }
 
 /// A graph under construction; panics on a shape error (the tests build valid graphs).
