@@ -102,13 +102,29 @@ fn validation_of_an_identity_generator_scores_the_blurred_images() {
         },
     };
     let gpu = runtime::Gpu::new().unwrap();
-    let mut seen = Vec::new();
-    run(&gpu, &opts, &mut |e| {
-        if let Event::Validated { step, scores, best } = e {
+    let (mut seen, mut order) = (Vec::new(), Vec::new());
+    run(&gpu, &opts, &mut |e| match e {
+        Event::Validating { step } => order.push(format!("validating {step}")),
+        Event::Validated { step, scores, best } => {
+            order.push(format!("validated {step}"));
             seen.push((step, *scores, best.is_some()));
         }
+        Event::Step { step, .. } => order.push(format!("step {step}")),
+        _ => {}
     })
     .unwrap();
+    // The progress line learns of a validation before it runs (the first one compiles).
+    assert_eq!(
+        order,
+        [
+            "validating 1",
+            "validated 1",
+            "step 1",
+            "validating 2",
+            "validated 2",
+            "step 2"
+        ]
+    );
     assert_eq!(seen.len(), 2);
     for (step, s, _) in &seen {
         assert_eq!([s.psnr, s.ssim], want, "step {step}: deblurred");

@@ -152,15 +152,20 @@ pub fn main(args: Args) -> Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
             .expect("a valid template"),
     );
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let validated = std::cell::Cell::new(false);
     runtime::train::run(&gpu, &opts, &mut |e| match e {
         // Lines through `suspend` show with or without a terminal (the bar alone is hidden in logs).
-        Event::Started { params, .. } => bar.suspend(|| {
-            println!(
-                "generator {} parameters, critic {}",
-                super::format_count(params[0]),
-                super::format_count(params[1])
-            )
-        }),
+        Event::Started { params, .. } => {
+            bar.suspend(|| {
+                println!(
+                    "generator {} parameters, critic {}",
+                    super::format_count(params[0]),
+                    super::format_count(params[1])
+                )
+            });
+            bar.set_message(super::FIRST_STEP);
+        }
         Event::Step {
             step,
             losses,
@@ -181,7 +186,12 @@ pub fn main(args: Args) -> Result<()> {
             }
             bar.set_message(line);
         }
+        Event::Validating { step } => {
+            bar.set_position(step);
+            bar.set_message(super::validating(step, !validated.get()));
+        }
         Event::Validated { step, scores, .. } => bar.suspend(|| {
+            validated.set(true);
             println!(
                 "step {step}: held-out PSNR {:.2} dB deblurred, {:.2} dB blurred ({:+.2} dB)",
                 scores.psnr,

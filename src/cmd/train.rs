@@ -241,8 +241,11 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
         false => ProgressBar::hidden(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("a valid template"),
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+            .expect("a valid template"),
     );
+    // The clock moves while a long step (the first, compiling) runs.
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
     let parallel = job.clone().map(|j| DataParallel {
         bucket_bytes: args.bucket,
         ..DataParallel::new(j as Rc<dyn Collective>)
@@ -257,6 +260,7 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
             params,
         } => {
             bar.set_position(first);
+            bar.set_message(super::FIRST_STEP);
             bar.println(format!(
                 "training {total} steps from step {}: generator {} parameters, critic {}, frozen {}",
                 first + 1,
@@ -283,6 +287,10 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
                 "{critic}generator {:.4}{validation} lr {lr:.2e} {steps_per_s:.2} steps/s",
                 losses.generator
             ));
+        }
+        Event::Validating { step } => {
+            bar.set_position(step);
+            bar.set_message(super::validating(step, validation.is_empty()));
         }
         Event::Validated { step, scores, best } => {
             validation = format!(

@@ -73,6 +73,10 @@ pub enum Event<'a> {
         lr: f64,
         steps_per_s: f64,
     },
+    /// Sent when a step's update is done and its validation starts (before `Validated`).
+    Validating {
+        step: u64,
+    },
     /// Sent before the step's `Step` event, on steps that validate.
     Validated {
         step: u64,
@@ -273,7 +277,11 @@ pub fn run_parallel(
             last = Some(losses);
             continue;
         };
-        let validated = match human % spec.validate_every as u64 == 0 || human == end {
+        let validates = human % spec.validate_every as u64 == 0 || human == end;
+        if validates {
+            on(Event::Validating { step: human });
+        }
+        let validated = match validates {
             true => Some(validator.run(&trainer)?),
             false => None,
         };
