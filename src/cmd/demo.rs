@@ -164,7 +164,7 @@ pub fn main(args: Args) -> Result<()> {
                     super::format_count(params[1])
                 )
             });
-            bar.set_message(super::FIRST_STEP);
+            bar.set_message(super::first_step(1));
         }
         Event::Step {
             step,

@@ -321,11 +321,14 @@ pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> R
     Ok(())
 }
 
-/// The progress line until a training run's first step ends: that step is also where the
-/// driver compiles the step's kernels (lavapipe compiles each in the first submit that runs it),
-/// which a user would otherwise take for a hang.
-pub const FIRST_STEP: &str =
-    "step 1 also compiles the kernels (on a CPU a minute or more; later runs reuse the cache)";
+/// The progress line until a run's first step (`step`, 1-based) ends: that step is also where
+/// the driver compiles the step's kernels (lavapipe compiles each in the first submit that runs
+/// it), which a user would otherwise take for a hang.
+pub fn first_step(step: u64) -> String {
+    format!(
+        "step {step} also compiles the kernels (on a CPU a minute or more; later runs reuse the cache)"
+    )
+}
 
 /// The progress line while step `step` validates; the first validation also compiles the
 /// generator at the held-out images' size.

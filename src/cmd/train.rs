@@ -260,7 +260,7 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
             params,
         } => {
             bar.set_position(first);
-            bar.set_message(super::FIRST_STEP);
+            bar.set_message(super::first_step(first + 1));
             bar.println(format!(
                 "training {total} steps from step {}: generator {} parameters, critic {}, frozen {}",
                 first + 1,
