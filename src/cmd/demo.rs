@@ -6,7 +6,6 @@
 
 use super::deblurrer::Deblurrer;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use runtime::data::{DataSpec, Split};
 use runtime::metrics::{psnr, ssim, Rgb8};
 use runtime::train::rundir::{self, RunLock};
@@ -147,12 +146,7 @@ pub fn main(args: Args) -> Result<()> {
             ..Default::default()
         },
     };
-    let bar = ProgressBar::new(args.steps);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
-            .expect("a valid template"),
-    );
-    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let bar = super::training_bar(args.steps, true);
     let validated = std::cell::Cell::new(false);
     runtime::train::run(&gpu, &opts, &mut |e| match e {
         // Lines through `suspend` show with or without a terminal (the bar alone is hidden in logs).

@@ -321,6 +321,22 @@ pub fn check_graph_name(model: &ir::front::Model, path: &Path, graph: &str) -> R
     Ok(())
 }
 
+/// The progress bar of a training run (`irdc train`, `irdc demo`) over `steps` steps: with a
+/// clock that ticks while a long step (the first, compiling) runs; hidden where `shown` is false
+/// (the other ranks of a job).
+pub fn training_bar(steps: u64, shown: bool) -> indicatif::ProgressBar {
+    if !shown {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    bar
+}
+
 /// The progress line until a run's first step (`step`, 1-based) ends: that step is also where
 /// the driver compiles the step's kernels (lavapipe compiles each in the first submit that runs
 /// it), which a user would otherwise take for a hang.

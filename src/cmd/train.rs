@@ -11,7 +11,6 @@
 use super::ModelArgs;
 use crate::mpi::{self, Mpi};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use ir::front::{DataDefault, Length};
 use runtime::data::DataSpec;
 use runtime::train::rundir::{self, RunLock};
@@ -236,16 +235,7 @@ fn train(args: Args, job: Option<Rc<Mpi>>) -> Result<()> {
         );
         rundir::clear(out)?;
     }
-    let bar = match leader {
-        true => ProgressBar::new(total),
-        false => ProgressBar::hidden(),
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}")
-            .expect("a valid template"),
-    );
-    // The clock moves while a long step (the first, compiling) runs.
-    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let bar = super::training_bar(total, leader);
     let parallel = job.clone().map(|j| DataParallel {
         bucket_bytes: args.bucket,
         ..DataParallel::new(j as Rc<dyn Collective>)
